@@ -1,0 +1,53 @@
+/**
+ * Every bound in Nimbus, in one place, with its unit last in the name.
+ * Each can be overridden in the `[limits]` section of the config file by its
+ * snake_case name (e.g. `rpc_call_timeout_ms = 30000`) or by the environment
+ * (`NIMBUS_LIMITS__RPC_CALL_TIMEOUT_MS=30000`). Code reads `limits.x` at use
+ * time, so an override applied at start-up reaches every caller.
+ */
+export const LIMIT_DEFAULTS = {
+  /** Largest JSON request body any API accepts (oslo.middleware's default). */
+  maxRequestBodyBytes: 114_688,
+  /** Largest page a list API returns, whatever `limit` asks (Nova's max_limit). */
+  maxPageSize: 1_000,
+  /** Time an HTTP request may take before the server gives up on it. */
+  httpRequestTimeoutMs: 120_000,
+  /** Time `nimbus up` waits for in-flight requests and handlers on shutdown. */
+  shutdownGraceMs: 30_000,
+  /** Default time an RPC `call` waits for its reply (oslo's rpc_response_timeout). */
+  rpcCallTimeoutMs: 60_000,
+  /** Largest serialised RPC message. */
+  rpcMaxMessageBytes: 16 * 1024 * 1024,
+  /** Messages an in-process queue holds before a cast is refused. */
+  rpcInprocQueueLength: 100_000,
+  /** Concurrent handlers one RPC server runs (AMQP prefetch). */
+  rpcServerConcurrency: 64,
+  /** Attempts to reconnect to the broker before the transport reports itself down. */
+  rpcReconnectMaxAttempts: 60,
+  /** First delay between reconnect attempts; doubles up to the maximum below. */
+  rpcReconnectInitialDelayMs: 100,
+  /** Longest delay between reconnect attempts. */
+  rpcReconnectMaxDelayMs: 5_000,
+  /** Casts buffered while the broker is unreachable; beyond this a cast fails. */
+  rpcPendingCastsMax: 10_000,
+  /** Connections in one PostgreSQL pool. */
+  dbPoolSize: 10,
+  /** Time a statement may take on PostgreSQL. */
+  dbStatementTimeoutMs: 30_000,
+  /** Time SQLite waits on a locked database before failing. */
+  dbBusyTimeoutMs: 5_000,
+} as const
+
+export type LimitName = keyof typeof LIMIT_DEFAULTS
+
+/** The limits in force. Mutated only by `setLimits` at start-up and in tests. */
+export const limits: { -readonly [K in LimitName]: number } = { ...LIMIT_DEFAULTS }
+
+/** Applies overrides (validated by the config loader) on top of the defaults. */
+export function setLimits(overrides: Partial<Record<LimitName, number>>): void {
+  Object.assign(limits, LIMIT_DEFAULTS, overrides)
+}
+
+export function limitNameToConfigKey(name: LimitName): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+}
