@@ -29,6 +29,7 @@ if (files.length === 0) {
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${TEST_CONCURRENCY}`, ...flags, ...files],
-  { stdio: 'inherit' },
+  // Quiet logs unless asked: failures print their own diagnostics.
+  { stdio: 'inherit', env: { NIMBUS_LOG_LEVEL: 'silent', ...process.env } },
 )
 process.exit(result.status ?? 1)

@@ -36,6 +36,11 @@ export const LIMIT_DEFAULTS = {
   dbStatementTimeoutMs: 30_000,
   /** Time SQLite waits on a locked database before failing. */
   dbBusyTimeoutMs: 5_000,
+  /**
+   * Time to open one PostgreSQL connection, and to wait for a free slot in a
+   * full pool. Bounds how long an unreachable database stalls a caller.
+   */
+  dbConnectTimeoutMs: 10_000,
 } as const
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS

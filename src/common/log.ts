@@ -19,7 +19,14 @@ function makeRoot(level: LogLevel): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     // Never let a secret reach a log line, whatever a caller passes.
     redact: {
-      paths: ['password', '*.password', '*.*.password', 'authToken', '*.authToken', 'headers["x-auth-token"]'],
+      paths: [
+        'password',
+        '*.password',
+        '*.*.password',
+        'authToken',
+        '*.authToken',
+        'headers["x-auth-token"]',
+      ],
       censor: '***',
     },
     mixin() {

@@ -1,0 +1,140 @@
+import { mkdirSync } from 'node:fs'
+import type { Config } from '../common/config.ts'
+import { redactUrl } from '../common/config.ts'
+import { setLimits, limits } from '../common/limits.ts'
+import { logger, setLogLevel } from '../common/log.ts'
+import { createComputeApiService } from '../compute/api-service.ts'
+import { openDatabase, type Database } from '../db/index.ts'
+import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
+import { createIdentityService } from '../identity/service.ts'
+import { createImageService } from '../image/service.ts'
+import { createMetadataService } from '../metadata/service.ts'
+import { createNetworkService } from '../network/service.ts'
+import { createTransport, type Transport } from '../rpc/index.ts'
+import type { Runtime } from '../service/runtime.ts'
+import { HttpService, type Endpoint, type RuntimeOptions, type Service } from '../service/service.ts'
+
+const log = logger('cloud')
+
+/** Every service `nimbus serve` knows, in start order. */
+export const SERVICE_FACTORIES: Readonly<Record<string, (rt: Runtime) => Service>> = {
+  identity: createIdentityService,
+  image: createImageService,
+  network: createNetworkService,
+  'compute-api': createComputeApiService,
+  metadata: createMetadataService,
+}
+
+export const ALL_SERVICES: readonly string[] = Object.keys(SERVICE_FACTORIES)
+
+export interface CloudOptions extends RuntimeOptions {
+  /** Run migrations before starting (embedded mode); otherwise require an up-to-date schema. */
+  readonly migrate: boolean
+}
+
+/**
+ * A set of running services sharing one database and one transport: the
+ * whole cloud in `nimbus up` and the functional tests, a few services in
+ * `nimbus serve`.
+ */
+export class Cloud {
+  readonly config: Config
+  readonly db: Database
+  readonly transport: Transport
+  readonly services: readonly Service[]
+  #stopping: Promise<void> | undefined
+
+  private constructor(config: Config, db: Database, transport: Transport, services: readonly Service[]) {
+    this.config = config
+    this.db = db
+    this.transport = transport
+    this.services = services
+  }
+
+  /** Opens the database and transport, then builds and starts the named services in order. */
+  static async start(config: Config, names: readonly string[], opts: CloudOptions): Promise<Cloud> {
+    setLogLevel(config.logLevel)
+    setLimits(config.limits)
+    const unknown = names.filter((n) => !SERVICE_FACTORIES[n])
+    if (unknown.length) {
+      throw new Error(`unknown service ${unknown.join(', ')}; known services: ${ALL_SERVICES.join(', ')}`)
+    }
+    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 })
+    const db = await openDatabase(config.databaseUrl)
+    let transport: Transport | undefined
+    const started: Service[] = []
+    try {
+      await prepareSchema(db, config.databaseUrl, opts.migrate)
+      transport = createTransport(config.transportUrl)
+      const rt: Runtime = { config, db, transport, options: opts }
+      for (const name of ordered(names)) {
+        const service = SERVICE_FACTORIES[name]!(rt)
+        await service.start()
+        started.push(service)
+        log.info({ service: name }, 'service started')
+      }
+      return new Cloud(config, db, transport, started)
+    } catch (err) {
+      await stopAll(started)
+      await transport?.close()
+      await db.close()
+      throw err
+    }
+  }
+
+  /** The API endpoints of the services running here. */
+  endpoints(): Endpoint[] {
+    return this.services.filter((s): s is HttpService => s instanceof HttpService).map((s) => s.endpoint)
+  }
+
+  service<T extends Service>(name: string): T {
+    const found = this.services.find((s) => s.name === name)
+    if (!found) throw new Error(`service ${name} is not running here`)
+    return found as T
+  }
+
+  /**
+   * Stops every service in reverse start order (each finishes its in-flight
+   * work), then closes the transport and the database. Bounded by
+   * limits.shutdownGraceMs; idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop()
+    return this.#stopping
+  }
+
+  async #stop(): Promise<void> {
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, limits.shutdownGraceMs).unref())
+    await Promise.race([stopAll(this.services), deadline])
+    await this.transport.close()
+    await this.db.close()
+  }
+}
+
+function ordered(names: readonly string[]): string[] {
+  return ALL_SERVICES.filter((n) => names.includes(n))
+}
+
+async function stopAll(services: readonly Service[]): Promise<void> {
+  for (const service of [...services].reverse()) {
+    try {
+      await service.stop()
+    } catch (err) {
+      log.error({ err, service: service.name }, 'service failed to stop cleanly')
+    }
+  }
+}
+
+async function prepareSchema(db: Database, url: string, migrate: boolean): Promise<void> {
+  if (migrate) {
+    await migrateToLatest(db)
+    return
+  }
+  const status = await migrationStatus(db)
+  const pending = status.filter((m) => !m.executedAt)
+  if (pending.length) {
+    throw new Error(
+      `database ${redactUrl(url)} is not up to date (${pending.length} migrations pending): run \`nimbus db migrate\``,
+    )
+  }
+}

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, join } from 'node:path'
+import yaml from 'js-yaml'
+import type { Config } from '../common/config.ts'
+
+/** The bootstrap admin's credentials, as `nimbus up` prints and writes them. */
+export interface AdminCredentials {
+  readonly authUrl: string
+  readonly username: string
+  readonly password: string
+  readonly projectName: string
+  readonly userDomainName: string
+  readonly projectDomainName: string
+  readonly regionName: string
+}
+
+export const ADMIN_USER = 'admin'
+export const ADMIN_PROJECT = 'admin'
+export const DEFAULT_DOMAIN = 'Default'
+export const CLOUD_NAME = 'nimbus'
+const ADMIN_PASSWORD_FILE = 'admin-password'
+const GENERATED_PASSWORD_BYTES = 18
+
+/**
+ * The admin password: the configured one, else one generated on first start
+ * and kept (mode 0600) in the state directory so restarts keep it.
+ */
+export function adminPassword(config: Config): string {
+  if (config.identity.adminPassword) return config.identity.adminPassword
+  const file = join(config.stateDir, ADMIN_PASSWORD_FILE)
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  const password = randomBytes(GENERATED_PASSWORD_BYTES).toString('base64url')
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 })
+  writeFileSync(file, `${password}\n`, { mode: 0o600 })
+  return password
+}
+
+/** Default clouds.yaml location of openstacksdk and the `openstack` CLI. */
+export function defaultCloudsYamlPath(): string {
+  return join(process.env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'openstack', 'clouds.yaml')
+}
+
+/** Adds or replaces the `nimbus` entry of a clouds.yaml, keeping the other clouds. */
+export function writeCloudsYaml(path: string, creds: AdminCredentials, cloudName: string = CLOUD_NAME): void {
+  let doc: { clouds?: Record<string, unknown> } = {}
+  if (existsSync(path)) {
+    const parsed = yaml.load(readFileSync(path, 'utf8'))
+    if (parsed && typeof parsed === 'object') doc = parsed as typeof doc
+  }
+  doc.clouds = {
+    ...(doc.clouds ?? {}),
+    [cloudName]: {
+      auth: {
+        auth_url: creds.authUrl,
+        username: creds.username,
+        password: creds.password,
+        project_name: creds.projectName,
+        user_domain_name: creds.userDomainName,
+        project_domain_name: creds.projectDomainName,
+      },
+      region_name: creds.regionName,
+      identity_api_version: 3,
+      interface: 'public',
+    },
+  }
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, yaml.dump(doc), { mode: 0o600 })
+}
+
+/** An openrc for `source`, with the OS_* variables the clients read. */
+export function writeOpenrc(path: string, creds: AdminCredentials): void {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
+  const lines = [
+    `export OS_AUTH_URL=${q(creds.authUrl)}`,
+    `export OS_USERNAME=${q(creds.username)}`,
+    `export OS_PASSWORD=${q(creds.password)}`,
+    `export OS_PROJECT_NAME=${q(creds.projectName)}`,
+    `export OS_USER_DOMAIN_NAME=${q(creds.userDomainName)}`,
+    `export OS_PROJECT_DOMAIN_NAME=${q(creds.projectDomainName)}`,
+    `export OS_REGION_NAME=${q(creds.regionName)}`,
+    `export OS_IDENTITY_API_VERSION=3`,
+    `export OS_INTERFACE=public`,
+  ]
+  writeFileSync(path, `${lines.join('\n')}\n`, { mode: 0o600 })
+}

@@ -1,0 +1,186 @@
+import { Command, InvalidArgumentError } from 'commander'
+import { join } from 'node:path'
+import { ConfigError, loadConfig, redactUrl, sampleConfig, type Config } from '../common/config.ts'
+import { setLimits } from '../common/limits.ts'
+import { logger, setLogLevel } from '../common/log.ts'
+import { openDatabase } from '../db/index.ts'
+import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
+import { ALL_SERVICES, Cloud } from './cloud.ts'
+import {
+  ADMIN_PROJECT,
+  ADMIN_USER,
+  adminPassword,
+  defaultCloudsYamlPath,
+  DEFAULT_DOMAIN,
+  writeCloudsYaml,
+  writeOpenrc,
+  type AdminCredentials,
+} from './credentials.ts'
+
+const log = logger('cmd')
+
+interface GlobalOptions {
+  readonly config?: string
+  readonly stateDir?: string
+}
+
+function configFrom(cmd: Command, extra: Record<string, string> = {}): Config {
+  const g = cmd.optsWithGlobals<GlobalOptions>()
+  const overrides: Record<string, string> = { ...extra }
+  if (g.stateDir) overrides['DEFAULT.state_dir'] = g.stateDir
+  return loadConfig({ file: g.config, overrides })
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
+}
+
+/** Runs until SIGINT/SIGTERM, then stops the cloud cleanly; a second signal forces exit. */
+async function runUntilSignalled(cloud: Cloud): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let signalled = false
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) {
+        log.warn({ signal }, 'second signal: exiting now')
+        process.exit(130)
+      }
+      signalled = true
+      log.info({ signal }, 'shutting down')
+      cloud.stop().then(resolve, (err: unknown) => {
+        log.error({ err }, 'shutdown failed')
+        resolve()
+      })
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  })
+}
+
+function printUp(cloud: Cloud, creds: AdminCredentials, cloudsYaml: string, openrc: string): void {
+  const lines = ['Nimbus is up.', '', 'Endpoints:']
+  for (const e of cloud.endpoints()) lines.push(`  ${e.type.padEnd(10)} ${e.url}`)
+  lines.push(
+    '',
+    'Admin credentials:',
+    `  auth_url ${creds.authUrl}`,
+    `  username ${creds.username}  project ${creds.projectName}  domain ${creds.userDomainName}`,
+    `  password ${creds.password}`,
+    '',
+    `clouds.yaml entry "nimbus" written to ${cloudsYaml}: openstack --os-cloud nimbus token issue`,
+    `openrc written to ${openrc}: source it to use the OS_* variables`,
+    `database ${redactUrl(cloud.config.databaseUrl)}, transport ${redactUrl(cloud.config.transportUrl)}`,
+    '',
+    'Ctrl-C stops the cloud.',
+  )
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
+
+async function up(cmd: Command, opts: { cloudsYaml?: string }): Promise<void> {
+  const config = configFrom(cmd)
+  const cloud = await Cloud.start(config, ALL_SERVICES, { migrate: true })
+  const identity = cloud.endpoints().find((e) => e.type === 'identity')
+  const creds: AdminCredentials = {
+    authUrl: identity?.url ?? '',
+    username: ADMIN_USER,
+    password: adminPassword(config),
+    projectName: ADMIN_PROJECT,
+    userDomainName: DEFAULT_DOMAIN,
+    projectDomainName: DEFAULT_DOMAIN,
+    regionName: config.identity.region,
+  }
+  const cloudsYaml = opts.cloudsYaml ?? defaultCloudsYamlPath()
+  const openrc = join(config.stateDir, 'openrc')
+  writeCloudsYaml(cloudsYaml, creds)
+  writeOpenrc(openrc, creds)
+  printUp(cloud, creds, cloudsYaml, openrc)
+  await runUntilSignalled(cloud)
+}
+
+async function serve(cmd: Command, services: string[]): Promise<void> {
+  const config = configFrom(cmd)
+  const cloud = await Cloud.start(config, services, { migrate: false })
+  for (const e of cloud.endpoints()) process.stdout.write(`${e.type} ${e.url}\n`)
+  await runUntilSignalled(cloud)
+}
+
+async function dbCommand(cmd: Command, action: 'migrate' | 'status'): Promise<void> {
+  const config = configFrom(cmd)
+  setLogLevel(config.logLevel)
+  setLimits(config.limits)
+  const db = await openDatabase(config.databaseUrl)
+  try {
+    if (action === 'migrate') await migrateToLatest(db)
+    for (const m of await migrationStatus(db)) {
+      process.stdout.write(
+        `${m.name}  ${m.executedAt ? `applied ${m.executedAt.toISOString()}` : 'pending'}\n`,
+      )
+    }
+  } finally {
+    await db.close()
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('nimbus')
+    .description('Nimbus: an OpenStack-compatible IaaS compute cloud')
+    .option('-c, --config <file>', 'configuration file (INI); also NIMBUS_CONFIG')
+    .option('--state-dir <dir>', 'state directory (database, keys, images); overrides DEFAULT.state_dir')
+    .showHelpAfterError()
+
+  program
+    .command('up')
+    .description('run every service in this process (embedded mode: SQLite, in-process RPC, fake driver)')
+    .option('--clouds-yaml <file>', 'where to write the clouds.yaml entry', undefined)
+    .option('--fake-hosts <n>', 'number of fake compute hosts', positiveInt, 1)
+    .action((opts: { cloudsYaml?: string }, cmd: Command) => up(cmd, opts))
+
+  program
+    .command('serve')
+    .description(
+      `run the named services in this process (distributed mode); services: ${ALL_SERVICES.join(', ')}`,
+    )
+    .argument('<service...>', 'services to run')
+    .action((services: string[], _opts: unknown, cmd: Command) => serve(cmd, services))
+
+  const db = program.command('db').description('database schema management')
+  db.command('migrate')
+    .description('apply every pending migration, then list them')
+    .action((_opts: unknown, cmd: Command) => dbCommand(cmd, 'migrate'))
+  db.command('status')
+    .description('list migrations and whether each is applied')
+    .action((_opts: unknown, cmd: Command) => dbCommand(cmd, 'status'))
+
+  const config = program.command('config').description('configuration')
+  config
+    .command('sample')
+    .description('print a config file with every option, its default and its help')
+    .action(() => {
+      process.stdout.write(sampleConfig())
+    })
+  config
+    .command('check')
+    .description('load and validate the configuration, then print where each value came from')
+    .action((_opts: unknown, cmd: Command) => {
+      const c = configFrom(cmd)
+      for (const [key, source] of Object.entries(c.sources).sort()) {
+        if (source !== 'default') process.stdout.write(`${key} (${source})\n`)
+      }
+      process.stdout.write('configuration is valid\n')
+    })
+  return program
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync([...argv])
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`nimbus: configuration error: ${err.message}\n`)
+      process.exit(2)
+    }
+    process.stderr.write(`nimbus: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(1)
+  }
+}

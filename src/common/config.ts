@@ -1,0 +1,371 @@
+import { readFileSync, existsSync } from 'node:fs'
+import { homedir, hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import ini from 'ini'
+import { LIMIT_DEFAULTS, limitNameToConfigKey, type LimitName } from './limits.ts'
+import { isLogLevel, type LogLevel } from './log.ts'
+
+/**
+ * Nimbus reads one INI file, laid out like OpenStack's (`[DEFAULT]`,
+ * `[database]`, one section per service). Every value is checked at start:
+ * a bad one stops start-up with a message naming `section.key` and what is
+ * allowed. Any option can be overridden from the environment as
+ * `NIMBUS_<SECTION>__<KEY>` (e.g. `NIMBUS_DATABASE__CONNECTION`,
+ * `NIMBUS_DEFAULT__TRANSPORT_URL`), which wins over the file.
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+type Kind = 'string' | 'port' | 'int' | 'bool' | 'enum' | 'url' | 'list'
+
+interface OptionSpec {
+  readonly kind: Kind
+  readonly help: string
+  readonly default: string | number | boolean | readonly string[]
+  /** For `enum`: the allowed values. For `url`: the allowed schemes. */
+  readonly choices?: readonly string[]
+  readonly min?: number
+  readonly max?: number
+}
+
+const PORT_MAX = 65_535
+const TRANSPORT_SCHEMES = ['inproc', 'amqp'] as const
+const DATABASE_SCHEMES = ['sqlite', 'postgresql', 'postgres'] as const
+
+export const DEFAULT_STATE_DIR = join(homedir(), '.local', 'share', 'nimbus')
+
+/** Every option Nimbus knows. An option not listed here is an error in the file. */
+export const OPTIONS = {
+  DEFAULT: {
+    host: {
+      kind: 'string',
+      default: hostname(),
+      help: 'Name of this node; compute hosts are addressed by it.',
+    },
+    state_dir: {
+      kind: 'string',
+      default: DEFAULT_STATE_DIR,
+      help: 'Where the database, keys and images live.',
+    },
+    bind_host: { kind: 'string', default: '127.0.0.1', help: 'Address every API listens on.' },
+    public_host: {
+      kind: 'string',
+      default: '127.0.0.1',
+      help: 'Host name or address clients use to reach the APIs (written into the catalog).',
+    },
+    transport_url: {
+      kind: 'url',
+      choices: TRANSPORT_SCHEMES,
+      default: 'inproc://',
+      help: 'RPC transport: inproc:// (one process) or amqp://user:pass@host:5672/',
+    },
+    log_level: {
+      kind: 'enum',
+      choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      help: 'Log level.',
+    },
+  },
+  database: {
+    connection: {
+      kind: 'url',
+      choices: DATABASE_SCHEMES,
+      default: '',
+      help: 'sqlite:///path/nimbus.db or postgresql://user@host:5432/nimbus (default: SQLite in state_dir).',
+    },
+  },
+  identity: {
+    port: { kind: 'port', default: 5000, help: 'Keystone v3 API port.' },
+    admin_password: {
+      kind: 'string',
+      default: '',
+      help: 'Password of the bootstrap admin user (default: generated once and kept in state_dir).',
+    },
+    region: { kind: 'string', default: 'RegionOne', help: 'Region name in the catalog.' },
+    token_expiration_s: {
+      kind: 'int',
+      default: 3600,
+      min: 60,
+      max: 7 * 86_400,
+      help: 'Lifetime of a token, in seconds.',
+    },
+  },
+  compute: {
+    port: { kind: 'port', default: 8774, help: 'Nova v2.1 API port.' },
+    virt_driver: { kind: 'enum', choices: ['fake'], default: 'fake', help: 'Virt driver of compute hosts.' },
+  },
+  image: {
+    port: { kind: 'port', default: 9292, help: 'Glance v2 API port.' },
+  },
+  network: {
+    port: { kind: 'port', default: 9696, help: 'Neutron v2 API port.' },
+  },
+  metadata: {
+    port: { kind: 'port', default: 8775, help: 'Metadata service port.' },
+  },
+  limits: Object.fromEntries(
+    (Object.keys(LIMIT_DEFAULTS) as LimitName[]).map((name) => [
+      limitNameToConfigKey(name),
+      { kind: 'int', default: LIMIT_DEFAULTS[name], min: 1, help: `Limit ${name}.` } satisfies OptionSpec,
+    ]),
+  ),
+} satisfies Record<string, Record<string, OptionSpec>>
+
+type Section = keyof typeof OPTIONS
+
+export interface Config {
+  readonly host: string
+  readonly stateDir: string
+  readonly bindHost: string
+  readonly publicHost: string
+  readonly transportUrl: string
+  readonly logLevel: LogLevel
+  readonly databaseUrl: string
+  readonly identity: {
+    readonly port: number
+    readonly adminPassword: string
+    readonly region: string
+    readonly tokenExpirationS: number
+  }
+  readonly compute: { readonly port: number; readonly virtDriver: 'fake' }
+  readonly image: { readonly port: number }
+  readonly network: { readonly port: number }
+  readonly metadata: { readonly port: number }
+  readonly limits: Partial<Record<LimitName, number>>
+  /** Where each value came from, for `nimbus config show`. */
+  readonly sources: Readonly<Record<string, 'default' | 'file' | 'env' | 'override'>>
+}
+
+type Raw = Record<string, Record<string, string>>
+
+export interface LoadOptions {
+  /** Path of the INI file; a missing explicit file is an error. */
+  readonly file?: string | undefined
+  readonly env?: NodeJS.ProcessEnv
+  /** Values set by the caller (CLI flags), as `section.key` -> string; win over everything. */
+  readonly overrides?: Readonly<Record<string, string>>
+}
+
+/** Reads, merges and validates the configuration. Throws ConfigError. */
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const env = opts.env ?? process.env
+  const sources: Record<string, 'default' | 'file' | 'env' | 'override'> = {}
+  const raw: Raw = {}
+  const file = opts.file ?? env.NIMBUS_CONFIG
+  if (file) {
+    if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`)
+    mergeRaw(raw, parseIniFile(file), 'file', sources)
+  }
+  mergeRaw(raw, fromEnv(env), 'env', sources)
+  mergeRaw(raw, fromDotted(opts.overrides ?? {}), 'override', sources)
+  const values = validate(raw, sources)
+  return build(values, sources)
+}
+
+function parseIniFile(file: string): Raw {
+  const parsed = ini.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+  const out: Raw = {}
+  for (const [section, body] of Object.entries(parsed)) {
+    if (typeof body !== 'object' || body === null) {
+      // ini puts keys above the first section at the top level: treat them as [DEFAULT].
+      ;(out.DEFAULT ??= {})[section] = String(body)
+      continue
+    }
+    const target = (out[section] ??= {})
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) target[key] = String(value)
+  }
+  return out
+}
+
+const ENV_PREFIX = 'NIMBUS_'
+
+function fromEnv(env: NodeJS.ProcessEnv): Raw {
+  const out: Raw = {}
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || value === undefined) continue
+    const rest = name.slice(ENV_PREFIX.length)
+    const split = rest.indexOf('__')
+    if (split < 0) continue
+    const section = rest.slice(0, split)
+    const key = rest.slice(split + 2).toLowerCase()
+    const sectionName = section === 'DEFAULT' ? 'DEFAULT' : section.toLowerCase()
+    ;(out[sectionName] ??= {})[key] = value
+  }
+  return out
+}
+
+function fromDotted(values: Readonly<Record<string, string>>): Raw {
+  const out: Raw = {}
+  for (const [dotted, value] of Object.entries(values)) {
+    const [section, key] = dotted.split('.', 2) as [string, string]
+    ;(out[section] ??= {})[key] = value
+  }
+  return out
+}
+
+function mergeRaw(
+  into: Raw,
+  from: Raw,
+  source: 'file' | 'env' | 'override',
+  sources: Record<string, string>,
+) {
+  for (const [section, body] of Object.entries(from)) {
+    for (const [key, value] of Object.entries(body)) {
+      ;(into[section] ??= {})[key] = value
+      sources[`${section}.${key}`] = source
+    }
+  }
+}
+
+type Value = string | number | boolean | readonly string[]
+
+function validate(raw: Raw, sources: Record<string, string>): Map<string, Value> {
+  const out = new Map<string, Value>()
+  for (const [section, body] of Object.entries(raw)) {
+    const specs = (OPTIONS as Record<string, Record<string, OptionSpec>>)[section]
+    if (!specs) {
+      throw new ConfigError(
+        `unknown section [${section}] (from ${describeSource(sources, section, body)}); known sections: ${Object.keys(OPTIONS).join(', ')}`,
+      )
+    }
+    for (const key of Object.keys(body)) {
+      if (!specs[key]) {
+        throw new ConfigError(
+          `unknown option ${section}.${key}; options of [${section}]: ${Object.keys(specs).join(', ')}`,
+        )
+      }
+    }
+  }
+  for (const [section, specs] of Object.entries(OPTIONS) as [Section, Record<string, OptionSpec>][]) {
+    for (const [key, spec] of Object.entries(specs)) {
+      const given = raw[section]?.[key]
+      const name = `${section}.${key}`
+      if (given === undefined) {
+        out.set(name, spec.default)
+        sources[name] ??= 'default'
+      } else {
+        out.set(name, parseValue(name, spec, given))
+      }
+    }
+  }
+  return out
+}
+
+function describeSource(
+  sources: Record<string, string>,
+  section: string,
+  body: Record<string, string>,
+): string {
+  const first = Object.keys(body)[0]
+  return first ? (sources[`${section}.${first}`] ?? 'config') : 'config'
+}
+
+function parseValue(name: string, spec: OptionSpec, given: string): Value {
+  const value = given.trim()
+  switch (spec.kind) {
+    case 'string':
+      return value
+    case 'bool':
+      if (/^(true|yes|on|1)$/i.test(value)) return true
+      if (/^(false|no|off|0)$/i.test(value)) return false
+      throw new ConfigError(`${name} = ${JSON.stringify(given)}: expected a boolean (true/false)`)
+    case 'list':
+      return value
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean)
+    case 'enum':
+      if (!spec.choices?.includes(value)) {
+        throw new ConfigError(
+          `${name} = ${JSON.stringify(given)}: allowed values are ${spec.choices?.join(', ')}`,
+        )
+      }
+      return value
+    case 'url':
+      return parseUrl(name, spec, value)
+    case 'port':
+      return parseInteger(name, value, { min: 0, max: PORT_MAX })
+    case 'int':
+      return parseInteger(name, value, spec)
+  }
+}
+
+function parseUrl(name: string, spec: OptionSpec, value: string): string {
+  if (value === '') return value
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase()
+  if (!scheme || !spec.choices?.includes(scheme)) {
+    throw new ConfigError(
+      `${name} = ${JSON.stringify(redactUrl(value))}: expected a URL with scheme ${spec.choices?.map((s) => `${s}://`).join(' or ')}`,
+    )
+  }
+  return value
+}
+
+function parseInteger(name: string, value: string, range: { min?: number; max?: number }): number {
+  if (!/^-?\d+$/.test(value)) throw new ConfigError(`${name} = ${JSON.stringify(value)}: expected an integer`)
+  const n = Number(value)
+  if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
+    throw new ConfigError(
+      `${name} = ${value}: allowed range is ${range.min ?? '-inf'}..${range.max ?? 'inf'}`,
+    )
+  }
+  return n
+}
+
+/** A URL with its password replaced, safe to print. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1***@')
+}
+
+function build(
+  v: Map<string, Value>,
+  sources: Record<string, 'default' | 'file' | 'env' | 'override'>,
+): Config {
+  const str = (k: string) => v.get(k) as string
+  const num = (k: string) => v.get(k) as number
+  const stateDir = resolve(str('DEFAULT.state_dir'))
+  const logLevel = str('DEFAULT.log_level')
+  if (!isLogLevel(logLevel)) throw new ConfigError(`DEFAULT.log_level = ${logLevel}`)
+  const limitOverrides: Partial<Record<LimitName, number>> = {}
+  for (const name of Object.keys(LIMIT_DEFAULTS) as LimitName[]) {
+    const key = `limits.${limitNameToConfigKey(name)}`
+    if (sources[key] !== 'default') limitOverrides[name] = num(key)
+  }
+  return {
+    host: str('DEFAULT.host'),
+    stateDir,
+    bindHost: str('DEFAULT.bind_host'),
+    publicHost: str('DEFAULT.public_host'),
+    transportUrl: str('DEFAULT.transport_url'),
+    logLevel,
+    databaseUrl: str('database.connection') || `sqlite://${join(stateDir, 'nimbus.db')}`,
+    identity: {
+      port: num('identity.port'),
+      adminPassword: str('identity.admin_password'),
+      region: str('identity.region'),
+      tokenExpirationS: num('identity.token_expiration_s'),
+    },
+    compute: { port: num('compute.port'), virtDriver: str('compute.virt_driver') as 'fake' },
+    image: { port: num('image.port') },
+    network: { port: num('network.port') },
+    metadata: { port: num('metadata.port') },
+    limits: limitOverrides,
+    sources,
+  }
+}
+
+/** A sample config file with every option, its default and its help. */
+export function sampleConfig(): string {
+  const lines: string[] = []
+  for (const [section, specs] of Object.entries(OPTIONS) as [string, Record<string, OptionSpec>][]) {
+    lines.push(`[${section}]`)
+    for (const [key, spec] of Object.entries(specs)) {
+      lines.push(`# ${spec.help}`)
+      const def = Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default)
+      lines.push(`#${key} = ${def}`)
+    }
+    lines.push('')
+  }
+  return lines.join('\n')
+}
