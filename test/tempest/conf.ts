@@ -1,0 +1,69 @@
+import { FEATURE_FLAGS } from './features.ts'
+
+/** What the generated tempest.conf needs to know about the cloud under test. */
+export interface TempestTarget {
+  readonly authUrl: string
+  readonly region: string
+  readonly adminUser: string
+  readonly adminPassword: string
+  readonly adminProject: string
+  readonly domain: string
+  readonly imageRef: string
+  readonly imageRefAlt: string
+  readonly flavorRef: string
+  readonly flavorRefAlt: string
+  readonly minMicroversion: string
+  readonly maxMicroversion: string
+  readonly publicNetworkId?: string | undefined
+  readonly lockPath: string
+  readonly logFile: string
+}
+
+const BUILD_TIMEOUT_S = 120
+
+/** tempest.conf for one run: identity v3, dynamic credentials, the cloud's refs and feature flags. */
+export function tempestConf(t: TempestTarget): string {
+  const sections = new Map<string, Record<string, string>>()
+  const set = (section: string, key: string, value: string) => {
+    const s = sections.get(section) ?? {}
+    s[key] = value
+    sections.set(section, s)
+  }
+  set('DEFAULT', 'log_file', t.logFile)
+  set('DEFAULT', 'use_stderr', 'False')
+  set('oslo_concurrency', 'lock_path', t.lockPath)
+  set('auth', 'use_dynamic_credentials', 'True')
+  set('auth', 'admin_username', t.adminUser)
+  set('auth', 'admin_password', t.adminPassword)
+  set('auth', 'admin_project_name', t.adminProject)
+  set('auth', 'admin_domain_name', t.domain)
+  set('auth', 'default_credentials_domain_name', t.domain)
+  set('auth', 'create_isolated_networks', t.publicNetworkId ? 'True' : 'False')
+  set('identity', 'uri_v3', t.authUrl)
+  set('identity', 'auth_version', 'v3')
+  set('identity', 'region', t.region)
+  set('identity', 'v3_endpoint_type', 'public')
+  set('compute', 'image_ref', t.imageRef)
+  set('compute', 'image_ref_alt', t.imageRefAlt)
+  set('compute', 'flavor_ref', t.flavorRef)
+  set('compute', 'flavor_ref_alt', t.flavorRefAlt)
+  set('compute', 'min_microversion', t.minMicroversion)
+  set('compute', 'max_microversion', t.maxMicroversion)
+  set('compute', 'build_timeout', String(BUILD_TIMEOUT_S))
+  set('compute', 'region', t.region)
+  set('image', 'build_timeout', String(BUILD_TIMEOUT_S))
+  set('image', 'region', t.region)
+  set('network', 'region', t.region)
+  set('network', 'project_network_cidr', '198.51.100.0/24')
+  set('network', 'project_network_mask_bits', '28')
+  if (t.publicNetworkId) set('network', 'public_network_id', t.publicNetworkId)
+  set('volume', 'catalog_type', 'volumev3')
+  for (const f of FEATURE_FLAGS) set(f.section, f.key, f.value)
+  const out: string[] = []
+  for (const [name, values] of sections) {
+    out.push(`[${name}]`)
+    for (const [k, v] of Object.entries(values)) out.push(`${k} = ${v}`)
+    out.push('')
+  }
+  return out.join('\n')
+}

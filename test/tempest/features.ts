@@ -1,0 +1,177 @@
+/**
+ * What Tempest is told Nimbus implements. A flag is off only for a feature
+ * Nimbus lacks, and every flag that is off says why; the list is printed in
+ * docs/conformance.md. Turn a flag on in the same change that implements
+ * the feature.
+ */
+export interface FeatureFlag {
+  readonly section: string
+  readonly key: string
+  readonly value: string
+  /** Why the feature is off (only for flags that disable something). */
+  readonly why?: string
+}
+
+const NOT_YET = (issue: number, what: string) => `${what}: not implemented yet (issue #${issue})`
+
+export const FEATURE_FLAGS: readonly FeatureFlag[] = [
+  // Services Nimbus does not have at all.
+  {
+    section: 'service_available',
+    key: 'cinder',
+    value: 'False',
+    why: 'no block storage service (volumes are out of scope)',
+  },
+  { section: 'service_available', key: 'swift', value: 'False', why: 'no object storage service' },
+  {
+    section: 'service_available',
+    key: 'horizon',
+    value: 'False',
+    why: 'no Horizon; the dashboard is not Horizon-compatible',
+  },
+  { section: 'service_available', key: 'nova', value: 'True' },
+  { section: 'service_available', key: 'glance', value: 'True' },
+  { section: 'service_available', key: 'neutron', value: 'True' },
+  { section: 'service_available', key: 'keystone', value: 'True' },
+  // Identity.
+  {
+    section: 'identity-feature-enabled',
+    key: 'api_v2',
+    value: 'False',
+    why: 'Keystone v2.0 was removed upstream; Nimbus speaks v3 only',
+  },
+  {
+    section: 'identity-feature-enabled',
+    key: 'api_v2_admin',
+    value: 'False',
+    why: 'Keystone v2.0 was removed upstream',
+  },
+  { section: 'identity-feature-enabled', key: 'api_v3', value: 'True' },
+  { section: 'identity-feature-enabled', key: 'trust', value: 'False', why: 'OS-TRUST is not implemented' },
+  {
+    section: 'identity-feature-enabled',
+    key: 'access_rules',
+    value: 'False',
+    why: 'application credential access rules are not implemented',
+  },
+  {
+    section: 'identity-feature-enabled',
+    key: 'security_compliance',
+    value: 'False',
+    why: 'PCI-DSS password rules are not implemented',
+  },
+  { section: 'identity-feature-enabled', key: 'application_credentials', value: 'True' },
+  {
+    section: 'identity-feature-enabled',
+    key: 'project_tags',
+    value: 'False',
+    why: 'project tags are not implemented',
+  },
+  // Compute.
+  { section: 'compute-feature-enabled', key: 'resize', value: 'False', why: NOT_YET(6, 'resize') },
+  { section: 'compute-feature-enabled', key: 'pause', value: 'False', why: NOT_YET(6, 'pause') },
+  { section: 'compute-feature-enabled', key: 'shelve', value: 'False', why: NOT_YET(6, 'shelve') },
+  { section: 'compute-feature-enabled', key: 'suspend', value: 'False', why: NOT_YET(6, 'suspend') },
+  {
+    section: 'compute-feature-enabled',
+    key: 'cold_migration',
+    value: 'False',
+    why: NOT_YET(6, 'cold migration'),
+  },
+  {
+    section: 'compute-feature-enabled',
+    key: 'live_migration',
+    value: 'False',
+    why: 'live migration is not implemented',
+  },
+  { section: 'compute-feature-enabled', key: 'rescue', value: 'False', why: NOT_YET(6, 'rescue') },
+  { section: 'compute-feature-enabled', key: 'snapshot', value: 'False', why: NOT_YET(6, 'createImage') },
+  {
+    section: 'compute-feature-enabled',
+    key: 'console_output',
+    value: 'False',
+    why: NOT_YET(6, 'os-getConsoleOutput'),
+  },
+  {
+    section: 'compute-feature-enabled',
+    key: 'interface_attach',
+    value: 'False',
+    why: NOT_YET(7, 'os-interface'),
+  },
+  {
+    section: 'compute-feature-enabled',
+    key: 'metadata_service',
+    value: 'False',
+    why: NOT_YET(8, 'metadata service'),
+  },
+  {
+    section: 'compute-feature-enabled',
+    key: 'config_drive',
+    value: 'False',
+    why: NOT_YET(8, 'config drive'),
+  },
+  {
+    section: 'compute-feature-enabled',
+    key: 'change_password',
+    value: 'False',
+    why: 'changePassword needs a guest agent',
+  },
+  {
+    section: 'compute-feature-enabled',
+    key: 'enable_instance_password',
+    value: 'False',
+    why: 'no admin password injection',
+  },
+  { section: 'compute-feature-enabled', key: 'attach_encrypted_volume', value: 'False', why: 'no volumes' },
+  { section: 'compute-feature-enabled', key: 'vnc_console', value: 'False', why: 'no remote consoles' },
+  { section: 'compute-feature-enabled', key: 'serial_console', value: 'False', why: 'no remote consoles' },
+  {
+    section: 'compute-feature-enabled',
+    key: 'personality',
+    value: 'False',
+    why: 'file injection was removed upstream (2.57)',
+  },
+  // Image.
+  { section: 'image-feature-enabled', key: 'api_v2', value: 'True' },
+  { section: 'image-feature-enabled', key: 'api_v1', value: 'False', why: 'Glance v1 was removed upstream' },
+  {
+    section: 'image-feature-enabled',
+    key: 'import_image',
+    value: 'False',
+    why: 'interoperable image import is not implemented',
+  },
+  {
+    section: 'image-feature-enabled',
+    key: 'os_glance_reserved',
+    value: 'False',
+    why: 'os_glance_* reserved properties are not enforced',
+  },
+  // Network.
+  {
+    section: 'network-feature-enabled',
+    key: 'ipv6',
+    value: 'False',
+    why: 'IPv6 subnets are not implemented',
+  },
+  { section: 'network-feature-enabled', key: 'port_security', value: 'True' },
+  { section: 'network-feature-enabled', key: 'floating_ips', value: 'True' },
+  // Validation through SSH needs real VMs.
+  {
+    section: 'validation',
+    key: 'run_validation',
+    value: 'False',
+    why: NOT_YET(8, 'SSH validation of real VMs'),
+  },
+]
+
+/** Modules each area's goal counts (volumes excluded). */
+export const CONFORMANCE_AREAS: readonly { readonly name: string; readonly prefix: string }[] = [
+  { name: 'compute', prefix: 'tempest.api.compute' },
+  { name: 'identity', prefix: 'tempest.api.identity' },
+  { name: 'image', prefix: 'tempest.api.image' },
+  { name: 'network', prefix: 'tempest.api.network' },
+  { name: 'scenario', prefix: 'tempest.scenario' },
+]
+
+/** The CI smoke selection: smoke-tagged tests in the four API areas. */
+export const SMOKE_REGEX = '^tempest\\.api\\.(compute|identity|image|network)\\..*\\bsmoke\\b'

@@ -1,0 +1,258 @@
+/**
+ * `npm run tempest -- [regex] [--smoke] [--cloud NAME] [--concurrency N] [--no-docs]`
+ *
+ * Runs Tempest, the OpenStack test suite, against Nimbus: installs Debian's
+ * `tempest` if missing, starts a fresh all-in-one cloud (or uses a running
+ * one from clouds.yaml with --cloud), creates the flavors and images Tempest
+ * needs, writes tempest.conf with the feature flags Nimbus really has, runs
+ * the selection, prints pass/fail/skip per module and writes
+ * docs/conformance.md.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import yaml from 'js-yaml'
+import { OsClient, type PasswordAuth } from '../support/os-client.ts'
+import { tempestConf } from './conf.ts'
+import { FEATURE_FLAGS, SMOKE_REGEX } from './features.ts'
+import { parseSubunitCsv, summarize, renderConformance, renderTable } from './results.ts'
+
+const ROOT = resolve(import.meta.dirname, '../..')
+const CLOUD_START_TIMEOUT_MS = 120_000
+const TEMPEST_RUN_TIMEOUT_MS = 60 * 60_000
+const CLOUD_STOP_TIMEOUT_MS = 30_000
+const IMAGE_BYTES = 1024 * 1024
+const DEFAULT_CONCURRENCY = 2
+
+interface Cloud {
+  readonly auth: PasswordAuth & { readonly region: string }
+  stop(): Promise<void>
+}
+
+function ensureTempest(): void {
+  if (spawnSync('sh', ['-c', 'command -v tempest']).status === 0) return
+  console.log('tempest: installing Debian package tempest')
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'tempest'], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  })
+  if (r.status !== 0) throw new Error('could not install tempest (apt-get install tempest)')
+}
+
+function authFromCloudsYaml(path: string, name: string): PasswordAuth & { region: string } {
+  const doc = yaml.load(readFileSync(path, 'utf8')) as { clouds?: Record<string, any> }
+  const c = doc.clouds?.[name]
+  if (!c) throw new Error(`no cloud ${name} in ${path}`)
+  return {
+    authUrl: c.auth.auth_url,
+    username: c.auth.username,
+    password: c.auth.password,
+    projectName: c.auth.project_name,
+    userDomainName: c.auth.user_domain_name ?? 'Default',
+    projectDomainName: c.auth.project_domain_name ?? 'Default',
+    region: c.region_name ?? 'RegionOne',
+  }
+}
+
+/** Starts `nimbus up` in a child process with its own state directory. */
+async function startFreshCloud(workDir: string): Promise<Cloud> {
+  const stateDir = join(workDir, 'state')
+  const cloudsYaml = join(workDir, 'clouds.yaml')
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/nimbus.js'), 'up', '--state-dir', stateDir, '--clouds-yaml', cloudsYaml],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NIMBUS_DEFAULT__LOG_LEVEL: 'warn' } },
+  )
+  const logFile = join(workDir, 'nimbus.log')
+  let output = ''
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString()
+    writeFileSync(logFile, output)
+  }
+  child.stdout!.on('data', collect)
+  child.stderr!.on('data', collect)
+  await waitFor(
+    () => output.includes('Nimbus is up.'),
+    child,
+    CLOUD_START_TIMEOUT_MS,
+    () => output,
+  )
+  return { auth: authFromCloudsYaml(cloudsYaml, 'nimbus'), stop: () => stopChild(child) }
+}
+
+function waitFor(
+  done: () => boolean,
+  child: ChildProcess,
+  timeoutMs: number,
+  out: () => string,
+): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const timer = setInterval(() => {
+      if (done()) {
+        clearInterval(timer)
+        resolvePromise()
+      }
+    }, 100)
+    const deadline = setTimeout(() => {
+      clearInterval(timer)
+      reject(new Error(`nimbus up did not come up in ${timeoutMs} ms:\n${out()}`))
+    }, timeoutMs)
+    child.once('exit', (code) => {
+      clearInterval(timer)
+      clearTimeout(deadline)
+      reject(new Error(`nimbus up exited with ${code}:\n${out()}`))
+    })
+  })
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve()
+  return new Promise((resolvePromise) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), CLOUD_STOP_TIMEOUT_MS)
+    child.once('exit', () => {
+      clearTimeout(kill)
+      resolvePromise()
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+async function ensureFlavor(c: OsClient, name: string, ramMb: number): Promise<string> {
+  const list = await c.request('compute', 'GET', '/flavors', undefined, { expect: [200] })
+  const found = (list.body.flavors as { id: string; name: string }[]).find((f) => f.name === name)
+  if (found) return found.id
+  const created = await c.request(
+    'compute',
+    'POST',
+    '/flavors',
+    { flavor: { name, ram: ramMb, vcpus: 1, disk: 1 } },
+    { expect: [200] },
+  )
+  return created.body.flavor.id as string
+}
+
+async function ensureImage(c: OsClient, name: string): Promise<string> {
+  const list = await c.request('image', 'GET', `/v2/images?name=${encodeURIComponent(name)}`, undefined, {
+    expect: [200],
+  })
+  const found = (list.body.images as { id: string; status: string }[]).find((i) => i.status === 'active')
+  if (found) return found.id
+  const created = await c.request(
+    'image',
+    'POST',
+    '/v2/images',
+    { name, disk_format: 'raw', container_format: 'bare', visibility: 'public' },
+    { expect: [201] },
+  )
+  const id = created.body.id as string
+  await c.upload('image', `/v2/images/${id}/file`, new Uint8Array(IMAGE_BYTES))
+  return id
+}
+
+async function microversions(c: OsClient): Promise<{ min: string; max: string }> {
+  const root = new URL(c.endpoint('compute')).origin
+  const res = await fetch(root)
+  const body = (await res.json()) as { versions: { id: string; min_version: string; version: string }[] }
+  const v21 = body.versions.find((v) => v.id === 'v2.1')
+  if (!v21) throw new Error('compute API does not list v2.1')
+  return { min: v21.min_version, max: v21.version }
+}
+
+function git(args: string[]): string {
+  return spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      smoke: { type: 'boolean', default: false },
+      cloud: { type: 'string' },
+      'clouds-yaml': { type: 'string' },
+      concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
+      'no-docs': { type: 'boolean', default: false },
+      workspace: { type: 'string' },
+    },
+  })
+  const regex = values.smoke
+    ? SMOKE_REGEX
+    : (positionals[0] ?? '^tempest\\.api\\.(compute|identity|image|network)\\.')
+  ensureTempest()
+  const workDir = values.workspace
+    ? resolve(values.workspace)
+    : mkdtempSync(join(tmpdir(), 'nimbus-tempest-'))
+  mkdirSync(workDir, { recursive: true })
+  const cloud: Cloud = values.cloud
+    ? {
+        auth: authFromCloudsYaml(
+          values['clouds-yaml'] ?? join(process.env.HOME ?? '/root', '.config/openstack/clouds.yaml'),
+          values.cloud,
+        ),
+        stop: async () => undefined,
+      }
+    : await startFreshCloud(workDir)
+  try {
+    const admin = await OsClient.login(cloud.auth)
+    const mv = await microversions(admin)
+    const conf = tempestConf({
+      authUrl: cloud.auth.authUrl,
+      region: cloud.auth.region,
+      adminUser: cloud.auth.username,
+      adminPassword: cloud.auth.password,
+      adminProject: cloud.auth.projectName,
+      domain: cloud.auth.userDomainName ?? 'Default',
+      flavorRef: await ensureFlavor(admin, 'tempest-nano', 128),
+      flavorRefAlt: await ensureFlavor(admin, 'tempest-micro', 192),
+      imageRef: await ensureImage(admin, 'tempest-image'),
+      imageRefAlt: await ensureImage(admin, 'tempest-image-alt'),
+      minMicroversion: mv.min,
+      maxMicroversion: mv.max,
+      lockPath: join(workDir, 'lock'),
+      logFile: join(workDir, 'tempest.log'),
+    })
+    const ws = join(workDir, 'tempest')
+    if (!existsSync(ws)) spawnSync('tempest', ['init', ws], { stdio: 'inherit' })
+    writeFileSync(join(ws, 'etc', 'tempest.conf'), conf)
+    console.log(`tempest: workspace ${ws}, regex ${regex}`)
+    spawnSync('tempest', ['run', '--regex', regex, '--concurrency', values.concurrency!], {
+      cwd: ws,
+      stdio: 'inherit',
+      timeout: TEMPEST_RUN_TIMEOUT_MS,
+    })
+    const subunit = spawnSync('stestr', ['last', '--subunit'], { cwd: ws, maxBuffer: 1 << 28 })
+    const csv = spawnSync('subunit2csv', [], { input: subunit.stdout, maxBuffer: 1 << 28, encoding: 'utf8' })
+    const results = parseSubunitCsv(csv.stdout)
+    const summary = summarize(results)
+    console.log(renderTable(summary))
+    if (!values['no-docs']) {
+      const doc = renderConformance(
+        summary,
+        results,
+        {
+          date: new Date().toISOString().slice(0, 10),
+          commit: git(['rev-parse', '--short', 'HEAD']),
+          regex,
+        },
+        FEATURE_FLAGS,
+      )
+      writeFileSync(join(ROOT, 'docs', 'conformance.md'), doc)
+      console.log('tempest: wrote docs/conformance.md')
+    }
+    const { passed, failed, skipped } = summary.total
+    console.log(`tempest: ${passed} passed, ${failed} failed, ${skipped} skipped`)
+    return failed === 0 && passed > 0 ? 0 : 1
+  } finally {
+    await cloud.stop()
+    if (!values.workspace) rmSync(workDir, { recursive: true, force: true })
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`tempest: ${err instanceof Error ? err.message : String(err)}`)
+    process.exit(1)
+  },
+)
