@@ -30,6 +30,18 @@ export const LIMIT_DEFAULTS = {
   rpcReconnectMaxDelayMs: 5_000,
   /** Casts buffered while the broker is unreachable; beyond this a cast fails. */
   rpcPendingCastsMax: 10_000,
+  /** Time to open one TCP + AMQP connection to the broker before the attempt counts as failed. */
+  rpcConnectTimeoutMs: 5_000,
+  /**
+   * AMQP heartbeat interval: a broker that stops answering (half-open TCP) is
+   * detected after about two intervals, then the reconnect loop starts.
+   */
+  rpcHeartbeatIntervalMs: 30_000,
+  /**
+   * Ids of recently started messages an RPC server remembers, so a message the
+   * broker redelivers because its ack was lost with the connection is not run twice.
+   */
+  rpcSeenMessageIdsMax: 10_000,
   /** Connections in one PostgreSQL pool. */
   dbPoolSize: 10,
   /** Time a statement may take on PostgreSQL. */
