@@ -32,6 +32,7 @@ interface OptionSpec {
 const PORT_MAX = 65_535
 const TRANSPORT_SCHEMES = ['inproc', 'amqp'] as const
 const DATABASE_SCHEMES = ['sqlite', 'postgresql', 'postgres'] as const
+const HTTP_SCHEMES = ['http', 'https'] as const
 
 export const DEFAULT_STATE_DIR = join(homedir(), '.local', 'share', 'nimbus')
 
@@ -90,6 +91,49 @@ export const OPTIONS = {
       max: 7 * 86_400,
       help: 'Lifetime of a token, in seconds.',
     },
+    max_active_keys: {
+      kind: 'int',
+      default: 3,
+      min: 2,
+      max: 100,
+      help: 'Fernet keys kept by `nimbus identity fernet-rotate` (staged + primary + secondaries).',
+    },
+    password_hash_cost: {
+      kind: 'int',
+      default: 14,
+      min: 10,
+      max: 20,
+      help: 'log2 of the scrypt cost (N) used to hash new passwords; existing hashes keep theirs.',
+    },
+    policy_file: {
+      kind: 'string',
+      default: '',
+      help: 'YAML or JSON file of policy rules overriding the identity defaults (oslo.policy format).',
+    },
+  },
+  keystone_authtoken: {
+    auth_url: {
+      kind: 'url',
+      choices: HTTP_SCHEMES,
+      default: '',
+      help: 'Identity URL services validate tokens against when identity runs in another process (default: http://public_host:identity.port).',
+    },
+    username: {
+      kind: 'string',
+      default: '',
+      help: 'Service user that validates tokens; empty: each token validates itself (token subject rule).',
+    },
+    password: { kind: 'string', default: '', help: 'Password of the service user.' },
+    project_name: { kind: 'string', default: 'service', help: 'Project of the service user.' },
+    user_domain_name: { kind: 'string', default: 'Default', help: 'Domain of the service user.' },
+    project_domain_name: { kind: 'string', default: 'Default', help: 'Domain of the service project.' },
+    token_cache_time_s: {
+      kind: 'int',
+      default: 10,
+      min: 0,
+      max: 300,
+      help: 'Longest time a validated token is cached by a service that validates over HTTP (0: no cache).',
+    },
   },
   compute: {
     port: { kind: 'port', default: 8774, help: 'Nova v2.1 API port.' },
@@ -127,6 +171,21 @@ export interface Config {
     readonly adminPassword: string
     readonly region: string
     readonly tokenExpirationS: number
+    readonly maxActiveKeys: number
+    readonly passwordHashCost: number
+    /** Operator policy overrides (YAML or JSON); empty for none. */
+    readonly policyFile: string
+  }
+  /** How services validate tokens when the identity service is not in their process. */
+  readonly authtoken: {
+    /** Identity base URL (no version path). */
+    readonly authUrl: string
+    readonly username: string
+    readonly password: string
+    readonly projectName: string
+    readonly userDomainName: string
+    readonly projectDomainName: string
+    readonly tokenCacheTimeS: number
   }
   readonly compute: { readonly port: number; readonly virtDriver: 'fake' }
   readonly image: { readonly port: number }
@@ -345,6 +404,20 @@ function build(
       adminPassword: str('identity.admin_password'),
       region: str('identity.region'),
       tokenExpirationS: num('identity.token_expiration_s'),
+      maxActiveKeys: num('identity.max_active_keys'),
+      passwordHashCost: num('identity.password_hash_cost'),
+      policyFile: str('identity.policy_file'),
+    },
+    authtoken: {
+      authUrl: (str('keystone_authtoken.auth_url') || `http://${str('DEFAULT.public_host')}:${num('identity.port')}`)
+        .replace(/\/+$/, '')
+        .replace(/\/v3$/, ''),
+      username: str('keystone_authtoken.username'),
+      password: str('keystone_authtoken.password'),
+      projectName: str('keystone_authtoken.project_name'),
+      userDomainName: str('keystone_authtoken.user_domain_name'),
+      projectDomainName: str('keystone_authtoken.project_domain_name'),
+      tokenCacheTimeS: num('keystone_authtoken.token_cache_time_s'),
     },
     compute: { port: num('compute.port'), virtDriver: str('compute.virt_driver') as 'fake' },
     image: { port: num('image.port') },
