@@ -20,7 +20,9 @@ export interface Summary {
 
 /** The module of a test id: `tempest.api.x.test_y.Class.test_z[...]` -> `tempest.api.x.test_y`. */
 export function moduleOf(id: string): string {
-  const bare = id.replace(/\[.*$/, '')
+  // A class fixture failure is reported as `setUpClass (module.Class)`.
+  const fixture = /^\w+ \((.*)\)$/.exec(id)
+  const bare = (fixture ? `${fixture[1]}.fixture` : id).replace(/\[.*$/, '')
   const parts = bare.split('.')
   const classIndex = parts.findIndex((p) => /^[A-Z]/.test(p))
   return (classIndex > 0 ? parts.slice(0, classIndex) : parts.slice(0, -1)).join('.')

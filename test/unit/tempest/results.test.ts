@@ -6,7 +6,7 @@ import { FEATURE_FLAGS } from '../../tempest/features.ts'
 
 const CSV = [
   'test,status,start_time,stop_time',
-  'tempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token[id-6f8e4436,smoke],success,2026-11-25 21:00:00+00:00,2026-11-25 21:00:01+00:00',
+  '"tempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token[id-6f8e4436,smoke]",success,2026-11-25 21:00:00+00:00,2026-11-25 21:00:01+00:00',
   'tempest.api.identity.v3.test_tokens.TokensV3Test.test_validate_token[id-a9512ac3],fail,x,y',
   '"tempest.api.compute.servers.test_create_server.ServersTestJSON.test_list_servers[id-9a438d88,smoke]",skip,x,y',
   'setUpClass (tempest.api.compute.admin.test_flavors.FlavorsAdminTestJSON),fail,x,y',
@@ -30,6 +30,7 @@ describe('tempest results', () => {
       failed: 1,
       skipped: 0,
     })
+    assert.deepEqual(s.modules.get('tempest.api.compute.admin.test_flavors'), { passed: 0, failed: 1, skipped: 0 })
     assert.deepEqual(s.modules.get('tempest.api.compute.servers.test_create_server'), {
       passed: 0,
       failed: 0,
