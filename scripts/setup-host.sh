@@ -46,3 +46,5 @@ install_npm_packages() {
 need_node
 install_debian_packages
 install_npm_packages
+# Hypervisor host: QEMU + libvirt from Debian, daemons started without systemd (issue #8).
+bash scripts/setup-libvirt.sh
