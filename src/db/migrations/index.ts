@@ -1,0 +1,13 @@
+import type { Migration } from "kysely";
+import * as services from "./0001-services.ts";
+
+/**
+ * Every migration, oldest first, keyed by the name recorded in the database.
+ * Listed statically (no directory scan) so it works the same under tsx, in a
+ * bundle and in tests. To add one: create `NNNN-what.ts` with the next number,
+ * export `up` (and `down`), and add it at the end here. Never edit, rename or
+ * reorder a migration that has been merged: databases have applied it.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  "0001-services": services,
+};
