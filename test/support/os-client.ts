@@ -122,7 +122,7 @@ export class OsClient {
     const res = await fetch(url, {
       method: 'PUT',
       headers: { 'x-auth-token': this.token, 'content-type': 'application/octet-stream' },
-      body: data,
+      body: new Blob([data as Uint8Array<ArrayBuffer>]),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     })
     const text = await res.text()
