@@ -144,6 +144,25 @@ export const OPTIONS = {
   },
   network: {
     port: { kind: 'port', default: 9696, help: 'Neutron v2 API port.' },
+    default_physical_network: {
+      kind: 'string',
+      default: 'physnet1',
+      help: 'Physical network on which project (non-admin) networks get a VLAN.',
+    },
+    tenant_vlan_min: { kind: 'int', default: 1000, min: 1, max: 4094, help: 'First VLAN id for project networks.' },
+    tenant_vlan_max: { kind: 'int', default: 1999, min: 1, max: 4094, help: 'Last VLAN id for project networks.' },
+    mtu: { kind: 'int', default: 1500, min: 576, max: 9216, help: 'MTU of every network (global_physnet_mtu).' },
+    physical_interface_mappings: {
+      kind: 'list',
+      default: [],
+      help: 'physnet:interface pairs: the host interface each physical network leaves by (VLAN sub-interfaces are made on it).',
+    },
+    dataplane: {
+      kind: 'bool',
+      default: false,
+      help: 'Wire ports bound to this host into the kernel (bridges, nftables, dnsmasq, router namespaces). Needs root.',
+    },
+    nft_table: { kind: 'string', default: 'nimbus', help: 'Name of the nftables table the data plane owns.' },
   },
   metadata: {
     port: { kind: 'port', default: 8775, help: 'Metadata service port.' },
@@ -189,7 +208,17 @@ export interface Config {
   }
   readonly compute: { readonly port: number; readonly virtDriver: 'fake' }
   readonly image: { readonly port: number }
-  readonly network: { readonly port: number }
+  readonly network: {
+    readonly port: number
+    readonly defaultPhysicalNetwork: string
+    readonly tenantVlanMin: number
+    readonly tenantVlanMax: number
+    readonly mtu: number
+    /** physnet -> host interface. */
+    readonly physicalInterfaceMappings: Readonly<Record<string, string>>
+    readonly dataplane: boolean
+    readonly nftTable: string
+  }
   readonly metadata: { readonly port: number }
   readonly limits: Partial<Record<LimitName, number>>
   /** Where each value came from, for `nimbus config show`. */
@@ -421,7 +450,22 @@ function build(
     },
     compute: { port: num('compute.port'), virtDriver: str('compute.virt_driver') as 'fake' },
     image: { port: num('image.port') },
-    network: { port: num('network.port') },
+    network: {
+      port: num('network.port'),
+      defaultPhysicalNetwork: str('network.default_physical_network'),
+      tenantVlanMin: num('network.tenant_vlan_min'),
+      tenantVlanMax: num('network.tenant_vlan_max'),
+      mtu: num('network.mtu'),
+      physicalInterfaceMappings: Object.fromEntries(
+        (v.get('network.physical_interface_mappings') as string[]).map((m) => {
+          const [physnet, iface] = m.split(':', 2)
+          if (!physnet || !iface) throw new ConfigError(`network.physical_interface_mappings: '${m}' is not physnet:interface`)
+          return [physnet, iface]
+        }),
+      ),
+      dataplane: v.get('network.dataplane') as boolean,
+      nftTable: str('network.nft_table'),
+    },
     metadata: { port: num('metadata.port') },
     limits: limitOverrides,
     sources,

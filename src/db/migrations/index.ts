@@ -1,5 +1,6 @@
 import type { Migration } from "kysely";
 import * as services from "./0001-services.ts";
+import * as network from "./0007-network.ts";
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -10,4 +11,5 @@ import * as services from "./0001-services.ts";
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001-services": services,
+  "0007-network": network,
 };

@@ -1,0 +1,81 @@
+import type { Selectable } from 'kysely'
+
+/**
+ * The Neutron resources. Each table keeps the columns the network service
+ * joins, filters or constrains on as real columns, and the rest of the
+ * resource as one JSON document (`attrs`): Neutron lets a client filter and
+ * sort on almost any attribute, so those run over the visible rows in the
+ * service, while integrity rules (one IP per network, one default group per
+ * project) are unique keys the database enforces.
+ */
+interface ResourceColumns {
+  id: string
+  project_id: string
+  /** The resource's API representation, without derived fields (JSON). */
+  attrs: string
+  created_at: string
+  updated_at: string | null
+}
+
+export interface NetworksTable extends ResourceColumns {}
+
+export interface SubnetsTable extends ResourceColumns {
+  network_id: string
+}
+
+export interface PortsTable extends ResourceColumns {
+  network_id: string
+  device_id: string
+  /** `binding:host_id`: the host whose data plane wires this port ('' if unbound). */
+  host: string
+}
+
+/** One row per fixed IP: the primary key refuses a second holder of an address on a network. */
+export interface IpAllocationsTable {
+  network_id: string
+  ip_address: string
+  subnet_id: string
+  port_id: string
+}
+
+export interface SecurityGroupsTable extends ResourceColumns {}
+
+export interface SecurityGroupRulesTable extends ResourceColumns {
+  security_group_id: string
+}
+
+/** The project's `default` group: the primary key makes its creation race-free. */
+export interface DefaultSecurityGroupsTable {
+  project_id: string
+  security_group_id: string
+}
+
+export interface FloatingIpsTable extends ResourceColumns {
+  floating_network_id: string
+  port_id: string | null
+}
+
+export interface RoutersTable extends ResourceColumns {}
+
+/** Per-project quota overrides; a resource without a row has the default limit. */
+export interface NetworkQuotasTable {
+  project_id: string
+  resource: string
+  hard_limit: number
+}
+
+/** The tables of this area, merged into `Schema`. */
+export interface NetworkTables {
+  networks: NetworksTable
+  subnets: SubnetsTable
+  ports: PortsTable
+  ip_allocations: IpAllocationsTable
+  security_groups: SecurityGroupsTable
+  security_group_rules: SecurityGroupRulesTable
+  default_security_groups: DefaultSecurityGroupsTable
+  floating_ips: FloatingIpsTable
+  routers: RoutersTable
+  network_quotas: NetworkQuotasTable
+}
+
+export type PortRow = Selectable<PortsTable>

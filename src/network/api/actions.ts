@@ -1,0 +1,88 @@
+import type { Route } from '../../service/http.ts'
+import { respond } from '../../service/http.ts'
+import { policyNotAuthorized } from '../errors.ts'
+import type { NetworkPlugin } from '../plugin.ts'
+import { QUOTA_DEFAULTS } from '../quotas.ts'
+import { callerFor, unwrap } from './resources.ts'
+
+/** Router interface actions and the quota API. */
+export function actionRoutes(plugin: NetworkPlugin): Route[] {
+  const { l3, quotas } = plugin
+  const interfaceBody = (body: unknown) => (body ?? {}) as Record<string, unknown>
+  return [
+    {
+      method: 'PUT',
+      path: '/v2.0/routers/:id/add_router_interface',
+      handler: async (req) => l3.addInterface(callerFor(req), req.params.id, interfaceBody(req.body)),
+    },
+    {
+      method: 'PUT',
+      path: '/v2.0/routers/:id/remove_router_interface',
+      handler: async (req) => l3.removeInterface(callerFor(req), req.params.id, interfaceBody(req.body)),
+    },
+    {
+      method: 'GET',
+      path: '/v2.0/quotas',
+      handler: async (req) => {
+        if (!callerFor(req).isAdmin) throw policyNotAuthorized('get_quota')
+        return { quotas: await quotas.listOverridden() }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v2.0/quotas/:project/default',
+      handler: () => ({ quota: { ...QUOTA_DEFAULTS } }),
+    },
+    {
+      method: 'GET',
+      path: '/v2.0/quotas/:project/details.json',
+      handler: async (req) => {
+        const project = ownProject(req.params.project, callerFor(req))
+        return { quota: await quotas.details(project) }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v2.0/quotas/:project/details',
+      handler: async (req) => ({
+        quota: await quotas.details(ownProject(req.params.project, callerFor(req))),
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/v2.0/quotas/:project',
+      handler: async (req) => ({
+        quota: await quotas.limits(ownProject(stripJson(req.params.project), callerFor(req))),
+      }),
+    },
+    {
+      method: 'PUT',
+      path: '/v2.0/quotas/:project',
+      handler: async (req) => {
+        if (!callerFor(req).isAdmin) throw policyNotAuthorized('update_quota')
+        const changes = unwrap(req.body, 'quota', Object.keys(QUOTA_DEFAULTS))
+        return { quota: await quotas.update(stripJson(req.params.project), changes) }
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v2.0/quotas/:project',
+      handler: async (req) => {
+        if (!callerFor(req).isAdmin) throw policyNotAuthorized('delete_quota')
+        await quotas.reset(stripJson(req.params.project))
+        return respond(204)
+      },
+    },
+  ]
+}
+
+/** `get_quota` is admin or the project itself. */
+function ownProject(project: string, caller: { projectId: string; isAdmin: boolean }): string {
+  if (!caller.isAdmin && project !== caller.projectId) throw policyNotAuthorized('get_quota')
+  return project
+}
+
+/** Old clients address `/quotas/{project}.json`. */
+function stripJson(project: string): string {
+  return project.endsWith('.json') ? project.slice(0, -'.json'.length) : project
+}

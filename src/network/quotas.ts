@@ -1,0 +1,100 @@
+import { Invalid } from '../common/errors.ts'
+import { overQuota } from './errors.ts'
+import type { Kind, Store } from './store.ts'
+
+/**
+ * Neutron's quotas (`[quotas]` defaults of neutron.conf): a per-project
+ * limit for each resource, -1 meaning unlimited, checked against the
+ * project's current count when a resource is created.
+ */
+export const QUOTA_DEFAULTS: Readonly<Record<string, number>> = {
+  network: 100,
+  subnet: 100,
+  subnetpool: -1,
+  port: 500,
+  router: 10,
+  floatingip: 50,
+  security_group: 10,
+  security_group_rule: 100,
+  rbac_policy: 10,
+}
+
+const RESOURCE_KIND: Readonly<Record<string, Kind | undefined>> = {
+  network: 'networks',
+  subnet: 'subnets',
+  port: 'ports',
+  router: 'routers',
+  floatingip: 'floating_ips',
+  security_group: 'security_groups',
+  security_group_rule: 'security_group_rules',
+}
+
+export class Quotas {
+  readonly #store: Store
+
+  constructor(store: Store) {
+    this.#store = store
+  }
+
+  /** The limits in force for a project: defaults overlaid with its overrides. */
+  async limits(projectId: string): Promise<Record<string, number>> {
+    const out: Record<string, number> = { ...QUOTA_DEFAULTS }
+    for (const row of await this.#store.quotaOverrides(projectId)) out[row.resource] = row.hard_limit
+    return out
+  }
+
+  /** Limits, usage and reservations (the `quota_details` extension). */
+  async details(
+    projectId: string,
+  ): Promise<Record<string, { limit: number; used: number; reserved: number }>> {
+    const limitsNow = await this.limits(projectId)
+    const out: Record<string, { limit: number; used: number; reserved: number }> = {}
+    for (const [resource, limit] of Object.entries(limitsNow)) {
+      const kind = RESOURCE_KIND[resource]
+      const used = kind ? await this.#store.count(kind, projectId) : 0
+      out[resource] = { limit, used, reserved: 0 }
+    }
+    return out
+  }
+
+  /** Projects with at least one override, and their limits (`GET /v2.0/quotas`). */
+  async listOverridden(): Promise<Record<string, number | string>[]> {
+    const projects = [...new Set((await this.#store.quotaOverrides()).map((r) => r.project_id))]
+    const out: Record<string, number | string>[] = []
+    for (const p of projects) out.push({ ...(await this.limits(p)), project_id: p, tenant_id: p })
+    return out
+  }
+
+  async update(projectId: string, changes: Record<string, unknown>): Promise<Record<string, number>> {
+    for (const [resource, value] of Object.entries(changes)) {
+      if (!(resource in QUOTA_DEFAULTS))
+        throw new Invalid(`Unrecognized attribute(s) '${resource}'`, { type: 'HTTPBadRequest' })
+      const n = Number(value)
+      if (!Number.isInteger(n) || n < -1) {
+        throw new Invalid(
+          `Invalid input for ${resource}. Reason: '${String(value)}' is not a valid integer greater or equal to -1.`,
+          { type: 'HTTPBadRequest' },
+        )
+      }
+    }
+    await this.#store.transaction(async (store) => {
+      for (const [resource, value] of Object.entries(changes))
+        await store.setQuota(projectId, resource, Number(value))
+    })
+    return this.limits(projectId)
+  }
+
+  async reset(projectId: string): Promise<void> {
+    await this.#store.deleteQuotas(projectId)
+  }
+
+  /** Throws OverQuota when creating `count` more of `resource` would pass the project's limit. */
+  async check(projectId: string, resource: string, count: number): Promise<void> {
+    const limit = (await this.limits(projectId))[resource] ?? -1
+    if (limit < 0) return
+    const kind = RESOURCE_KIND[resource]
+    if (!kind) return
+    const used = await this.#store.count(kind, projectId)
+    if (used + count > limit) throw overQuota(resource)
+  }
+}
