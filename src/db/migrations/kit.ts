@@ -8,8 +8,8 @@ import { PostgresAdapter, sql, type CreateTableBuilder, type Expression, type Ky
  *  - `text(db)` for every string: uuids, names, ISO-8601 timestamps, JSON;
  *  - `'boolean'` (SQLite reads it back as a JS boolean only because the
  *    declared type is exactly `boolean`; see sqlite.ts);
- *  - `'integer'` for counts and small numbers, `'bigint'` for sizes in bytes
- *    (both read back as JS numbers);
+ *  - `'integer'` for counts and small numbers, `'bigint'` for sizes in bytes,
+ *    `'double precision'` for ratios (all read back as JS numbers);
  *  - `serialId(db)` only for tables whose API exposes integer ids.
  */
 

@@ -20,6 +20,12 @@ export const TEST_TIMEOUT_MS = 30_000
 /** Bound on creating or dropping a scratch PostgreSQL database. */
 const ADMIN_TIMEOUT_MS = 10_000
 
+const ICU_EN_US = "template template0 locale_provider icu icu_locale 'en-US'"
+
+function createDatabase(name: string): string {
+  return `create database ${name}`
+}
+
 /** A scratch database: a fresh in-memory SQLite or a randomly named PostgreSQL database. */
 export interface ScratchDatabase {
   readonly url: string
@@ -45,7 +51,12 @@ async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 export async function createScratchDatabase(dialect: DialectName): Promise<ScratchDatabase> {
   if (dialect === 'sqlite') return { url: 'sqlite://:memory:', drop: async () => undefined }
   const name = `nimbus_test_${randomBytes(6).toString('hex')}`
-  await withAdmin((c) => c.query(`create database ${name}`))
+  await withAdmin(async (c) => {
+    // A linguistic default collation (as on a typical en_US server), so the
+    // tests prove text still sorts by bytes, as on SQLite. ICU needs
+    // PostgreSQL 15; older servers get their default.
+    await c.query(`${createDatabase(name)} ${ICU_EN_US}`).catch(() => c.query(createDatabase(name)))
+  })
   const url = new URL(PG_ADMIN_URL)
   url.pathname = `/${name}`
   return {
