@@ -17,7 +17,7 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
 
-type Kind = 'string' | 'port' | 'int' | 'bool' | 'enum' | 'url' | 'list'
+type Kind = 'string' | 'port' | 'int' | 'float' | 'bool' | 'enum' | 'url' | 'list'
 
 interface OptionSpec {
   readonly kind: Kind
@@ -30,6 +30,145 @@ interface OptionSpec {
 }
 
 const PORT_MAX = 65_535
+const SECONDS_PER_DAY = 86_400
+const QUOTA_MAX = 0x7fff_ffff
+
+/** Options of the compute service, conductor, scheduler and compute hosts (Nova's [DEFAULT], [quota], [scheduler]). */
+const COMPUTE_OPTIONS = {
+  policy_file: {
+    kind: 'string',
+    default: '',
+    help: 'YAML or JSON file of policy rules overriding Nova\'s defaults (oslo.policy format).',
+  },
+  default_availability_zone: {
+    kind: 'string',
+    default: 'nova',
+    help: 'Availability zone of compute hosts (Nova\'s default_availability_zone).',
+  },
+  internal_service_availability_zone: {
+    kind: 'string',
+    default: 'internal',
+    help: 'Availability zone shown for the conductor, scheduler and other non-compute services.',
+  },
+  service_down_time_s: {
+    kind: 'int',
+    default: 60,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: 'A service whose last heartbeat is older than this is down.',
+  },
+  report_interval_s: {
+    kind: 'int',
+    default: 10,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: 'Seconds between two heartbeats of a service.',
+  },
+  max_attempts: {
+    kind: 'int',
+    default: 3,
+    min: 1,
+    max: 100,
+    help: 'Hosts a build is tried on before the server goes to ERROR (the first attempt included).',
+  },
+  build_timeout_s: {
+    kind: 'int',
+    default: 600,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: 'A server still in BUILD this long after it was created goes to ERROR (instance_build_timeout).',
+  },
+  build_timeout_check_interval_s: {
+    kind: 'int',
+    default: 30,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: 'Seconds between two runs of the BUILD deadline check.',
+  },
+  update_resources_interval_s: {
+    kind: 'int',
+    default: 60,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: 'Seconds between two resource tracker reports of each compute node.',
+  },
+  sync_power_state_interval_s: {
+    kind: 'int',
+    default: 600,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: 'Seconds between two power-state syncs of each compute host.',
+  },
+  cpu_allocation_ratio: { kind: 'float', default: 4.0, min: 0.01, max: 1000, help: 'vCPUs per physical CPU.' },
+  ram_allocation_ratio: { kind: 'float', default: 1.0, min: 0.01, max: 1000, help: 'Virtual RAM per physical RAM.' },
+  disk_allocation_ratio: { kind: 'float', default: 1.0, min: 0.01, max: 1000, help: 'Virtual disk per physical disk.' },
+  reserved_host_memory_mb: {
+    kind: 'int',
+    default: 512,
+    min: 0,
+    help: 'Memory each compute host keeps for itself; the scheduler does not place guests in it.',
+  },
+  reserved_host_disk_mb: { kind: 'int', default: 0, min: 0, help: 'Disk each compute host keeps for itself.' },
+  fake_hosts: {
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 1000,
+    help: 'Fake compute hosts the `compute` service runs in this process (nimbus up --fake-hosts).',
+  },
+  fake_vcpus: { kind: 'int', default: 32, min: 1, help: 'vCPUs of each fake compute host.' },
+  fake_memory_mb: { kind: 'int', default: 65_536, min: 1, help: 'Memory of each fake compute host, in MB.' },
+  fake_local_gb: { kind: 'int', default: 2_048, min: 1, help: 'Local disk of each fake compute host, in GB.' },
+  fake_spawn_delay_ms: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: 3_600_000,
+    help: 'Time the fake driver takes to start a guest (benchmarks).',
+  },
+  fixed_range: {
+    kind: 'string',
+    default: '10.0.0.0/16',
+    help: 'IPv4 range the records-only network manager hands fixed IPs from (default network).',
+  },
+  default_network_label: {
+    kind: 'string',
+    default: 'private',
+    help: 'Name of the default network in server addresses.',
+  },
+} satisfies Record<string, OptionSpec>
+
+/** Default quotas of every project (Nova's [quota] section). */
+const QUOTA_OPTIONS = {
+  instances: { kind: 'int', default: 10, min: -1, max: QUOTA_MAX, help: 'Servers per project (-1: unlimited).' },
+  cores: { kind: 'int', default: 20, min: -1, max: QUOTA_MAX, help: 'vCPUs per project.' },
+  ram: { kind: 'int', default: 51_200, min: -1, max: QUOTA_MAX, help: 'Memory per project, in MB.' },
+  metadata_items: { kind: 'int', default: 128, min: -1, max: QUOTA_MAX, help: 'Metadata items per server.' },
+  injected_files: { kind: 'int', default: 5, min: -1, max: QUOTA_MAX, help: 'Injected files per server.' },
+  injected_file_content_bytes: {
+    kind: 'int',
+    default: 10_240,
+    min: -1,
+    max: QUOTA_MAX,
+    help: 'Bytes per injected file.',
+  },
+  injected_file_path_length: {
+    kind: 'int',
+    default: 255,
+    min: -1,
+    max: QUOTA_MAX,
+    help: 'Characters per injected file path.',
+  },
+  key_pairs: { kind: 'int', default: 100, min: -1, max: QUOTA_MAX, help: 'Key pairs per user.' },
+  server_groups: { kind: 'int', default: 10, min: -1, max: QUOTA_MAX, help: 'Server groups per project.' },
+  server_group_members: {
+    kind: 'int',
+    default: 10,
+    min: -1,
+    max: QUOTA_MAX,
+    help: 'Servers per server group.',
+  },
+} satisfies Record<string, OptionSpec>
 const TRANSPORT_SCHEMES = ['inproc', 'amqp'] as const
 const DATABASE_SCHEMES = ['sqlite', 'postgresql', 'postgres'] as const
 const HTTP_SCHEMES = ['http', 'https'] as const
@@ -138,7 +277,9 @@ export const OPTIONS = {
   compute: {
     port: { kind: 'port', default: 8774, help: 'Nova v2.1 API port.' },
     virt_driver: { kind: 'enum', choices: ['fake'], default: 'fake', help: 'Virt driver of compute hosts.' },
+    ...COMPUTE_OPTIONS,
   },
+  quota: QUOTA_OPTIONS,
   image: {
     port: { kind: 'port', default: 9292, help: 'Glance v2 API port.' },
   },
@@ -206,7 +347,9 @@ export interface Config {
     readonly projectDomainName: string
     readonly tokenCacheTimeS: number
   }
-  readonly compute: { readonly port: number; readonly virtDriver: 'fake' }
+  readonly compute: ComputeConfig
+  /** Default quotas, by Nova resource name (`instances`, `cores`, ...). */
+  readonly quota: Readonly<Record<string, number>>
   readonly image: { readonly port: number }
   readonly network: {
     readonly port: number
@@ -376,6 +519,8 @@ function parseValue(name: string, spec: OptionSpec, given: string): Value {
       return parseInteger(name, value, { min: 0, max: PORT_MAX })
     case 'int':
       return parseInteger(name, value, spec)
+    case 'float':
+      return parseFloatValue(name, value, spec)
   }
 }
 
@@ -388,6 +533,15 @@ function parseUrl(name: string, spec: OptionSpec, value: string): string {
     )
   }
   return value
+}
+
+function parseFloatValue(name: string, value: string, range: { min?: number; max?: number }): number {
+  if (!/^-?\d+(\.\d+)?$/.test(value)) throw new ConfigError(`${name} = ${JSON.stringify(value)}: expected a number`)
+  const n = Number(value)
+  if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
+    throw new ConfigError(`${name} = ${value}: allowed range is ${range.min ?? '-inf'}..${range.max ?? 'inf'}`)
+  }
+  return n
 }
 
 function parseInteger(name: string, value: string, range: { min?: number; max?: number }): number {
@@ -448,7 +602,8 @@ function build(
       projectDomainName: str('keystone_authtoken.project_domain_name'),
       tokenCacheTimeS: num('keystone_authtoken.token_cache_time_s'),
     },
-    compute: { port: num('compute.port'), virtDriver: str('compute.virt_driver') as 'fake' },
+    compute: buildComputeConfig(v),
+    quota: Object.fromEntries(Object.keys(QUOTA_OPTIONS).map((k) => [k, num(`quota.${k}`)])),
     image: { port: num('image.port') },
     network: {
       port: num('network.port'),
@@ -469,6 +624,65 @@ function build(
     metadata: { port: num('metadata.port') },
     limits: limitOverrides,
     sources,
+  }
+}
+
+/** The compute section, typed. */
+export interface ComputeConfig {
+  readonly port: number
+  readonly virtDriver: 'fake'
+  readonly policyFile: string
+  readonly defaultAvailabilityZone: string
+  readonly internalServiceAvailabilityZone: string
+  readonly serviceDownTimeS: number
+  readonly reportIntervalS: number
+  readonly maxAttempts: number
+  readonly buildTimeoutS: number
+  readonly buildTimeoutCheckIntervalS: number
+  readonly updateResourcesIntervalS: number
+  readonly syncPowerStateIntervalS: number
+  readonly cpuAllocationRatio: number
+  readonly ramAllocationRatio: number
+  readonly diskAllocationRatio: number
+  readonly reservedHostMemoryMb: number
+  readonly reservedHostDiskMb: number
+  readonly fakeHosts: number
+  readonly fakeVcpus: number
+  readonly fakeMemoryMb: number
+  readonly fakeLocalGb: number
+  readonly fakeSpawnDelayMs: number
+  readonly fixedRange: string
+  readonly defaultNetworkLabel: string
+}
+
+function buildComputeConfig(v: Map<string, Value>): ComputeConfig {
+  const n = (k: string) => v.get(`compute.${k}`) as number
+  const s = (k: string) => v.get(`compute.${k}`) as string
+  return {
+    port: n('port'),
+    virtDriver: s('virt_driver') as 'fake',
+    policyFile: s('policy_file'),
+    defaultAvailabilityZone: s('default_availability_zone'),
+    internalServiceAvailabilityZone: s('internal_service_availability_zone'),
+    serviceDownTimeS: n('service_down_time_s'),
+    reportIntervalS: n('report_interval_s'),
+    maxAttempts: n('max_attempts'),
+    buildTimeoutS: n('build_timeout_s'),
+    buildTimeoutCheckIntervalS: n('build_timeout_check_interval_s'),
+    updateResourcesIntervalS: n('update_resources_interval_s'),
+    syncPowerStateIntervalS: n('sync_power_state_interval_s'),
+    cpuAllocationRatio: n('cpu_allocation_ratio'),
+    ramAllocationRatio: n('ram_allocation_ratio'),
+    diskAllocationRatio: n('disk_allocation_ratio'),
+    reservedHostMemoryMb: n('reserved_host_memory_mb'),
+    reservedHostDiskMb: n('reserved_host_disk_mb'),
+    fakeHosts: n('fake_hosts'),
+    fakeVcpus: n('fake_vcpus'),
+    fakeMemoryMb: n('fake_memory_mb'),
+    fakeLocalGb: n('fake_local_gb'),
+    fakeSpawnDelayMs: n('fake_spawn_delay_ms'),
+    fixedRange: s('fixed_range'),
+    defaultNetworkLabel: s('default_network_label'),
   }
 }
 

@@ -1,0 +1,317 @@
+import { NotFound, registerErrorClass } from '../../common/errors.ts'
+import { paginate } from '../../db/paginate.ts'
+import type { Queryable } from '../../db/schema.ts'
+import type { InstanceActionEventRow, InstanceActionRow } from '../../db/tables/compute.ts'
+import { newId, nowIso } from '../../db/values.ts'
+import type { InstanceAction, InstanceActionEvent, InstanceFault } from '../objects.ts'
+
+/**
+ * Instance actions (one per user request on a server), their events (one
+ * per step, with start, finish, result, traceback and details) and instance
+ * faults (why a server is in ERROR). Together they are the build timeline
+ * `openstack server event list/show` prints and the `fault` of a server.
+ */
+
+/** No action for this request on this instance (Nova's InstanceActionNotFound). */
+export class InstanceActionNotFound extends NotFound {}
+registerErrorClass(InstanceActionNotFound)
+
+export const EventResult = { SUCCESS: 'Success', ERROR: 'Error' } as const
+
+/** Longest fault message kept (Nova's column is 255 characters). */
+const FAULT_MESSAGE_MAX_CHARS = 255
+
+function actionFromRow(row: InstanceActionRow): InstanceAction {
+  return {
+    id: row.id,
+    action: row.action,
+    instanceUuid: row.instance_uuid,
+    requestId: row.request_id,
+    userId: row.user_id,
+    projectId: row.project_id,
+    startTime: row.start_time,
+    finishTime: row.finish_time,
+    message: row.message,
+    updatedAt: row.updated_at,
+  }
+}
+
+function eventFromRow(row: InstanceActionEventRow): InstanceActionEvent {
+  return {
+    event: row.event,
+    startTime: row.start_time,
+    finishTime: row.finish_time,
+    result: row.result,
+    traceback: row.traceback,
+    host: row.host,
+    details: row.details,
+  }
+}
+
+export interface ActionStart {
+  readonly instanceUuid: string
+  readonly action: string
+  readonly requestId: string
+  readonly userId: string | null
+  readonly projectId: string | null
+}
+
+/** Records the start of an action (Nova's `InstanceAction.action_start`). */
+export async function startAction(db: Queryable, a: ActionStart): Promise<void> {
+  const now = nowIso()
+  await db
+    .insertInto('instance_actions')
+    .values({
+      id: newId(),
+      action: a.action,
+      instance_uuid: a.instanceUuid,
+      request_id: a.requestId,
+      user_id: a.userId,
+      project_id: a.projectId,
+      start_time: now,
+      finish_time: null,
+      message: null,
+      created_at: now,
+      updated_at: null,
+    })
+    .execute()
+}
+
+async function findAction(
+  db: Queryable,
+  instanceUuid: string,
+  requestId: string,
+): Promise<InstanceActionRow> {
+  const row = await db
+    .selectFrom('instance_actions')
+    .selectAll()
+    .where('instance_uuid', '=', instanceUuid)
+    .where('request_id', '=', requestId)
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst()
+  if (!row) {
+    throw new InstanceActionNotFound(
+      `Action for request_id ${requestId} on instance ${instanceUuid} not found`,
+    )
+  }
+  return row
+}
+
+export interface EventStart {
+  readonly instanceUuid: string
+  readonly requestId: string
+  readonly event: string
+  readonly host: string | null
+}
+
+/** Records the start of one step of the action `requestId` started. */
+export async function startEvent(db: Queryable, e: EventStart): Promise<void> {
+  const action = await findAction(db, e.instanceUuid, e.requestId)
+  const now = nowIso()
+  await db
+    .insertInto('instance_action_events')
+    .values({
+      id: newId(),
+      action_id: action.id,
+      event: e.event,
+      start_time: now,
+      finish_time: null,
+      result: null,
+      traceback: null,
+      host: e.host,
+      details: null,
+      created_at: now,
+      updated_at: null,
+    })
+    .execute()
+  await db.updateTable('instance_actions').set({ updated_at: now }).where('id', '=', action.id).execute()
+}
+
+export interface EventFinish {
+  readonly instanceUuid: string
+  readonly requestId: string
+  readonly event: string
+  readonly result: 'Success' | 'Error'
+  readonly traceback?: string | null | undefined
+  readonly details?: string | null | undefined
+}
+
+/**
+ * Finishes the latest unfinished event of that name (Nova's
+ * `event_finish_with_failure`); a failed event marks its action `Error`.
+ */
+export async function finishEvent(db: Queryable, e: EventFinish): Promise<void> {
+  const action = await findAction(db, e.instanceUuid, e.requestId)
+  const now = nowIso()
+  const event = await db
+    .selectFrom('instance_action_events')
+    .select('id')
+    .where('action_id', '=', action.id)
+    .where('event', '=', e.event)
+    .where('finish_time', 'is', null)
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst()
+  if (!event) {
+    throw new InstanceActionNotFound(`Event ${e.event} not found for action id ${action.id}`)
+  }
+  await db
+    .updateTable('instance_action_events')
+    .set({
+      finish_time: now,
+      result: e.result,
+      traceback: e.traceback ?? null,
+      details: e.details ?? null,
+      updated_at: now,
+    })
+    .where('id', '=', event.id)
+    .execute()
+  await db
+    .updateTable('instance_actions')
+    .set({ updated_at: now, ...(e.result === EventResult.ERROR ? { message: EventResult.ERROR } : {}) })
+    .where('id', '=', action.id)
+    .execute()
+}
+
+/** Marks an action finished (Nova's `action_finish`). */
+export async function finishAction(db: Queryable, instanceUuid: string, requestId: string): Promise<void> {
+  const action = await findAction(db, instanceUuid, requestId)
+  const now = nowIso()
+  await db
+    .updateTable('instance_actions')
+    .set({ finish_time: now, updated_at: now })
+    .where('id', '=', action.id)
+    .execute()
+}
+
+export interface ActionListOptions {
+  readonly limit?: number | undefined
+  readonly marker?: string | undefined
+  readonly changesSince?: string | undefined
+  readonly changesBefore?: string | undefined
+}
+
+/**
+ * Actions of an instance, newest first (Nova sorts by created_at desc, id
+ * desc); the marker is a request id.
+ */
+export async function listActions(
+  db: Queryable,
+  instanceUuid: string,
+  opts: ActionListOptions = {},
+): Promise<{ readonly items: InstanceAction[]; readonly hasMore: boolean }> {
+  let markerId: string | undefined
+  if (opts.marker !== undefined) {
+    const row = await db
+      .selectFrom('instance_actions')
+      .select('id')
+      .where('instance_uuid', '=', instanceUuid)
+      .where('request_id', '=', opts.marker)
+      .executeTakeFirst()
+    if (!row) throw new NotFound(`Marker ${opts.marker} could not be found.`, { markerNotFound: true })
+    markerId = row.id
+  }
+  let q = db.selectFrom('instance_actions').selectAll().where('instance_uuid', '=', instanceUuid)
+  if (opts.changesSince) q = q.where('updated_at', '>=', opts.changesSince)
+  if (opts.changesBefore) q = q.where('updated_at', '<=', opts.changesBefore)
+  const page = await paginate(db, q, {
+    table: 'instance_actions',
+    sort: [{ column: 'created_at', direction: 'desc' }],
+    limit: opts.limit,
+    marker: markerId,
+    idColumn: 'id',
+  })
+  return { items: page.items.map(actionFromRow), hasMore: page.hasMore }
+}
+
+/** One action of an instance by request id, or undefined. */
+export async function getAction(
+  db: Queryable,
+  instanceUuid: string,
+  requestId: string,
+): Promise<InstanceAction | undefined> {
+  const row = await db
+    .selectFrom('instance_actions')
+    .selectAll()
+    .where('instance_uuid', '=', instanceUuid)
+    .where('request_id', '=', requestId)
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst()
+  return row ? actionFromRow(row) : undefined
+}
+
+/** The events of an action, oldest first. */
+export async function listEvents(db: Queryable, actionId: string): Promise<InstanceActionEvent[]> {
+  const rows = await db
+    .selectFrom('instance_action_events')
+    .selectAll()
+    .where('action_id', '=', actionId)
+    .orderBy('created_at')
+    .orderBy('start_time')
+    .execute()
+  return rows.map(eventFromRow)
+}
+
+/** The last finished build step of the instance's `create` action (for the BUILD deadline fault). */
+export async function lastFinishedEvent(db: Queryable, instanceUuid: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('instance_action_events')
+    .innerJoin('instance_actions', 'instance_actions.id', 'instance_action_events.action_id')
+    .select('instance_action_events.event')
+    .where('instance_actions.instance_uuid', '=', instanceUuid)
+    .where('instance_actions.action', '=', 'create')
+    .where('instance_action_events.result', '=', EventResult.SUCCESS)
+    .orderBy('instance_action_events.finish_time', 'desc')
+    .executeTakeFirst()
+  return row?.event
+}
+
+export interface NewFault {
+  readonly instanceUuid: string
+  readonly code: number
+  readonly message: string
+  readonly details?: string | null | undefined
+  readonly host?: string | null | undefined
+}
+
+/** Records why an instance failed (Nova's `add_instance_fault_from_exc`). */
+export async function addFault(db: Queryable, f: NewFault): Promise<void> {
+  await db
+    .insertInto('instance_faults')
+    .values({
+      id: newId(),
+      instance_uuid: f.instanceUuid,
+      code: f.code,
+      message: f.message.slice(0, FAULT_MESSAGE_MAX_CHARS),
+      details: f.details ?? null,
+      host: f.host ?? null,
+      created_at: nowIso(),
+    })
+    .execute()
+}
+
+/** The latest fault of each instance that has one. */
+export async function latestFaults(
+  db: Queryable,
+  uuids: readonly string[],
+): Promise<Map<string, InstanceFault>> {
+  const out = new Map<string, InstanceFault>()
+  if (uuids.length === 0) return out
+  const rows = await db
+    .selectFrom('instance_faults')
+    .selectAll()
+    .where('instance_uuid', 'in', uuids)
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .execute()
+  for (const r of rows) {
+    if (out.has(r.instance_uuid)) continue
+    out.set(r.instance_uuid, {
+      code: r.code,
+      message: r.message,
+      details: r.details,
+      host: r.host,
+      createdAt: r.created_at,
+    })
+  }
+  return out
+}

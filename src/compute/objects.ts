@@ -1,0 +1,204 @@
+/**
+ * The compute area's data as every layer sees it (Nova's objects): plain,
+ * JSON-safe records that cross RPC unchanged. Only `src/compute/db/` turns
+ * rows into these and back, so a compute host never needs the database
+ * types.
+ */
+
+/** A flavor as stored on an instance at boot time (Nova's embedded flavor). */
+export interface FlavorSnapshot {
+  /** Internal integer id. */
+  readonly id: number
+  /** Public id (`flavorRef`). */
+  readonly flavorid: string
+  readonly name: string
+  readonly memoryMb: number
+  readonly vcpus: number
+  readonly rootGb: number
+  readonly ephemeralGb: number
+  readonly swapMb: number
+  readonly rxtxFactor: number
+  readonly isPublic: boolean
+  readonly disabled: boolean
+  readonly description: string | null
+  readonly extraSpecs: Readonly<Record<string, string>>
+}
+
+/** A flavor as the flavors API manages it. */
+export interface Flavor extends FlavorSnapshot {
+  readonly vcpuWeight: number | null
+  readonly createdAt: string
+  readonly updatedAt: string | null
+}
+
+/** One requested network of a server create (`networks` list item). */
+export interface NetworkRequest {
+  readonly networkId?: string | undefined
+  readonly portId?: string | undefined
+  readonly address?: string | undefined
+  readonly tag?: string | undefined
+}
+
+/** `networks` of a create: `auto` (default network), `none`, or a list. */
+export type RequestedNetworks = 'auto' | 'none' | readonly NetworkRequest[]
+
+export interface Instance {
+  readonly uuid: string
+  readonly displayName: string
+  readonly displayDescription: string | null
+  readonly hostname: string
+  readonly projectId: string
+  readonly userId: string
+  readonly imageRef: string
+  readonly flavor: FlavorSnapshot
+  readonly vmState: string
+  readonly taskState: string | null
+  readonly powerState: number
+  readonly host: string | null
+  readonly node: string | null
+  readonly launchedOn: string | null
+  readonly availabilityZone: string | null
+  readonly scheduledAt: string | null
+  readonly launchedAt: string | null
+  readonly terminatedAt: string | null
+  readonly keyName: string | null
+  readonly keyData: string | null
+  readonly userData: string | null
+  readonly metadata: Readonly<Record<string, string>>
+  readonly systemMetadata: Readonly<Record<string, string>>
+  readonly configDrive: string
+  readonly reservationId: string
+  readonly launchIndex: number
+  readonly accessIpV4: string | null
+  readonly accessIpV6: string | null
+  readonly autoDiskConfig: boolean
+  readonly progress: number
+  readonly rootDeviceName: string | null
+  readonly kernelId: string
+  readonly ramdiskId: string
+  readonly lockedBy: string | null
+  readonly securityGroups: readonly string[]
+  readonly requestedNetworks: RequestedNetworks
+  readonly createdAt: string
+  readonly updatedAt: string | null
+  readonly deletedAt: string | null
+  readonly deleted: boolean
+}
+
+/** The fields of an instance a caller may change through `instance_update`. */
+export type InstanceUpdates = Partial<
+  Pick<
+    Instance,
+    | 'displayName'
+    | 'displayDescription'
+    | 'hostname'
+    | 'vmState'
+    | 'taskState'
+    | 'powerState'
+    | 'host'
+    | 'node'
+    | 'launchedOn'
+    | 'availabilityZone'
+    | 'scheduledAt'
+    | 'launchedAt'
+    | 'terminatedAt'
+    | 'accessIpV4'
+    | 'accessIpV6'
+    | 'progress'
+    | 'lockedBy'
+    | 'systemMetadata'
+    | 'metadata'
+  >
+>
+
+export interface InstanceFault {
+  readonly code: number
+  readonly message: string
+  readonly details: string | null
+  readonly host: string | null
+  readonly createdAt: string
+}
+
+export interface InstanceAction {
+  readonly id: string
+  readonly action: string
+  readonly instanceUuid: string
+  readonly requestId: string
+  readonly userId: string | null
+  readonly projectId: string | null
+  readonly startTime: string
+  readonly finishTime: string | null
+  readonly message: string | null
+  readonly updatedAt: string | null
+}
+
+export interface InstanceActionEvent {
+  readonly event: string
+  readonly startTime: string
+  readonly finishTime: string | null
+  readonly result: string | null
+  readonly traceback: string | null
+  readonly host: string | null
+  readonly details: string | null
+}
+
+export interface KeyPair {
+  readonly id: number
+  readonly name: string
+  readonly userId: string
+  readonly fingerprint: string
+  readonly publicKey: string
+  readonly type: 'ssh' | 'x509'
+  readonly createdAt: string
+  readonly updatedAt: string | null
+}
+
+/** One fixed IP of a server, from the network records. */
+export interface FixedIp {
+  readonly networkId: string
+  readonly networkLabel: string
+  readonly address: string
+  readonly macAddress: string
+  readonly version: 4 | 6
+}
+
+/** What a compute host reports about one of its hypervisor nodes. */
+export interface ComputeNodeReport {
+  readonly host: string
+  readonly hypervisorHostname: string
+  readonly vcpus: number
+  readonly memoryMb: number
+  readonly localGb: number
+  readonly vcpusUsed: number
+  readonly memoryMbUsed: number
+  readonly localGbUsed: number
+  readonly runningVms: number
+  readonly currentWorkload: number
+  readonly diskAvailableLeast: number
+  readonly hypervisorType: string
+  readonly hypervisorVersion: number
+  readonly cpuInfo: Readonly<Record<string, unknown>>
+  readonly hostIp: string
+  readonly cpuAllocationRatio: number
+  readonly ramAllocationRatio: number
+  readonly diskAllocationRatio: number
+  readonly reservedHostMemoryMb: number
+  readonly reservedHostDiskGb: number
+}
+
+export interface ComputeNode extends ComputeNodeReport {
+  readonly id: number
+  readonly uuid: string
+  readonly freeRamMb: number
+  readonly freeDiskGb: number
+  readonly failedBuilds: number
+  readonly createdAt: string
+  readonly updatedAt: string | null
+}
+
+/** Resource usage a quota counts, per project (or per user in it). */
+export interface QuotaUsage {
+  readonly instances: number
+  readonly cores: number
+  readonly ram: number
+}

@@ -1,0 +1,184 @@
+/**
+ * The virt driver contract (Nova's `nova/virt/driver.py`): what a compute
+ * host asks of its hypervisor. The compute manager is written against this
+ * interface only; `fake/` implements it in memory and is the executable
+ * spec (test/unit/compute/virt-driver.test.ts runs the same contract tests
+ * over every driver), `libvirt/` implements it with real guests.
+ *
+ * Drivers never touch the database (lint enforces it) and never import one
+ * another. Every method is async; every failure is a typed error
+ * (`VirtDriverError` or a subclass) whose message says what failed.
+ */
+import { Conflict, NimbusError, NotFound, registerErrorClass } from '../../common/errors.ts'
+
+/** What the driver needs to know about the instance it acts on. */
+export interface VirtInstance {
+  readonly uuid: string
+  readonly name: string
+  readonly hostname: string
+  readonly memoryMb: number
+  readonly vcpus: number
+  readonly rootGb: number
+  readonly ephemeralGb: number
+  readonly swapMb: number
+  readonly imageRef: string
+  readonly userData?: string | null | undefined
+  readonly keyData?: string | null | undefined
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+}
+
+/** The image being booted, as the image service described it. */
+export interface VirtImage {
+  readonly id: string
+  readonly name?: string | undefined
+  readonly diskFormat?: string | undefined
+  readonly containerFormat?: string | undefined
+  readonly sizeBytes: number
+  readonly properties: Readonly<Record<string, string>>
+}
+
+/** One virtual NIC to plug: the network records of the instance. */
+export interface VirtNic {
+  readonly networkId: string
+  readonly networkLabel: string
+  readonly macAddress: string
+  readonly address: string
+  readonly version: 4 | 6
+}
+
+export interface SpawnRequest {
+  readonly instance: VirtInstance
+  readonly image: VirtImage
+  readonly nics: readonly VirtNic[]
+  readonly adminPassword?: string | undefined
+  /** Attach a config drive with the metadata (the instance's `config_drive`). */
+  readonly configDrive: boolean
+}
+
+/** `get_info`: the hypervisor's view of one instance. */
+export interface InstanceInfo {
+  /** A power state from states.ts (`PowerState`). */
+  readonly powerState: number
+  /** Hypervisor-specific id (libvirt domain name, fake id). */
+  readonly internalId: string
+}
+
+/** What a node offers and uses, from the hypervisor's point of view (resource tracker input). */
+export interface NodeResources {
+  readonly hypervisorHostname: string
+  readonly vcpus: number
+  readonly memoryMb: number
+  readonly localGb: number
+  /** Used as the hypervisor sees it (guests it runs), not as claims count it. */
+  readonly vcpusUsed: number
+  readonly memoryMbUsed: number
+  readonly localGbUsed: number
+  readonly diskAvailableLeast: number
+  readonly hypervisorType: string
+  readonly hypervisorVersion: number
+  readonly cpuInfo: Readonly<Record<string, unknown>>
+  readonly hostIp: string
+  /** `hw_vm_mode` values and architecture the node supports (ImagePropertiesFilter). */
+  readonly cpuArch: string
+  readonly supportedVmModes: readonly string[]
+}
+
+export type RebootType = 'SOFT' | 'HARD'
+
+/** An operation failed inside the driver; `detail.step` names the driver step. */
+export class VirtDriverError extends NimbusError {
+  override readonly status: number = 500
+}
+registerErrorClass(VirtDriverError)
+
+/** The hypervisor knows no such instance (Nova's InstanceNotFound from the driver). */
+export class VirtInstanceNotFound extends NotFound {}
+registerErrorClass(VirtInstanceNotFound)
+
+/** The instance already exists on this hypervisor. */
+export class VirtInstanceExists extends Conflict {}
+registerErrorClass(VirtInstanceExists)
+
+/** The instance is not in a power state the operation accepts. */
+export class VirtInvalidState extends Conflict {}
+registerErrorClass(VirtInvalidState)
+
+/** The node cannot hold the instance (the hypervisor refused it for lack of resources). */
+export class VirtInsufficientResources extends VirtDriverError {}
+registerErrorClass(VirtInsufficientResources)
+
+export interface VirtDriver {
+  /** Driver name for logs and the hypervisor list, e.g. `fake`, `libvirt`. */
+  readonly name: string
+
+  /** Prepares the driver for this host (connect to the hypervisor, find orphans). Called once at start. */
+  initHost(host: string): Promise<void>
+
+  /** The node names this driver manages (one for every driver but ironic). */
+  getAvailableNodes(): Promise<readonly string[]>
+
+  /** Totals and hypervisor-side usage of a node, for the resource tracker. */
+  getAvailableResource(nodename: string): Promise<NodeResources>
+
+  /**
+   * Creates and starts a guest and resolves once it runs (power state
+   * RUNNING). Promise: on failure it leaves nothing behind: no domain, no
+   * disk, no plugged NIC; the caller may retry the same instance on another
+   * host. Rejects with VirtInstanceExists if the uuid is already here.
+   */
+  spawn(request: SpawnRequest): Promise<void>
+
+  /**
+   * Stops the guest and removes everything spawn made. Promise: succeeds if
+   * the guest is already gone (destroy is idempotent), so a cleanup after a
+   * half-done spawn or a retried delete never fails for that reason.
+   */
+  destroy(instance: VirtInstance): Promise<void>
+
+  /** The hypervisor's view of a guest; VirtInstanceNotFound if it is not here. */
+  getInfo(instance: VirtInstance): Promise<InstanceInfo>
+
+  /** Uuids of the guests on this host, running or not (power-state sync, orphan cleanup). */
+  listInstances(): Promise<readonly string[]>
+
+  /** The guest's console log (the tail the hypervisor keeps); VirtInstanceNotFound if not here. */
+  getConsoleOutput(instance: VirtInstance): Promise<string>
+
+  /** Stops a running guest (clean shutdown first, bounded by `timeoutMs`); no-op if already off. */
+  powerOff(instance: VirtInstance, timeoutMs?: number): Promise<void>
+
+  /** Starts a stopped guest; no-op if already running. */
+  powerOn(instance: VirtInstance): Promise<void>
+
+  /** Reboots: SOFT asks the guest, HARD resets it. Resolves when it runs again. */
+  reboot(instance: VirtInstance, type: RebootType): Promise<void>
+
+  /** Pauses a running guest (keeps it in memory); VirtInvalidState unless running. */
+  pause(instance: VirtInstance): Promise<void>
+
+  /** Resumes a paused guest; VirtInvalidState unless paused. */
+  unpause(instance: VirtInstance): Promise<void>
+
+  /** Saves a running guest's memory to disk and stops it; VirtInvalidState unless running. */
+  suspend(instance: VirtInstance): Promise<void>
+
+  /** Restores a suspended guest; VirtInvalidState unless suspended. */
+  resume(instance: VirtInstance): Promise<void>
+
+  /**
+   * Copies the guest's root disk as a new image and returns its bytes'
+   * sink's outcome. Promise: the guest's state is unchanged afterwards
+   * whatever the outcome.
+   */
+  snapshot(
+    instance: VirtInstance,
+    imageId: string,
+    upload: (data: AsyncIterable<Uint8Array>) => Promise<void>,
+  ): Promise<void>
+
+  /** Seconds since the hypervisor host booted (the hypervisors API `uptime`). */
+  getHostUptime(): Promise<string>
+
+  /** Releases what initHost took (connections, timers). Idempotent. */
+  cleanupHost(): Promise<void>
+}

@@ -1,0 +1,328 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Reverter } from '../../reverter.ts'
+import { PowerState } from '../../states.ts'
+import {
+  VirtDriverError,
+  VirtInstanceExists,
+  VirtInstanceNotFound,
+  VirtInvalidState,
+  type InstanceInfo,
+  type NodeResources,
+  type RebootType,
+  type SpawnRequest,
+  type VirtDriver,
+  type VirtInstance,
+} from '../driver.ts'
+
+/**
+ * The fake driver: every guest is a record in memory. It keeps every promise
+ * of the contract (driver.ts) and is the executable spec the contract tests
+ * run against. Tests and benchmarks can slow down or break any step
+ * (`setDelay`, `injectFailure`) to exercise the compute manager's error
+ * paths: a failed spawn step undoes the steps before it, as a real driver
+ * must.
+ */
+
+/** The steps a test can slow down or break. `spawn:*` are the sub-steps of spawn, in order. */
+export const FAKE_STEPS = [
+  'spawn:image',
+  'spawn:disk',
+  'spawn:vifs',
+  'spawn:define',
+  'spawn:start',
+  'destroy',
+  'power_off',
+  'power_on',
+  'reboot',
+  'pause',
+  'unpause',
+  'suspend',
+  'resume',
+  'snapshot',
+  'console',
+] as const
+export type FakeStep = (typeof FAKE_STEPS)[number]
+
+export interface FakeDriverOptions {
+  /** The node name (hypervisor_hostname); default: the host name. */
+  readonly nodename?: string | undefined
+  readonly vcpus: number
+  readonly memoryMb: number
+  readonly localGb: number
+  /** Delay of each step, in milliseconds (default none: every step completes at once). */
+  readonly delaysMs?: Partial<Record<FakeStep, number>> | undefined
+}
+
+interface Failure {
+  readonly message: string
+  /** Failures left; undefined = every time. */
+  remaining: number | undefined
+}
+
+interface FakeGuest {
+  readonly uuid: string
+  readonly internalId: string
+  readonly instance: VirtInstance
+  powerState: number
+  console: string[]
+}
+
+/** Hypervisor type and version the fake reports (Nova's fake reports `fake`, 1000). */
+const FAKE_HYPERVISOR_TYPE = 'fake'
+const FAKE_HYPERVISOR_VERSION = 1000
+/** Console lines kept per guest, like a hypervisor's ring buffer. */
+const CONSOLE_MAX_LINES = 1_000
+
+export class FakeDriver implements VirtDriver {
+  readonly name = 'fake'
+  readonly #options: FakeDriverOptions
+  readonly #guests = new Map<string, FakeGuest>()
+  readonly #delays = new Map<FakeStep, number>()
+  readonly #failures = new Map<FakeStep, Failure>()
+  /** Disks and NICs spawn made but has not yet handed to a guest (must be empty after a failed spawn). */
+  readonly #leftovers = new Set<string>()
+  readonly #bootedAt = Date.now()
+  #host = ''
+
+  constructor(options: FakeDriverOptions) {
+    this.#options = options
+    for (const [step, ms] of Object.entries(options.delaysMs ?? {})) this.setDelay(step as FakeStep, ms)
+  }
+
+  // ---- test controls ----
+
+  /** Makes `step` take `ms` milliseconds (0 removes the delay). */
+  setDelay(step: FakeStep, ms: number): void {
+    if (ms > 0) this.#delays.set(step, ms)
+    else this.#delays.delete(step)
+  }
+
+  /** Makes `step` fail with `message`, `times` times (default: until cleared). */
+  injectFailure(step: FakeStep, message: string, times?: number): void {
+    this.#failures.set(step, { message, remaining: times })
+  }
+
+  /** Removes every injected failure and delay. */
+  clearFaults(): void {
+    this.#failures.clear()
+    this.#delays.clear()
+  }
+
+  /** Guests on this fake hypervisor (for tests). */
+  get guestCount(): number {
+    return this.#guests.size
+  }
+
+  /** Resources a failed spawn failed to release: always 0 if the contract holds. */
+  get leakedResources(): number {
+    return this.#leftovers.size
+  }
+
+  /** Sets a guest's power state behind the manager's back (to test the power-state sync). */
+  setPowerState(uuid: string, powerState: number): void {
+    const guest = this.#guests.get(uuid)
+    if (guest) guest.powerState = powerState
+  }
+
+  // ---- the contract ----
+
+  async initHost(host: string): Promise<void> {
+    this.#host = host
+  }
+
+  async getAvailableNodes(): Promise<readonly string[]> {
+    return [this.#nodename()]
+  }
+
+  async getAvailableResource(nodename: string): Promise<NodeResources> {
+    if (nodename !== this.#nodename()) throw new VirtDriverError(`fake driver has no node ${nodename}`)
+    let vcpusUsed = 0
+    let memoryMbUsed = 0
+    let localGbUsed = 0
+    for (const g of this.#guests.values()) {
+      vcpusUsed += g.instance.vcpus
+      memoryMbUsed += g.instance.memoryMb
+      localGbUsed += g.instance.rootGb + g.instance.ephemeralGb
+    }
+    return {
+      hypervisorHostname: nodename,
+      vcpus: this.#options.vcpus,
+      memoryMb: this.#options.memoryMb,
+      localGb: this.#options.localGb,
+      vcpusUsed,
+      memoryMbUsed,
+      localGbUsed,
+      diskAvailableLeast: this.#options.localGb - localGbUsed,
+      hypervisorType: FAKE_HYPERVISOR_TYPE,
+      hypervisorVersion: FAKE_HYPERVISOR_VERSION,
+      cpuInfo: {
+        arch: 'x86_64',
+        model: 'fake',
+        vendor: 'fake',
+        topology: { sockets: 1, cores: 1, threads: 1 },
+        features: [],
+      },
+      hostIp: '127.0.0.1',
+      cpuArch: 'x86_64',
+      supportedVmModes: ['hvm'],
+    }
+  }
+
+  async spawn(request: SpawnRequest): Promise<void> {
+    const { instance } = request
+    if (this.#guests.has(instance.uuid))
+      throw new VirtInstanceExists(`Instance ${instance.uuid} already exists.`)
+    const revert = new Reverter()
+    try {
+      await this.#step('spawn:image')
+      await this.#step('spawn:disk')
+      const disk = `disk:${instance.uuid}`
+      this.#leftovers.add(disk)
+      revert.add('remove disk', () => this.#leftovers.delete(disk))
+      await this.#step('spawn:vifs')
+      const vifs = `vifs:${instance.uuid}`
+      this.#leftovers.add(vifs)
+      revert.add('unplug vifs', () => this.#leftovers.delete(vifs))
+      await this.#step('spawn:define')
+      const guest: FakeGuest = {
+        uuid: instance.uuid,
+        internalId: randomUUID(),
+        instance,
+        powerState: PowerState.SHUTDOWN,
+        console: [],
+      }
+      this.#guests.set(instance.uuid, guest)
+      revert.add('undefine guest', () => this.#guests.delete(instance.uuid))
+      await this.#step('spawn:start')
+      guest.powerState = PowerState.RUNNING
+      this.#log(
+        guest,
+        `Booting ${instance.hostname} from image ${request.image.id} with ${request.nics.length} NIC(s)`,
+      )
+      for (const nic of request.nics)
+        this.#log(guest, `eth: ${nic.macAddress} ${nic.address} (${nic.networkLabel})`)
+      this.#log(guest, `${instance.hostname} login:`)
+      this.#leftovers.delete(disk)
+      this.#leftovers.delete(vifs)
+      revert.success()
+    } finally {
+      await revert.fail()
+    }
+  }
+
+  async destroy(instance: VirtInstance): Promise<void> {
+    await this.#step('destroy')
+    this.#guests.delete(instance.uuid)
+  }
+
+  async getInfo(instance: VirtInstance): Promise<InstanceInfo> {
+    const guest = this.#guest(instance)
+    return { powerState: guest.powerState, internalId: guest.internalId }
+  }
+
+  async listInstances(): Promise<readonly string[]> {
+    return [...this.#guests.keys()]
+  }
+
+  async getConsoleOutput(instance: VirtInstance): Promise<string> {
+    await this.#step('console')
+    return `${this.#guest(instance).console.join('\n')}\n`
+  }
+
+  async powerOff(instance: VirtInstance): Promise<void> {
+    const guest = this.#guest(instance)
+    await this.#step('power_off')
+    guest.powerState = PowerState.SHUTDOWN
+  }
+
+  async powerOn(instance: VirtInstance): Promise<void> {
+    const guest = this.#guest(instance)
+    await this.#step('power_on')
+    guest.powerState = PowerState.RUNNING
+  }
+
+  async reboot(instance: VirtInstance, type: RebootType): Promise<void> {
+    const guest = this.#guest(instance)
+    await this.#step('reboot')
+    this.#log(guest, `${type === 'HARD' ? 'Hard' : 'Soft'} reboot`)
+    guest.powerState = PowerState.RUNNING
+  }
+
+  async pause(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, 'pause', PowerState.RUNNING, PowerState.PAUSED)
+  }
+
+  async unpause(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, 'unpause', PowerState.PAUSED, PowerState.RUNNING)
+  }
+
+  async suspend(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, 'suspend', PowerState.RUNNING, PowerState.SUSPENDED)
+  }
+
+  async resume(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, 'resume', PowerState.SUSPENDED, PowerState.RUNNING)
+  }
+
+  async snapshot(
+    instance: VirtInstance,
+    _imageId: string,
+    upload: (data: AsyncIterable<Uint8Array>) => Promise<void>,
+  ): Promise<void> {
+    this.#guest(instance)
+    await this.#step('snapshot')
+    async function* disk(): AsyncIterable<Uint8Array> {
+      yield new TextEncoder().encode(`fake disk of ${instance.uuid}\n`)
+    }
+    await upload(disk())
+  }
+
+  async getHostUptime(): Promise<string> {
+    const seconds = Math.floor((Date.now() - this.#bootedAt) / 1000)
+    const time = new Date().toISOString().slice(11, 19)
+    return ` ${time} up ${Math.floor(seconds / 60)} min,  0 users,  load average: 0.00, 0.00, 0.00`
+  }
+
+  async cleanupHost(): Promise<void> {
+    this.#guests.clear()
+  }
+
+  // ---- internals ----
+
+  #nodename(): string {
+    return this.#options.nodename ?? this.#host
+  }
+
+  #guest(instance: VirtInstance): FakeGuest {
+    const guest = this.#guests.get(instance.uuid)
+    if (!guest) throw new VirtInstanceNotFound(`Instance ${instance.uuid} could not be found.`)
+    return guest
+  }
+
+  async #transition(instance: VirtInstance, step: FakeStep, from: number, to: number): Promise<void> {
+    const guest = this.#guest(instance)
+    if (guest.powerState !== from) {
+      throw new VirtInvalidState(
+        `Instance ${instance.uuid} is in power state ${guest.powerState}, not ${from}`,
+      )
+    }
+    await this.#step(step)
+    guest.powerState = to
+  }
+
+  async #step(step: FakeStep): Promise<void> {
+    const delay = this.#delays.get(step)
+    if (delay) await sleep(delay)
+    const failure = this.#failures.get(step)
+    if (!failure) return
+    if (failure.remaining !== undefined && --failure.remaining <= 0) this.#failures.delete(step)
+    throw new VirtDriverError(failure.message, { step })
+  }
+
+  #log(guest: FakeGuest, line: string): void {
+    guest.console.push(line)
+    if (guest.console.length > CONSOLE_MAX_LINES)
+      guest.console.splice(0, guest.console.length - CONSOLE_MAX_LINES)
+  }
+}
