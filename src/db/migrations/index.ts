@@ -1,7 +1,6 @@
-import type { Migration } from "kysely";
-import * as services from "./0001-services.ts";
-import * as compute from "./0002-compute.ts";
-import * as network from "./0007-network.ts";
+import type { Migration } from 'kysely'
+import * as services from './0001-services.ts'
+import * as network from './0007-network.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -11,7 +10,6 @@ import * as network from "./0007-network.ts";
  * reorder a migration that has been merged: databases have applied it.
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
-  "0001-services": services,
-  "0002-compute": compute,
-  "0007-network": network,
-};
+  '0001-services': services,
+  '0007-network': network,
+}
