@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql, type Kysely } from 'kysely'
 import { Conflict, ServiceUnavailable } from '../../../src/common/errors.ts'
+import { limits } from '../../../src/common/limits.ts'
 import { openDatabase } from '../../../src/db/index.ts'
 import { migrateToLatest } from '../../../src/db/migrate.ts'
 import { text } from '../../../src/db/migrations/kit.ts'
@@ -148,6 +149,12 @@ for (const dialect of DIALECTS) {
     })
 
     if (dialect === 'postgres') {
+      it('bounds every statement with limits.dbStatementTimeoutMs', async () => {
+        const { rows } = await sql<{ ms: number }>`select setting::int as ms from pg_settings
+          where name = 'statement_timeout'`.execute(db().kysely)
+        assert.deepEqual(rows, [{ ms: limits.dbStatementTimeoutMs }])
+      })
+
       it('reports an unreachable server as ServiceUnavailable without the password', async () => {
         const url = 'postgresql://nimbus:s3cret-pw@127.0.0.1:1/nimbus'
         await assert.rejects(openDatabase(url), (err: unknown) => {
@@ -181,7 +188,7 @@ for (const dialect of DIALECTS) {
               )[0]
             assert.equal(await pragma('journal_mode'), 'wal')
             assert.equal(await pragma('foreign_keys'), 1)
-            assert.ok(Number(await pragma('busy_timeout')) > 0)
+            assert.equal(await pragma('busy_timeout'), limits.dbBusyTimeoutMs)
           } finally {
             await file.close()
           }
