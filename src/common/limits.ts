@@ -53,6 +53,17 @@ export const LIMIT_DEFAULTS = {
    * full pool. Bounds how long an unreachable database stalls a caller.
    */
   dbConnectTimeoutMs: 10_000,
+  /**
+   * Instances one scheduling request may place. Each pick filters and weighs
+   * every host again, so this bounds the scheduler's work per request.
+   */
+  schedulerMaxInstancesPerRequest: 1_000,
+  /**
+   * Host names one list of a scheduler decision record keeps (filter in/out,
+   * reasons, weighed order); the rest are only counted. The record is stored
+   * with the instance action event, so it must stay small on large clouds.
+   */
+  schedulerRecordMaxHosts: 100,
 } as const
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS
