@@ -172,6 +172,8 @@ const QUOTA_OPTIONS = {
 const TRANSPORT_SCHEMES = ['inproc', 'amqp'] as const
 const DATABASE_SCHEMES = ['sqlite', 'postgresql', 'postgres'] as const
 const HTTP_SCHEMES = ['http', 'https'] as const
+/** Glance's default image_size_cap: 1 TiB. */
+const IMAGE_SIZE_CAP_DEFAULT_BYTES = 1024 ** 4
 
 export const DEFAULT_STATE_DIR = join(homedir(), '.local', 'share', 'nimbus')
 
@@ -282,6 +284,17 @@ export const OPTIONS = {
   quota: QUOTA_OPTIONS,
   image: {
     port: { kind: 'port', default: 9292, help: 'Glance v2 API port.' },
+    max_image_size_bytes: {
+      kind: 'int',
+      default: IMAGE_SIZE_CAP_DEFAULT_BYTES,
+      min: 1,
+      help: "Largest image upload accepted, in bytes (Glance's image_size_cap); larger ones get 413.",
+    },
+    policy_file: {
+      kind: 'string',
+      default: '',
+      help: 'YAML or JSON file of policy rules overriding the image defaults (oslo.policy format).',
+    },
   },
   network: {
     port: { kind: 'port', default: 9696, help: 'Neutron v2 API port.' },
@@ -350,7 +363,12 @@ export interface Config {
   readonly compute: ComputeConfig
   /** Default quotas, by Nova resource name (`instances`, `cores`, ...). */
   readonly quota: Readonly<Record<string, number>>
-  readonly image: { readonly port: number }
+  readonly image: {
+    readonly port: number
+    readonly maxImageSizeBytes: number
+    /** Operator policy overrides (YAML or JSON); empty for none. */
+    readonly policyFile: string
+  }
   readonly network: {
     readonly port: number
     readonly defaultPhysicalNetwork: string
@@ -604,7 +622,11 @@ function build(
     },
     compute: buildComputeConfig(v),
     quota: Object.fromEntries(Object.keys(QUOTA_OPTIONS).map((k) => [k, num(`quota.${k}`)])),
-    image: { port: num('image.port') },
+    image: {
+      port: num('image.port'),
+      maxImageSizeBytes: num('image.max_image_size_bytes'),
+      policyFile: str('image.policy_file'),
+    },
     network: {
       port: num('network.port'),
       defaultPhysicalNetwork: str('network.default_physical_network'),

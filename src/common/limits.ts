@@ -64,6 +64,27 @@ export const LIMIT_DEFAULTS = {
    * with the instance action event, so it must stay small on large clouds.
    */
   schedulerRecordMaxHosts: 100,
+  /** Images one list page holds when the request gives no `limit` (Glance's limit_param_default). */
+  imageListDefaultPageSize: 25,
+  /** Extra properties one image may carry (Glance's image_property_quota); beyond it 413. */
+  imagePropertiesMax: 128,
+  /** Tags one image may carry (Glance's image_tag_quota); beyond it 413. */
+  imageTagsMax: 128,
+  /** Members one image may be shared with (Glance's image_member_quota); beyond it 413. */
+  imageMembersMax: 128,
+  /**
+   * Longest pause in an image upload or download before the transfer is
+   * abandoned (Glance's client_socket_timeout). Bounds how long a stalled
+   * client holds a temporary file and an image in `saving`.
+   */
+  imageTransferIdleTimeoutMs: 900_000,
+  /**
+   * Largest rest of a refused upload's body the image API still reads (and
+   * discards) so the client, which sends its whole body before it reads the
+   * answer, gets the error rather than a reset connection. A larger refused
+   * upload has its connection closed.
+   */
+  imageRefusedUploadDrainMaxBytes: 64 * 1024 * 1024,
 } as const
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS

@@ -1,16 +1,37 @@
+import type { Config } from '../common/config.ts'
 import { ApiServer } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
-import { HttpService } from '../service/service.ts'
+import { HttpService, type RuntimeOptions } from '../service/service.ts'
+import { createImageManager } from './api.ts'
+import { configureImageServer, imageRoutes } from './api/routes.ts'
 import { versionRoutes } from './api/versions.ts'
+import type { ImageManager } from './manager.ts'
+import { authMiddleware } from '../identity/middleware.ts'
 
 /** Glance v2 on :9292. */
 export function createImageService(rt: Runtime): HttpService {
-  const server = new ApiServer({ name: 'image', style: 'glance', routes: [...versionRoutes] })
-  return new HttpService(
-    rt.config,
-    server,
-    rt.config.image.port,
-    { type: 'image', catalogName: 'glance', path: '' },
-    rt.options,
-  )
+  const manager = createImageManager(rt.config, rt.db)
+  const server = new ApiServer({
+    name: 'image',
+    style: 'glance',
+    routes: [...versionRoutes, ...imageRoutes(manager)],
+    configure: configureImageServer,
+    ...authMiddleware(rt),
+  })
+  return new ImageService(rt.config, server, manager, rt.options)
+}
+
+/** The image API, which first tidies what an interrupted upload left in the store. */
+class ImageService extends HttpService {
+  readonly #manager: ImageManager
+
+  constructor(config: Config, server: ApiServer, manager: ImageManager, opts: RuntimeOptions) {
+    super(config, server, config.image.port, { type: 'image', catalogName: 'glance', path: '' }, opts)
+    this.#manager = manager
+  }
+
+  override async start(): Promise<void> {
+    await this.#manager.recover()
+    await super.start()
+  }
 }

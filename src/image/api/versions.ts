@@ -18,6 +18,11 @@ function versions(baseUrl: string) {
 
 /** Glance's version discovery: `/` answers 300, `/versions` 200, with the same list. */
 export const versionRoutes: readonly Route[] = [
-  { method: 'GET', path: '/', auth: false, handler: (req) => respond(300, { versions: versions(req.baseUrl) }) },
+  {
+    method: 'GET',
+    path: '/',
+    auth: false,
+    handler: (req) => respond(300, { versions: versions(req.baseUrl) }),
+  },
   { method: 'GET', path: '/versions', auth: false, handler: (req) => ({ versions: versions(req.baseUrl) }) },
 ]
