@@ -6,6 +6,7 @@ import { logger, setLogLevel } from '../common/log.ts'
 import { openDatabase } from '../db/index.ts'
 import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
 import { ALL_SERVICES, Cloud } from './cloud.ts'
+import { imageBuild } from '../guest-image/command.ts'
 import {
   ADMIN_PROJECT,
   ADMIN_USER,
@@ -169,6 +170,13 @@ export function buildProgram(): Command {
       }
       process.stdout.write('configuration is valid\n')
     })
+  program
+    .command('image')
+    .description('guest images')
+    .command('build')
+    .description('build the small bootable qcow2 guest image (busybox + dropbear) from Debian packages')
+    .option('--output <file>', 'where to write it (default: <state_dir>/images/nimbus-guest.qcow2)')
+    .action((opts: { output?: string }, cmd: Command) => imageBuild(configFrom(cmd), opts))
   return program
 }
 

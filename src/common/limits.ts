@@ -85,6 +85,22 @@ export const LIMIT_DEFAULTS = {
    * upload has its connection closed.
    */
   imageRefusedUploadDrainMaxBytes: 64 * 1024 * 1024,
+  /** Time one host command of the guest-image builder may take (dpkg-deb, mkfs, qemu-img ...). */
+  guestImageCommandTimeoutMs: 120_000,
+  /** Time `apt-get download` of the guest image's Debian packages may take. */
+  guestImageDownloadTimeoutMs: 600_000,
+  /** Time one `virsh`/`qemu-img` command of the libvirt driver may take before it is killed. */
+  libvirtCommandTimeoutMs: 30_000,
+  /** Time spawn waits for a started domain to report RUNNING (Nova polls every 0.5 s). */
+  libvirtSpawnTimeoutMs: 60_000,
+  /** Interval between domain state polls. */
+  libvirtPollIntervalMs: 500,
+  /** Time a soft reboot or power off waits for the guest (ACPI) before forcing it. */
+  libvirtShutdownTimeoutMs: 30_000,
+  /** Most bytes of serial console log returned by one console-output request. */
+  libvirtConsoleMaxBytes: 1024 * 1024,
+  /** Time the start-up probe gives QEMU with KVM to show it really runs a guest. */
+  libvirtKvmProbeTimeoutMs: 10_000,
 } as const
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS

@@ -1,0 +1,265 @@
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
+import { dirname, join } from 'node:path'
+import { limits } from '../common/limits.ts'
+import { logger } from '../common/log.ts'
+import { DebCache, extractDeb } from './debs.ts'
+import { run } from './exec.ts'
+import { GUEST_DEFAULT_USER, GUEST_MODULES, initramfsInit, ROOT_FS_LABEL, rootFiles } from './guest-files.ts'
+
+const log = logger('guest-image')
+
+/** dropbear-bin's shared libraries (its Depends, and libtomcrypt1's libgmp10), unpacked into the root. */
+const DROPBEAR_LIBRARY_PACKAGES = [
+  'libc6',
+  'libcrypt1',
+  'libtomcrypt1',
+  'libtommath1',
+  'libgmp10',
+  'zlib1g',
+] as const
+const USERLAND_PACKAGES = ['busybox-static', 'dropbear-bin', ...DROPBEAR_LIBRARY_PACKAGES] as const
+
+/** syslinux's MBR boot code (package syslinux-common). */
+const SYSLINUX_MBR = '/usr/lib/syslinux/mbr/mbr.bin'
+const MBR_CODE_BYTES = 440
+const SECTOR_BYTES = 512
+const MIB = 1024 * 1024
+/** First partition starts at 1 MiB, as fdisk aligns. */
+const PARTITION_START_SECTORS = 2048
+/** FAT boot partition: kernel (~8 MiB), initramfs (~1.5 MiB), syslinux. */
+const BOOT_PARTITION_MIB = 48
+/** ext4 root: busybox, dropbear, libc (~20 MiB) and room for the guest to write. */
+const ROOT_PARTITION_MIB = 208
+const DISK_MIB = 1 + BOOT_PARTITION_MIB + ROOT_PARTITION_MIB
+
+/** Kernel command line: serial console last so /dev/console is ttyS0; quiet, because a serial byte costs time under TCG. */
+export const GUEST_KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 quiet loglevel=3'
+
+export interface BuildOptions {
+  /** Where the qcow2 goes. */
+  readonly output: string
+  /** Cache of downloaded .debs (kept across builds). */
+  readonly cacheDir: string
+  /** Scratch space; removed at the end. */
+  readonly workDir?: string
+}
+
+export interface BuildResult {
+  readonly output: string
+  readonly kernelPackage: string
+  readonly durationMs: number
+}
+
+/**
+ * Builds a one-file bootable qcow2 from Debian packages only: MBR + syslinux,
+ * a FAT boot partition (kernel, initramfs) and an ext4 root made with
+ * `mkfs.ext4 -d` (no loop mounts, so no privileges beyond apt's).
+ */
+export async function buildGuestImage(opts: BuildOptions): Promise<BuildResult> {
+  const started = Date.now()
+  mkdirSync(dirname(opts.output), { recursive: true })
+  const work = opts.workDir ?? mkdtempSync(join(dirname(opts.output), '.nimbus-image-'))
+  try {
+    const debs = new DebCache(opts.cacheDir)
+    const kernelPackage = await debs.kernelPackage()
+    const files = await debs.fetch([kernelPackage, ...USERLAND_PACKAGES])
+    const unpacked = join(work, 'debs')
+    for (const [name, deb] of files) await extractDeb(deb, join(unpacked, name))
+    const kernel = join(unpacked, kernelPackage)
+    const rootDir = join(work, 'root')
+    await makeRoot(rootDir, unpacked)
+    const initrd = join(work, 'initrd.img')
+    await makeInitramfs(join(work, 'initramfs'), kernel, join(unpacked, 'busybox-static'), initrd)
+    const raw = join(work, 'disk.raw')
+    await makeDisk(raw, { kernel: findVmlinuz(kernel), initrd, rootDir, work })
+    await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, opts.output], {
+      timeoutMs: limits.guestImageCommandTimeoutMs,
+    })
+    const durationMs = Date.now() - started
+    log.info({ output: opts.output, kernelPackage, durationMs }, 'guest image built')
+    return { output: opts.output, kernelPackage, durationMs }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+function findVmlinuz(kernelDir: string): string {
+  const name = readdirSync(join(kernelDir, 'boot')).find((f) => f.startsWith('vmlinuz-'))
+  if (!name) throw new Error(`no boot/vmlinuz-* in ${kernelDir}`)
+  return join(kernelDir, 'boot', name)
+}
+
+function kernelVersion(kernelDir: string): string {
+  const version = readdirSync(join(kernelDir, 'lib', 'modules'))[0]
+  if (!version) throw new Error(`no lib/modules/<version> in ${kernelDir}`)
+  return version
+}
+
+/** Applet names of the static busybox (it runs on the build host too). */
+async function busyboxApplets(busybox: string): Promise<string[]> {
+  const { stdout } = await run([busybox, '--list'], { timeoutMs: limits.guestImageCommandTimeoutMs })
+  return stdout.split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox')
+}
+
+async function installBusybox(rootDir: string, busyboxDeb: string): Promise<void> {
+  const busybox = join(busyboxDeb, 'bin', 'busybox')
+  mkdirSync(join(rootDir, 'bin'), { recursive: true })
+  cpSync(busybox, join(rootDir, 'bin', 'busybox'))
+  for (const applet of await busyboxApplets(busybox)) {
+    const link = join(rootDir, 'bin', applet)
+    if (!existsSync(link)) symlinkSync('busybox', link)
+  }
+}
+
+async function makeRoot(rootDir: string, unpacked: string): Promise<void> {
+  for (const d of [
+    'dev',
+    'proc',
+    'sys',
+    'run',
+    'tmp',
+    'root',
+    'var/log',
+    'var/lib/nimbus',
+    'etc/dropbear',
+    'usr/sbin',
+    'usr/bin',
+  ]) {
+    mkdirSync(join(rootDir, d), { recursive: true })
+  }
+  mkdirSync(join(rootDir, 'home', GUEST_DEFAULT_USER, '.ssh'), { recursive: true })
+  // Busybox applets live in /bin; /sbin is the same directory (init, getty, reboot).
+  symlinkSync('bin', join(rootDir, 'sbin'))
+  await installBusybox(rootDir, join(unpacked, 'busybox-static'))
+  for (const pkg of ['dropbear-bin', ...DROPBEAR_LIBRARY_PACKAGES]) {
+    cpSync(join(unpacked, pkg), rootDir, { recursive: true, verbatimSymlinks: true, force: true })
+  }
+  // Documentation and gconv are not needed by dropbear or busybox.
+  for (const d of ['usr/share', 'usr/lib/x86_64-linux-gnu/gconv'])
+    rmSync(join(rootDir, d), { recursive: true, force: true })
+  chmodSync(join(rootDir, 'tmp'), 0o1777)
+  for (const f of rootFiles()) {
+    mkdirSync(dirname(join(rootDir, f.path)), { recursive: true })
+    writeFileSync(join(rootDir, f.path), f.content, { mode: f.mode })
+    chmodSync(join(rootDir, f.path), f.mode)
+  }
+  writeFileSync(join(rootDir, 'etc', 'ld.so.conf'), '/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n')
+  // The host's ldconfig writes the guest's ld.so.cache (-r: treat rootDir as /).
+  await run(['ldconfig', '-r', rootDir], { timeoutMs: limits.guestImageCommandTimeoutMs })
+}
+
+async function makeInitramfs(dir: string, kernelDir: string, busyboxDeb: string, out: string): Promise<void> {
+  for (const d of ['bin', 'dev', 'proc', 'sys', 'newroot']) mkdirSync(join(dir, d), { recursive: true })
+  cpSync(join(busyboxDeb, 'bin', 'busybox'), join(dir, 'bin', 'busybox'))
+  const version = kernelVersion(kernelDir)
+  const modules = join(dir, 'lib', 'modules')
+  for (const m of GUEST_MODULES) {
+    mkdirSync(dirname(join(modules, m)), { recursive: true })
+    cpSync(join(kernelDir, 'lib', 'modules', version, m), join(modules, m))
+  }
+  writeFileSync(join(dir, 'modules.order'), `${GUEST_MODULES.join('\n')}\n`)
+  writeFileSync(join(dir, 'init'), initramfsInit(), { mode: 0o755 })
+  // newc cpio owned by root, gzip (the kernel's built-in decompressor).
+  await run(
+    ['sh', '-c', 'find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -9 > "$1"', 'sh', out],
+    {
+      cwd: dir,
+      timeoutMs: limits.guestImageCommandTimeoutMs,
+    },
+  )
+}
+
+interface DiskParts {
+  readonly kernel: string
+  readonly initrd: string
+  readonly rootDir: string
+  readonly work: string
+}
+
+async function makeDisk(raw: string, parts: DiskParts): Promise<void> {
+  const t = { timeoutMs: limits.guestImageCommandTimeoutMs }
+  const bootSectors = (BOOT_PARTITION_MIB * MIB) / SECTOR_BYTES
+  const rootStart = PARTITION_START_SECTORS + bootSectors
+  await run(['truncate', '-s', `${DISK_MIB}M`, raw], t)
+  const table = `label: dos\nstart=${PARTITION_START_SECTORS}, size=${bootSectors}, type=c, bootable\nstart=${rootStart}, type=83\n`
+  await run(['sfdisk', '--quiet', raw], { ...t, input: table })
+  await run(
+    [
+      'dd',
+      `if=${SYSLINUX_MBR}`,
+      `of=${raw}`,
+      `bs=${MBR_CODE_BYTES}`,
+      'count=1',
+      'conv=notrunc',
+      'status=none',
+    ],
+    t,
+  )
+  await makeBootPartition(raw, parts)
+  const rootFs = join(parts.work, 'root.ext4')
+  await run(
+    ['mkfs.ext4', '-q', '-F', '-L', ROOT_FS_LABEL, '-d', parts.rootDir, rootFs, `${ROOT_PARTITION_MIB - 1}M`],
+    t,
+  )
+  await run(
+    [
+      'dd',
+      `if=${rootFs}`,
+      `of=${raw}`,
+      `bs=${SECTOR_BYTES}`,
+      `seek=${rootStart}`,
+      'conv=notrunc,sparse',
+      'status=none',
+    ],
+    t,
+  )
+}
+
+async function makeBootPartition(raw: string, parts: DiskParts): Promise<void> {
+  const t = { timeoutMs: limits.guestImageCommandTimeoutMs }
+  const offsetBytes = PARTITION_START_SECTORS * SECTOR_BYTES
+  const image = `${raw}@@${offsetBytes}`
+  await run(
+    [
+      'mkfs.fat',
+      `--offset=${PARTITION_START_SECTORS}`,
+      '-F',
+      '16',
+      '-n',
+      'NIMBUSBOOT',
+      raw,
+      String(BOOT_PARTITION_MIB * 1024),
+    ],
+    t,
+  )
+  const cfg = join(parts.work, 'syslinux.cfg')
+  writeFileSync(
+    cfg,
+    [
+      'SERIAL 0 115200',
+      'DEFAULT nimbus',
+      'PROMPT 0',
+      'TIMEOUT 0',
+      'LABEL nimbus',
+      '  LINUX /vmlinuz',
+      '  INITRD /initrd.img',
+      `  APPEND ${GUEST_KERNEL_CMDLINE}`,
+      '',
+    ].join('\n'),
+  )
+  const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' }
+  await run(['mcopy', '-i', image, parts.kernel, '::/vmlinuz'], { ...t, env })
+  await run(['mcopy', '-i', image, parts.initrd, '::/initrd.img'], { ...t, env })
+  await run(['mcopy', '-i', image, cfg, '::/syslinux.cfg'], { ...t, env })
+  await run(['syslinux', '--offset', String(offsetBytes), '--install', raw], { ...t, env })
+}

@@ -1,0 +1,289 @@
+/**
+ * Helpers for tests and the bench that boot real guests: the guest image
+ * (built once into the state dir), a network namespace with a tap, dnsmasq and
+ * a metadata server on 169.254.169.254, and plain qemu-system-x86_64 under
+ * TCG. Everything started here is stopped by pid, and every wait is bounded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { DEFAULT_STATE_DIR } from '../../../src/common/config.ts'
+import { run } from '../../../src/guest-image/exec.ts'
+import { buildGuestImage } from '../../../src/guest-image/build.ts'
+import { debCacheDir, defaultGuestImagePath } from '../../../src/guest-image/command.ts'
+
+export const QEMU_MEMORY_MB = 256
+/** Time a guest may take from qemu start to the serial banner under TCG (measured ~6 s). */
+export const BANNER_TIMEOUT_MS = 60_000
+/** Time the image build may take with a warm .deb cache (~15 s) or a cold one. */
+export const IMAGE_BUILD_TIMEOUT_MS = 300_000
+const PROCESS_EXIT_WAIT_MS = 5_000
+const POLL_INTERVAL_MS = 100
+const COMMAND_TIMEOUT_MS = 10_000
+
+/** The documentation network the guest gets (RFC 5737). */
+export const GUEST_NET = { gateway: '192.0.2.1', guest: '192.0.2.10', prefix: 24 } as const
+export const GUEST_MAC = '52:54:00:c0:00:0a'
+const METADATA_ADDRESS = '169.254.169.254'
+
+/** The built guest image: $NIMBUS_GUEST_IMAGE, else the state dir's, built there when missing. */
+export async function guestImage(): Promise<string> {
+  const given = process.env.NIMBUS_GUEST_IMAGE
+  if (given) return given
+  const stateDir = process.env.NIMBUS_DEFAULT__STATE_DIR ?? DEFAULT_STATE_DIR
+  const path = defaultGuestImagePath(stateDir)
+  if (!existsSync(path)) await buildGuestImage({ output: path, cacheDir: debCacheDir(stateDir) })
+  return path
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+export async function createOverlay(base: string, path: string): Promise<void> {
+  await run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', path], {
+    timeoutMs: COMMAND_TIMEOUT_MS,
+  })
+}
+
+/** Polls `check` until it returns a value or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  check: () => T | undefined | Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
+  }
+}
+
+export function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** Kills a child we started (by its pid) and waits, bounded, for it to go. */
+export async function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill('SIGTERM')
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), PROCESS_EXIT_WAIT_MS))
+  if ((await Promise.race([exited, timer])) === 'timeout') {
+    child.kill('SIGKILL')
+    await Promise.race([exited, new Promise((r) => setTimeout(r, PROCESS_EXIT_WAIT_MS))])
+  }
+}
+
+export interface QemuOptions {
+  readonly disk: string
+  readonly serialLog: string
+  /** Run inside this namespace with a tap NIC; without it the guest has no NIC (-nic none). */
+  readonly netns?: GuestNetwork
+}
+
+/** Starts qemu-system-x86_64 under TCG with the disk on virtio and the serial console to a file. */
+export function startQemu(opts: QemuOptions): ChildProcess {
+  const args = [
+    '-machine',
+    'pc,accel=tcg',
+    '-m',
+    String(QEMU_MEMORY_MB),
+    // Under TCG, 'max' offers RDRAND, so the guest's RNG is ready at once and
+    // dropbear's host key takes no entropy wait (~6 s less to SSH).
+    '-cpu',
+    'max',
+    '-device',
+    'virtio-rng-pci',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-no-user-config',
+    '-nodefaults',
+    '-drive',
+    `file=${opts.disk},if=virtio,format=qcow2`,
+    '-serial',
+    `file:${opts.serialLog}`,
+  ]
+  if (opts.netns) {
+    args.push('-netdev', `tap,id=n0,ifname=${opts.netns.tap},script=no,downscript=no`)
+    args.push('-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC}`)
+    return spawn('ip', ['netns', 'exec', opts.netns.name, 'qemu-system-x86_64', ...args], { stdio: 'ignore' })
+  }
+  args.push('-nic', 'none')
+  return spawn('qemu-system-x86_64', args, { stdio: 'ignore' })
+}
+
+let namespaceCounter = 0
+
+/**
+ * A network namespace with a tap (192.0.2.1/24), dnsmasq giving the guest
+ * 192.0.2.10 by its MAC, and an HTTP server on 169.254.169.254:80 serving
+ * OpenStack metadata. The guest reaches it through its default gateway.
+ */
+export class GuestNetwork {
+  readonly name: string
+  readonly tap = 'tap-nimbus0'
+  readonly #dir: string
+  #children: ChildProcess[] = []
+
+  private constructor(name: string, dir: string) {
+    this.name = name
+    this.#dir = dir
+  }
+
+  static async create(metadata: {
+    hostname: string
+    publicKey?: string
+    userData?: string
+  }): Promise<GuestNetwork> {
+    const net = new GuestNetwork(
+      `nimbus-vmtest-${process.pid}-${namespaceCounter++}`,
+      tempDir('nimbus-vmnet-'),
+    )
+    try {
+      await net.#setUp(metadata)
+      return net
+    } catch (err) {
+      await net.destroy()
+      throw err
+    }
+  }
+
+  async #ip(...args: string[]): Promise<void> {
+    await run(['ip', ...args], { timeoutMs: COMMAND_TIMEOUT_MS })
+  }
+
+  async #setUp(metadata: { hostname: string; publicKey?: string; userData?: string }): Promise<void> {
+    await this.#ip('netns', 'add', this.name)
+    await this.#ip('-n', this.name, 'link', 'set', 'lo', 'up')
+    await this.#ip('-n', this.name, 'addr', 'add', `${METADATA_ADDRESS}/32`, 'dev', 'lo')
+    await this.#ip('-n', this.name, 'tuntap', 'add', 'dev', this.tap, 'mode', 'tap')
+    await this.#ip(
+      '-n',
+      this.name,
+      'addr',
+      'add',
+      `${GUEST_NET.gateway}/${GUEST_NET.prefix}`,
+      'dev',
+      this.tap,
+    )
+    await this.#ip('-n', this.name, 'link', 'set', this.tap, 'up')
+    this.#writeMetadata(metadata)
+    this.#children.push(this.#startDnsmasq(), this.#startMetadataServer())
+  }
+
+  #writeMetadata(m: { hostname: string; publicKey?: string; userData?: string }): void {
+    const root = join(this.#dir, 'md')
+    mkdirSync(join(root, 'openstack', 'latest'), { recursive: true })
+    const doc = {
+      uuid: '00000000-0000-4000-8000-000000000001',
+      name: m.hostname,
+      hostname: `${m.hostname}.novalocal`,
+      public_keys: m.publicKey ? { default: `${m.publicKey.trim()}\n` } : {},
+    }
+    writeFileSync(join(root, 'openstack', 'latest', 'meta_data.json'), JSON.stringify(doc))
+    if (m.userData) writeFileSync(join(root, 'openstack', 'latest', 'user_data'), m.userData)
+  }
+
+  #startDnsmasq(): ChildProcess {
+    return spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.name,
+        'dnsmasq',
+        '--keep-in-foreground',
+        '--conf-file=/dev/null',
+        '--no-resolv',
+        '--no-hosts',
+        `--interface=${this.tap}`,
+        '--bind-interfaces',
+        `--pid-file=${join(this.#dir, 'dnsmasq.pid')}`,
+        `--dhcp-leasefile=${join(this.#dir, 'leases')}`,
+        `--dhcp-range=${GUEST_NET.guest},static,255.255.255.0,1h`,
+        `--dhcp-host=${GUEST_MAC},${GUEST_NET.guest}`,
+        `--dhcp-option=3,${GUEST_NET.gateway}`,
+      ],
+      { stdio: 'ignore' },
+    )
+  }
+
+  #startMetadataServer(): ChildProcess {
+    const script = `
+      const http = require('node:http'); const fs = require('node:fs'); const path = require('node:path')
+      const root = process.argv[1]
+      http.createServer((req, res) => {
+        const file = path.join(root, path.normalize(req.url.split('?')[0]))
+        fs.readFile(file, (err, body) => { if (err) { res.statusCode = 404; res.end() } else res.end(body) })
+      }).listen(80, '${METADATA_ADDRESS}')`
+    return spawn('ip', ['netns', 'exec', this.name, process.execPath, '-e', script, join(this.#dir, 'md')], {
+      stdio: 'ignore',
+    })
+  }
+
+  /** True when a TCP connection to `host:port` inside the namespace succeeds. */
+  async tcpOpen(host: string, port: number): Promise<boolean> {
+    const probe = `const s=require('node:net').connect(${port},'${host}');s.setTimeout(1000);s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1));s.on('timeout',()=>process.exit(1))`
+    const r = await run(['ip', 'netns', 'exec', this.name, process.execPath, '-e', probe], {
+      timeoutMs: COMMAND_TIMEOUT_MS,
+      okCodes: [0, 1],
+    })
+    return r.code === 0
+  }
+
+  /** Runs `ssh` inside the namespace with a key; returns stdout. */
+  async ssh(key: string, user: string, command: string): Promise<string> {
+    const r = await run(
+      [
+        'ip',
+        'netns',
+        'exec',
+        this.name,
+        'ssh',
+        '-i',
+        key,
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'ConnectTimeout=10',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'LogLevel=ERROR',
+        `${user}@${GUEST_NET.guest}`,
+        command,
+      ],
+      { timeoutMs: COMMAND_TIMEOUT_MS * 3 },
+    )
+    return r.stdout
+  }
+
+  /** Stops what it started (by pid) and deletes the namespace (which removes the tap). */
+  async destroy(): Promise<void> {
+    for (const child of this.#children) await stopProcess(child)
+    this.#children = []
+    await run(['ip', 'netns', 'del', this.name], { timeoutMs: COMMAND_TIMEOUT_MS, okCodes: [0, 1] })
+    rmSync(this.#dir, { recursive: true, force: true })
+  }
+}
+
+/** An ed25519 key pair for SSH into the guest. */
+export async function makeKeyPair(dir: string): Promise<{ privateKey: string; publicKey: string }> {
+  const privateKey = join(dir, 'id_ed25519')
+  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'nimbus-test', '-f', privateKey], {
+    timeoutMs: COMMAND_TIMEOUT_MS,
+  })
+  return { privateKey, publicKey: readFileSync(`${privateKey}.pub`, 'utf8') }
+}
