@@ -6,7 +6,7 @@ import { logger, setLogLevel } from '../common/log.ts'
 import { createComputeApiService } from '../compute/api-service.ts'
 import { openDatabase, type Database } from '../db/index.ts'
 import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
-import { createIdentityService } from '../identity/service.ts'
+import { createIdentityService, IdentityService } from '../identity/service.ts'
 import { createImageService } from '../image/service.ts'
 import { createMetadataService } from '../metadata/service.ts'
 import { createNetworkService } from '../network/service.ts'
@@ -85,6 +85,16 @@ export class Cloud {
   /** The API endpoints of the services running here. */
   endpoints(): Endpoint[] {
     return this.services.filter((s): s is HttpService => s instanceof HttpService).map((s) => s.endpoint)
+  }
+
+  /**
+   * Runs the identity bootstrap (Default domain, admin project and user,
+   * default roles, and the catalog of the APIs listening here). Idempotent;
+   * a no-op when the identity service does not run in this process.
+   */
+  async bootstrapIdentity(adminPassword: string): Promise<void> {
+    const identity = this.services.find((s): s is IdentityService => s instanceof IdentityService)
+    await identity?.bootstrap(this.config, adminPassword, this.endpoints())
   }
 
   service<T extends Service>(name: string): T {

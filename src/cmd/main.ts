@@ -6,6 +6,8 @@ import { logger, setLogLevel } from '../common/log.ts'
 import { openDatabase } from '../db/index.ts'
 import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
 import { ALL_SERVICES, Cloud } from './cloud.ts'
+import { bootstrap, configuredEndpoints } from '../identity/bootstrap.ts'
+import { fernetKeyRepository, Identity } from '../identity/identity.ts'
 import { imageBuild } from '../guest-image/command.ts'
 import {
   ADMIN_PROJECT,
@@ -81,6 +83,7 @@ function printUp(cloud: Cloud, creds: AdminCredentials, cloudsYaml: string, open
 async function up(cmd: Command, opts: { cloudsYaml?: string }): Promise<void> {
   const config = configFrom(cmd)
   const cloud = await Cloud.start(config, ALL_SERVICES, { migrate: true })
+  await cloud.bootstrapIdentity(adminPassword(config))
   const identity = cloud.endpoints().find((e) => e.type === 'identity')
   const creds: AdminCredentials = {
     authUrl: identity?.url ?? '',
@@ -121,6 +124,43 @@ async function dbCommand(cmd: Command, action: 'migrate' | 'status'): Promise<vo
   } finally {
     await db.close()
   }
+}
+
+async function identityBootstrap(cmd: Command): Promise<void> {
+  const config = configFrom(cmd)
+  setLogLevel(config.logLevel)
+  setLimits(config.limits)
+  const db = await openDatabase(config.databaseUrl)
+  try {
+    const pending = (await migrationStatus(db)).filter((m) => !m.executedAt)
+    if (pending.length) throw new Error(`database is not up to date (${pending.length} migrations pending): run \`nimbus db migrate\``)
+    const identity = await Identity.open(config, db)
+    const endpoints = configuredEndpoints(config)
+    await bootstrap(identity, {
+      adminPassword: adminPassword(config),
+      region: config.identity.region,
+      endpoints,
+      serviceUser: config.authtoken.username
+        ? { name: config.authtoken.username, password: config.authtoken.password }
+        : undefined,
+    })
+    for (const e of endpoints) process.stdout.write(`${e.type.padEnd(10)} ${e.url}\n`)
+    process.stdout.write('identity bootstrap done\n')
+  } finally {
+    await db.close()
+  }
+}
+
+function fernetRotate(cmd: Command): void {
+  const config = configFrom(cmd)
+  const keys = fernetKeyRepository(config)
+  keys.ensure()
+  const { primary, removed } = keys.rotate()
+  process.stdout.write(
+    `fernet keys in ${keys.dir}: primary is now ${primary}` +
+      (removed.length ? `, removed ${removed.join(', ')}` : '') +
+      `; tokens signed by removed keys are no longer valid\n`,
+  )
 }
 
 export function buildProgram(): Command {
@@ -177,6 +217,15 @@ export function buildProgram(): Command {
     .description('build the small bootable qcow2 guest image (busybox + dropbear) from Debian packages')
     .option('--output <file>', 'where to write it (default: <state_dir>/images/nimbus-guest.qcow2)')
     .action((opts: { output?: string }, cmd: Command) => imageBuild(configFrom(cmd), opts))
+  const identity = program.command('identity').description('identity service (Keystone) administration')
+  identity
+    .command('bootstrap')
+    .description('create the Default domain, admin project/user, default roles and the catalog (idempotent)')
+    .action((_opts: unknown, cmd: Command) => identityBootstrap(cmd))
+  identity
+    .command('fernet-rotate')
+    .description('rotate the Fernet token keys: stage a new key, promote the staged one, keep identity.max_active_keys')
+    .action((_opts: unknown, cmd: Command) => fernetRotate(cmd))
   return program
 }
 

@@ -317,6 +317,16 @@ export const OPTIONS = {
       help: 'Wire ports bound to this host into the kernel (bridges, nftables, dnsmasq, router namespaces). Needs root.',
     },
     nft_table: { kind: 'string', default: 'nimbus', help: 'Name of the nftables table the data plane owns.' },
+    network_node: {
+      kind: 'bool',
+      default: true,
+      help: 'Also run DHCP servers and routers on this host (single host or network node).',
+    },
+    host_namespace: {
+      kind: 'string',
+      default: '',
+      help: 'Network namespace the data plane treats as the host (tests); empty for the host itself.',
+    },
   },
   metadata: {
     port: { kind: 'port', default: 8775, help: 'Metadata service port.' },
@@ -379,6 +389,8 @@ export interface Config {
     readonly physicalInterfaceMappings: Readonly<Record<string, string>>
     readonly dataplane: boolean
     readonly nftTable: string
+    readonly networkNode: boolean
+    readonly hostNamespace: string
   }
   readonly metadata: { readonly port: number }
   readonly limits: Partial<Record<LimitName, number>>
@@ -642,6 +654,8 @@ function build(
       ),
       dataplane: v.get('network.dataplane') as boolean,
       nftTable: str('network.nft_table'),
+      networkNode: v.get('network.network_node') as boolean,
+      hostNamespace: str('network.host_namespace'),
     },
     metadata: { port: num('metadata.port') },
     limits: limitOverrides,

@@ -101,6 +101,26 @@ export const LIMIT_DEFAULTS = {
   libvirtConsoleMaxBytes: 1024 * 1024,
   /** Time the start-up probe gives QEMU with KVM to show it really runs a guest. */
   libvirtKvmProbeTimeoutMs: 10_000,
+  /** Validated tokens the identity service keeps decoded (dropped on any identity change). */
+  identityTokenCacheEntries: 10_000,
+  /** Longest time a decoded token is reused before its user, scope and roles are read again. */
+  identityTokenCacheMaxAgeMs: 30_000,
+  /** How often the identity service reads revocation events written by other identity processes. */
+  identityRevocationRefreshMs: 1_000,
+  /** Longest password accepted (Keystone's max_password_length). */
+  identityMaxPasswordBytes: 4_096,
+  /** Most entities one identity list answers with; beyond it the answer says `truncated`. */
+  identityMaxListEntries: 10_000,
+  /** Deepest project hierarchy (Keystone's max_project_tree_depth). */
+  identityProjectTreeMaxDepth: 5,
+  /** Tags one project may carry (Keystone's limit). */
+  identityProjectMaxTags: 80,
+  /** Tokens a service validating over HTTP keeps in its LRU cache. */
+  authTokenCacheEntries: 10_000,
+  /** Time a service waits for the identity service to validate a token over HTTP. */
+  authValidateTimeoutMs: 10_000,
+  /** How often a running identity service looks for Fernet keys rotated by `nimbus identity fernet-rotate`. */
+  identityKeyReloadMs: 1_000,
 } as const
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS

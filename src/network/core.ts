@@ -911,6 +911,14 @@ export class CorePlugin {
     this.#changed({ kind: 'port', hosts: [port['binding:host_id'] as string] })
   }
 
+  /** Without a data plane nothing wires ports: a bound port is ACTIVE as soon as it is bound. */
+  async markBoundActive(): Promise<void> {
+    const bound = (await this.#store.list('ports')).filter(
+      (p) => p['binding:host_id'] && p.status !== 'ACTIVE',
+    )
+    await this.markActive(bound.map((p) => p.id))
+  }
+
   /** Marks ports ACTIVE once their host's data plane has applied them. */
   async markActive(ids: readonly string[]): Promise<void> {
     for (const id of ids) {

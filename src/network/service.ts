@@ -1,26 +1,75 @@
+import { join } from 'node:path'
+import type { Config } from '../common/config.ts'
 import { ApiServer } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
-import { HttpService } from '../service/service.ts'
+import { HttpService, type RuntimeOptions } from '../service/service.ts'
 import { actionRoutes } from './api/actions.ts'
 import { extensionRoutes } from './api/extensions.ts'
 import { resourceRoutes } from './api/resources.ts'
 import { versionRoutes } from './api/versions.ts'
+import { DataplaneAgent } from './dataplane/agent.ts'
 import { NetworkPlugin } from './plugin.ts'
 import { settingsFrom } from './settings.ts'
 
+/**
+ * The network service: the Neutron API and, with `[network] dataplane`,
+ * this host's data plane agent. Without a data plane, bound ports are
+ * reported ACTIVE at once (nothing will wire them).
+ */
+export class NetworkService extends HttpService {
+  readonly plugin: NetworkPlugin
+  readonly agent: DataplaneAgent | undefined
+  #unsubscribe: (() => void) | undefined
+
+  constructor(
+    config: Config,
+    server: ApiServer,
+    plugin: NetworkPlugin,
+    agent: DataplaneAgent | undefined,
+    opts: RuntimeOptions,
+  ) {
+    super(config, server, config.network.port, { type: 'network', catalogName: 'neutron', path: '' }, opts)
+    this.plugin = plugin
+    this.agent = agent
+  }
+
+  override async start(): Promise<void> {
+    const agent = this.agent
+    this.#unsubscribe = agent
+      ? this.plugin.onChange(() => agent.changed())
+      : this.plugin.onChange((what) => {
+          if (what.kind === 'port') void this.plugin.core.markBoundActive()
+        })
+    await agent?.start()
+    await super.start()
+  }
+
+  override async stop(): Promise<void> {
+    this.#unsubscribe?.()
+    await this.agent?.stop()
+    await super.stop()
+  }
+}
+
 /** Neutron v2.0 on :9696. */
-export function createNetworkService(rt: Runtime): HttpService {
+export function createNetworkService(rt: Runtime): NetworkService {
   const plugin = new NetworkPlugin(rt.db, settingsFrom(rt.config))
   const server = new ApiServer({
     name: 'network',
     style: 'neutron',
     routes: [...versionRoutes, ...extensionRoutes, ...actionRoutes(plugin), ...resourceRoutes(plugin)],
   })
-  return new HttpService(
-    rt.config,
-    server,
-    rt.config.network.port,
-    { type: 'network', catalogName: 'neutron', path: '' },
-    rt.options,
-  )
+  const net = rt.config.network
+  const agent = net.dataplane
+    ? new DataplaneAgent(plugin.store, {
+        host: rt.config.host,
+        networkNode: net.networkNode,
+        stateDir: join(rt.config.stateDir, 'network', rt.config.host),
+        nftTable: net.nftTable,
+        interfaceMappings: net.physicalInterfaceMappings,
+        hostNetns: net.hostNamespace || undefined,
+        onPortsActive: (ids) => plugin.core.markActive(ids),
+      })
+    : undefined
+  return new NetworkService(rt.config, server, plugin, agent, rt.options)
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/common/config.ts'
 import { ALL_SERVICES, Cloud } from '../../src/cmd/cloud.ts'
+import { adminPassword } from '../../src/cmd/credentials.ts'
 import type { Endpoint } from '../../src/service/service.ts'
 
 /**
@@ -25,6 +26,9 @@ export interface TestCloudOptions {
   readonly config?: Readonly<Record<string, string>>
 }
 
+/** The admin password of every test cloud (user `admin`, project `admin`, domain `Default`). */
+export const TEST_ADMIN_PASSWORD = 'test-admin-password'
+
 export async function startTestCloud(opts: TestCloudOptions = {}): Promise<TestCloud> {
   const stateDir = mkdtempSync(join(tmpdir(), 'nimbus-test-'))
   const config = loadConfig({
@@ -33,7 +37,9 @@ export async function startTestCloud(opts: TestCloudOptions = {}): Promise<TestC
       'DEFAULT.state_dir': stateDir,
       'DEFAULT.log_level': process.env.NIMBUS_TEST_LOG_LEVEL ?? 'silent',
       'DEFAULT.transport_url': 'inproc://',
-      'identity.admin_password': 'test-admin-password',
+      'identity.admin_password': TEST_ADMIN_PASSWORD,
+      // A low scrypt cost keeps user creation fast in tests; production keeps the default.
+      'identity.password_hash_cost': '10',
       ...opts.config,
     },
   })
@@ -42,6 +48,13 @@ export async function startTestCloud(opts: TestCloudOptions = {}): Promise<TestC
     cloud = await Cloud.start(config, opts.services ?? ALL_SERVICES, { migrate: true, ephemeralPorts: true })
   } catch (err) {
     rmSync(stateDir, { recursive: true, force: true })
+    throw err
+  }
+  try {
+    // As `nimbus up` does once every API listens: admin user, roles, and the catalog of these ports.
+    await cloud.bootstrapIdentity(adminPassword(config))
+  } catch (err) {
+    await cloud.stop().finally(() => rmSync(stateDir, { recursive: true, force: true }))
     throw err
   }
   const endpoint = (type: string): Endpoint => {

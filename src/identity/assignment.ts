@@ -1,0 +1,532 @@
+import { Forbidden, Invalid, NotFound } from '../common/errors.ts'
+import type { Database } from '../db/index.ts'
+import type { AssignmentType, RoleAssignmentRow, RoleRow } from '../db/tables/identity.ts'
+import { nowIso } from '../db/values.ts'
+import {
+  conflict,
+  isDuplicate,
+  newKeystoneId,
+  notFound,
+  orConflict,
+  parseExtra,
+  type ChangeClock,
+  type Extra,
+} from './common.ts'
+import type { Project, ResourceManager } from './resource.ts'
+import type { Revocations } from './revocation.ts'
+import type { UserManager } from './users.ts'
+
+/** Roles Keystone refuses as implied roles (`[assignment] prohibited_implied_role`). */
+const PROHIBITED_IMPLIED_ROLES: readonly string[] = ['admin']
+/** The target id of system assignments. */
+export const SYSTEM_TARGET = 'system'
+const USER_TYPES: AssignmentType[] = ['UserProject', 'UserDomain', 'UserSystem']
+const GROUP_TYPES: AssignmentType[] = ['GroupProject', 'GroupDomain', 'GroupSystem']
+
+export interface Role {
+  readonly id: string
+  readonly name: string
+  readonly description: string | null
+  readonly extra: Extra
+}
+
+/** A role as tokens and assignment lists show it. */
+export interface RoleRef {
+  readonly id: string
+  readonly name: string
+}
+
+export type Actor = { readonly kind: 'user'; readonly id: string } | { readonly kind: 'group'; readonly id: string }
+export type Target =
+  | { readonly kind: 'project'; readonly id: string }
+  | { readonly kind: 'domain'; readonly id: string }
+  | { readonly kind: 'system' }
+
+/** One row of `GET /v3/role_assignments`, before rendering. */
+export interface Assignment {
+  readonly roleId: string
+  readonly actor: Actor
+  readonly target: Target
+  /** Effective listings: the group the user has the role through. */
+  readonly viaGroupId?: string | undefined
+  /** Effective listings: the role that implies this one. */
+  readonly priorRoleId?: string | undefined
+}
+
+export interface AssignmentFilters {
+  readonly userId?: string | undefined
+  readonly groupId?: string | undefined
+  readonly roleId?: string | undefined
+  readonly projectId?: string | undefined
+  readonly domainId?: string | undefined
+  readonly system?: boolean | undefined
+  /** Expand group assignments to their members and roles to the roles they imply. */
+  readonly effective?: boolean | undefined
+  /** With `projectId`: include assignments on every project below it. */
+  readonly includeSubtree?: boolean | undefined
+}
+
+function toRole(r: RoleRow): Role {
+  return { id: r.id, name: r.name, description: r.description, extra: parseExtra(r.extra) }
+}
+
+function assignmentType(actor: Actor, target: Target): AssignmentType {
+  const a = actor.kind === 'user' ? 'User' : 'Group'
+  const t = target.kind === 'project' ? 'Project' : target.kind === 'domain' ? 'Domain' : 'System'
+  return `${a}${t}` as AssignmentType
+}
+
+function targetId(target: Target): string {
+  return target.kind === 'system' ? SYSTEM_TARGET : target.id
+}
+
+function fromRow(r: RoleAssignmentRow): Assignment {
+  const actor: Actor = r.type.startsWith('User') ? { kind: 'user', id: r.actor_id } : { kind: 'group', id: r.actor_id }
+  const target: Target = r.type.endsWith('Project')
+    ? { kind: 'project', id: r.target_id }
+    : r.type.endsWith('Domain')
+      ? { kind: 'domain', id: r.target_id }
+      : { kind: 'system' }
+  return { roleId: r.role_id, actor, target }
+}
+
+/** Every role and what it implies, read once per change generation. */
+interface RoleIndex {
+  readonly generation: number
+  readonly byId: ReadonlyMap<string, Role>
+  readonly implies: ReadonlyMap<string, readonly string[]>
+}
+
+/** Roles, implied roles and role assignments (Keystone's assignment API). */
+export class AssignmentManager {
+  readonly #db: Database
+  readonly #clock: ChangeClock
+  readonly #revocations: Revocations
+  readonly #resources: ResourceManager
+  readonly #users: UserManager
+  #index: RoleIndex | undefined
+
+  constructor(
+    db: Database,
+    clock: ChangeClock,
+    revocations: Revocations,
+    resources: ResourceManager,
+    users: UserManager,
+  ) {
+    this.#db = db
+    this.#clock = clock
+    this.#revocations = revocations
+    this.#resources = resources
+    this.#users = users
+  }
+
+  // ---- roles ----
+
+  async createRole(input: {
+    readonly id?: string | undefined
+    readonly name: string
+    readonly description?: string | null | undefined
+    readonly extra?: Extra | undefined
+  }): Promise<Role> {
+    const row = {
+      id: input.id ?? newKeystoneId(),
+      name: input.name,
+      description: input.description ?? null,
+      extra: JSON.stringify(input.extra ?? {}),
+      created_at: nowIso(),
+      updated_at: null,
+    }
+    await orConflict(
+      () => this.#db.kysely.insertInto('roles').values(row).execute(),
+      () => conflict('role', `Duplicate entry found with name ${input.name}`),
+    )
+    this.#clock.bump()
+    return toRole(row)
+  }
+
+  /** The role, or 404 "Could not find role: <id>." */
+  async getRole(id: string): Promise<Role> {
+    const role = (await this.#roles()).byId.get(id)
+    if (!role) throw notFound('role', id)
+    return role
+  }
+
+  async findRoleByName(name: string): Promise<Role | undefined> {
+    for (const role of (await this.#roles()).byId.values()) if (role.name === name) return role
+    return undefined
+  }
+
+  async listRoles(f: { name?: string | undefined } = {}): Promise<Role[]> {
+    const roles = [...(await this.#roles()).byId.values()]
+    return roles.filter((r) => f.name === undefined || r.name === f.name).sort((a, b) => a.name.localeCompare(b.name))
+  }
+
+  async updateRole(
+    id: string,
+    patch: { readonly name?: string; readonly description?: string | null; readonly extra?: Extra },
+  ): Promise<Role> {
+    const before = await this.getRole(id)
+    const set = {
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.extra !== undefined ? { extra: JSON.stringify({ ...before.extra, ...patch.extra }) } : {}),
+      updated_at: nowIso(),
+    }
+    await orConflict(
+      () => this.#db.kysely.updateTable('roles').set(set).where('id', '=', id).execute(),
+      () => conflict('role', `Duplicate entry found with name ${patch.name}`),
+    )
+    this.#clock.bump()
+    return this.getRole(id)
+  }
+
+  /** Deletes a role with its assignments and implications; holders lose it at their next validation. */
+  async deleteRole(id: string): Promise<void> {
+    await this.getRole(id)
+    await this.#db.kysely.deleteFrom('roles').where('id', '=', id).execute()
+    this.#clock.bump()
+  }
+
+  async #roles(): Promise<RoleIndex> {
+    const generation = this.#clock.generation
+    if (this.#index?.generation === generation) return this.#index
+    const [roles, implied] = await Promise.all([
+      this.#db.kysely.selectFrom('roles').selectAll().execute(),
+      this.#db.kysely.selectFrom('implied_roles').selectAll().execute(),
+    ])
+    const implies = new Map<string, string[]>()
+    for (const r of implied) implies.set(r.prior_role_id, [...(implies.get(r.prior_role_id) ?? []), r.implied_role_id])
+    this.#index = { generation, byId: new Map(roles.map((r) => [r.id, toRole(r)])), implies }
+    return this.#index
+  }
+
+  // ---- implied roles ----
+
+  /** `prior` implies `implied`. 403 for a prohibited implied role (admin). */
+  async createImpliedRole(priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
+    const prior = await this.getRole(priorId)
+    const implied = await this.getRole(impliedId)
+    if (PROHIBITED_IMPLIED_ROLES.includes(implied.name)) throw new Forbidden(`${implied.name} cannot be an implied roles.`)
+    if ((await this.#closure([impliedId])).includes(priorId)) {
+      throw new Invalid(`Role ${impliedId} implies ${priorId}: an implication may not form a loop.`)
+    }
+    const exists = (await this.#roles()).implies.get(priorId)?.includes(impliedId)
+    if (!exists) {
+      await this.#db.kysely
+        .insertInto('implied_roles')
+        .values({ prior_role_id: priorId, implied_role_id: impliedId, created_at: nowIso() })
+        .execute()
+      this.#clock.bump()
+    }
+    return { prior, implied }
+  }
+
+  /** 404 "<prior> does not imply <implied>." unless the implication exists. */
+  async getImpliedRole(priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
+    const prior = await this.getRole(priorId)
+    const implied = await this.getRole(impliedId)
+    if (!(await this.#roles()).implies.get(priorId)?.includes(impliedId)) {
+      throw new NotFound(`${priorId} does not imply ${impliedId}.`)
+    }
+    return { prior, implied }
+  }
+
+  async deleteImpliedRole(priorId: string, impliedId: string): Promise<void> {
+    await this.getImpliedRole(priorId, impliedId)
+    await this.#db.kysely
+      .deleteFrom('implied_roles')
+      .where('prior_role_id', '=', priorId)
+      .where('implied_role_id', '=', impliedId)
+      .execute()
+    this.#clock.bump()
+  }
+
+  /** The roles `priorId` implies directly. */
+  async listImpliedRoles(priorId: string): Promise<{ prior: Role; implies: Role[] }> {
+    const prior = await this.getRole(priorId)
+    const index = await this.#roles()
+    const implies = (index.implies.get(priorId) ?? []).map((id) => index.byId.get(id)).filter((r) => r !== undefined)
+    return { prior, implies }
+  }
+
+  /** Every implication rule, grouped by prior role. */
+  async listRoleInferences(): Promise<{ prior: Role; implies: Role[] }[]> {
+    const index = await this.#roles()
+    return [...index.implies.keys()].map((priorId) => ({
+      prior: index.byId.get(priorId)!,
+      implies: (index.implies.get(priorId) ?? []).map((id) => index.byId.get(id)!).filter(Boolean),
+    }))
+  }
+
+  /** The roles and every role they imply, transitively. */
+  async #closure(roleIds: readonly string[]): Promise<string[]> {
+    const index = await this.#roles()
+    const seen = new Set<string>()
+    const stack = [...roleIds]
+    while (stack.length) {
+      const id = stack.pop()!
+      if (seen.has(id)) continue
+      seen.add(id)
+      stack.push(...(index.implies.get(id) ?? []))
+    }
+    return [...seen]
+  }
+
+  // ---- grants ----
+
+  async #checkParties(actor: Actor, target: Target, roleId: string): Promise<void> {
+    await this.getRole(roleId)
+    if (actor.kind === 'user') await this.#users.getUser(actor.id)
+    else await this.#users.getGroup(actor.id)
+    if (target.kind === 'project') await this.#resources.getProject(target.id)
+    if (target.kind === 'domain') await this.#resources.getDomain(target.id)
+  }
+
+  /** Grants a role. Idempotent. */
+  async grant(actor: Actor, target: Target, roleId: string): Promise<void> {
+    await this.#checkParties(actor, target, roleId)
+    if (!(await this.hasGrant(actor, target, roleId))) {
+      try {
+        await this.#db.kysely
+          .insertInto('role_assignments')
+          .values({
+            type: assignmentType(actor, target),
+            actor_id: actor.id,
+            target_id: targetId(target),
+            role_id: roleId,
+            inherited: false,
+            created_at: nowIso(),
+          })
+          .execute()
+      } catch (err) {
+        // A concurrent grant of the same role won the race: the grant exists, as asked.
+        if (!isDuplicate(err)) throw err
+      }
+    }
+    this.#clock.bump()
+  }
+
+  async hasGrant(actor: Actor, target: Target, roleId: string): Promise<boolean> {
+    const row = await this.#db.kysely
+      .selectFrom('role_assignments')
+      .select('role_id')
+      .where('type', '=', assignmentType(actor, target))
+      .where('actor_id', '=', actor.id)
+      .where('target_id', '=', targetId(target))
+      .where('role_id', '=', roleId)
+      .executeTakeFirst()
+    return row !== undefined
+  }
+
+  /** 404 (Keystone's RoleAssignmentNotFound) unless the grant exists. */
+  async checkGrant(actor: Actor, target: Target, roleId: string): Promise<void> {
+    await this.#checkParties(actor, target, roleId)
+    if (!(await this.hasGrant(actor, target, roleId))) throw assignmentNotFound(actor, target, roleId)
+  }
+
+  /**
+   * Removes a grant and, as Keystone's revocation events do, revokes the
+   * tokens the user (or each member of the group) holds on that target.
+   */
+  async revoke(actor: Actor, target: Target, roleId: string): Promise<void> {
+    await this.checkGrant(actor, target, roleId)
+    await this.#db.kysely
+      .deleteFrom('role_assignments')
+      .where('type', '=', assignmentType(actor, target))
+      .where('actor_id', '=', actor.id)
+      .where('target_id', '=', targetId(target))
+      .where('role_id', '=', roleId)
+      .execute()
+    const userIds = actor.kind === 'user' ? [actor.id] : (await this.#users.listUsersInGroup(actor.id)).map((u) => u.id)
+    for (const userId of userIds) {
+      await this.#revocations.revoke({
+        userId,
+        ...(target.kind === 'project' ? { projectId: target.id } : {}),
+        ...(target.kind === 'domain' ? { domainId: target.id } : {}),
+      })
+    }
+    this.#clock.bump()
+  }
+
+  /** The roles granted directly to the actor on the target. */
+  async listGrants(actor: Actor, target: Target): Promise<Role[]> {
+    if (actor.kind === 'user') await this.#users.getUser(actor.id)
+    else await this.#users.getGroup(actor.id)
+    if (target.kind === 'project') await this.#resources.getProject(target.id)
+    if (target.kind === 'domain') await this.#resources.getDomain(target.id)
+    const rows = await this.#db.kysely
+      .selectFrom('role_assignments')
+      .select('role_id')
+      .where('type', '=', assignmentType(actor, target))
+      .where('actor_id', '=', actor.id)
+      .where('target_id', '=', targetId(target))
+      .execute()
+    const index = await this.#roles()
+    return rows.map((r) => index.byId.get(r.role_id)).filter((r): r is Role => r !== undefined)
+  }
+
+  // ---- effective roles ----
+
+  /**
+   * The user's effective roles on a target: granted to the user or to one
+   * of their groups, plus every role those imply. What a token carries.
+   */
+  async effectiveRoles(userId: string, target: Target): Promise<RoleRef[]> {
+    const groupIds = await this.#users.groupIdsOf(userId)
+    const kind = target.kind === 'project' ? 'Project' : target.kind === 'domain' ? 'Domain' : 'System'
+    const rows = await this.#db.kysely
+      .selectFrom('role_assignments')
+      .select('role_id')
+      .where('target_id', '=', targetId(target))
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('type', '=', `User${kind}` as AssignmentType), eb('actor_id', '=', userId)]),
+          ...(groupIds.length
+            ? [eb.and([eb('type', '=', `Group${kind}` as AssignmentType), eb('actor_id', 'in', groupIds)])]
+            : []),
+        ]),
+      )
+      .execute()
+    const index = await this.#roles()
+    const ids = await this.#closure(rows.map((r) => r.role_id))
+    return ids
+      .map((id) => index.byId.get(id))
+      .filter((r): r is Role => r !== undefined)
+      .map((r) => ({ id: r.id, name: r.name }))
+  }
+
+  /** Projects the user has any role on, directly or through a group. */
+  async projectsForUser(userId: string): Promise<Project[]> {
+    return this.#resources.listProjectsByIds(await this.#targetIdsFor(userId, 'Project'))
+  }
+
+  /** Domains the user has any role on, directly or through a group. */
+  async domainIdsForUser(userId: string): Promise<string[]> {
+    return this.#targetIdsFor(userId, 'Domain')
+  }
+
+  /** True when the user has a role on the system. */
+  async hasSystemRole(userId: string): Promise<boolean> {
+    return (await this.#targetIdsFor(userId, 'System')).length > 0
+  }
+
+  async #targetIdsFor(userId: string, kind: 'Project' | 'Domain' | 'System'): Promise<string[]> {
+    const groupIds = await this.#users.groupIdsOf(userId)
+    const rows = await this.#db.kysely
+      .selectFrom('role_assignments')
+      .select('target_id')
+      .distinct()
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('type', '=', `User${kind}` as AssignmentType), eb('actor_id', '=', userId)]),
+          ...(groupIds.length
+            ? [eb.and([eb('type', '=', `Group${kind}` as AssignmentType), eb('actor_id', 'in', groupIds)])]
+            : []),
+        ]),
+      )
+      .execute()
+    return rows.map((r) => r.target_id)
+  }
+
+  // ---- GET /v3/role_assignments ----
+
+  /** Assignments matching the filters; `effective` expands groups to members and roles to implied roles. */
+  async listAssignments(f: AssignmentFilters): Promise<Assignment[]> {
+    if (f.includeSubtree && !f.projectId) {
+      throw new Invalid('scope.project.id needs to be specified if include_subtree is also specified')
+    }
+    const projectIds = f.projectId
+      ? [f.projectId, ...(f.includeSubtree ? await this.#resources.subtreeIds(f.projectId) : [])]
+      : undefined
+    // An effective listing for a user also covers the groups the user is in.
+    const groupIdsOfUser = f.effective && f.userId ? await this.#users.groupIdsOf(f.userId) : []
+    let q = this.#db.kysely.selectFrom('role_assignments').selectAll()
+    if (f.roleId && !f.effective) q = q.where('role_id', '=', f.roleId)
+    if (f.userId) {
+      const userId = f.userId
+      q = q.where((eb) =>
+        eb.or([
+          eb.and([eb('type', 'in', USER_TYPES), eb('actor_id', '=', userId)]),
+          ...(groupIdsOfUser.length
+            ? [eb.and([eb('type', 'in', GROUP_TYPES), eb('actor_id', 'in', groupIdsOfUser)])]
+            : []),
+        ]),
+      )
+    }
+    if (f.groupId) q = q.where('type', 'in', GROUP_TYPES).where('actor_id', '=', f.groupId)
+    if (projectIds) q = q.where('type', 'in', ['UserProject', 'GroupProject']).where('target_id', 'in', projectIds)
+    if (f.domainId) q = q.where('type', 'in', ['UserDomain', 'GroupDomain']).where('target_id', '=', f.domainId)
+    if (f.system) q = q.where('type', 'in', ['UserSystem', 'GroupSystem'])
+    let out = (await q.orderBy('created_at').execute()).map(fromRow)
+    if (f.effective) out = await this.#expand(out, f)
+    if (f.roleId) out = out.filter((a) => a.roleId === f.roleId)
+    return dedupe(out)
+  }
+
+  async #expand(assignments: readonly Assignment[], f: AssignmentFilters): Promise<Assignment[]> {
+    const index = await this.#roles()
+    const out: Assignment[] = []
+    for (const a of assignments) {
+      const users: { id: string; viaGroupId?: string }[] =
+        a.actor.kind === 'user'
+          ? [{ id: a.actor.id }]
+          : (await this.#users.listUsersInGroup(a.actor.id)).map((u) => ({ id: u.id, viaGroupId: a.actor.id }))
+      for (const u of users) {
+        if (f.userId && u.id !== f.userId) continue
+        out.push({ roleId: a.roleId, actor: { kind: 'user', id: u.id }, target: a.target, viaGroupId: u.viaGroupId })
+        for (const implied of impliedBy(a.roleId, index)) {
+          out.push({
+            roleId: implied.roleId,
+            actor: { kind: 'user', id: u.id },
+            target: a.target,
+            viaGroupId: u.viaGroupId,
+            priorRoleId: implied.priorId,
+          })
+        }
+      }
+    }
+    return out
+  }
+}
+
+/** Every role reachable from `roleId` by implication, with the role that directly implies it. */
+function impliedBy(roleId: string, index: RoleIndex): { roleId: string; priorId: string }[] {
+  const out: { roleId: string; priorId: string }[] = []
+  const seen = new Set([roleId])
+  const stack = [roleId]
+  while (stack.length) {
+    const prior = stack.pop()!
+    for (const id of index.implies.get(prior) ?? []) {
+      if (seen.has(id)) continue
+      seen.add(id)
+      out.push({ roleId: id, priorId: prior })
+      stack.push(id)
+    }
+  }
+  return out
+}
+
+function dedupe(list: readonly Assignment[]): Assignment[] {
+  const seen = new Set<string>()
+  return list.filter((a) => {
+    const key = [
+      a.roleId,
+      a.actor.kind,
+      a.actor.id,
+      a.target.kind,
+      a.target.kind === 'system' ? '' : a.target.id,
+      a.viaGroupId ?? '',
+      a.priorRoleId ?? '',
+    ].join('|')
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+function assignmentNotFound(actor: Actor, target: Target, roleId: string): NotFound {
+  return new NotFound(
+    `Could not find role assignment with role: ${roleId}, user or group: ${actor.id}, ` +
+      `project, domain, or system: ${targetId(target)}.`,
+  )
+}

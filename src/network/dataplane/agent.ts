@@ -1,0 +1,253 @@
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { logger } from '../../common/log.ts'
+import type { Store } from '../store.ts'
+import { HostNs, run } from './exec.ts'
+import { deleteNetns, DhcpServer, stopDhcp } from './dnsmasq.ts'
+import { dhcpNetns, OWNED_LINK_PREFIXES, routerNetns, vlanName } from './names.ts'
+import { renderRuleset, renderTeardown } from './nft.ts'
+import { ensureRouter } from './router.ts'
+import { planHost, type HostState, type NetworkPlan } from './state.ts'
+
+const log = logger('network.dataplane')
+
+/** A full resync runs this often even without change events (other processes' changes, late taps). */
+export const RESYNC_INTERVAL_MS = 2_000
+/** Changes arriving within this window are applied in one sync. */
+const CHANGE_DEBOUNCE_MS = 10
+
+export interface AgentOptions {
+  /** This host's name: ports with `binding:host_id` equal to it are wired here. */
+  readonly host: string
+  /** Also serve DHCP and routers (single host or network node). */
+  readonly networkNode: boolean
+  /** Where pid files and dnsmasq config live. */
+  readonly stateDir: string
+  readonly nftTable: string
+  /** physnet -> host interface (bridged for flat, VLAN sub-interface for vlan). */
+  readonly interfaceMappings: Readonly<Record<string, string>>
+  /** Namespace standing in for the host (tests); undefined is the host itself. */
+  readonly hostNetns?: string | undefined
+  /** Told which ports are wired (tap on its bridge, filters loaded). */
+  readonly onPortsActive?: (portIds: readonly string[]) => Promise<void>
+}
+
+interface Link {
+  readonly ifname: string
+  readonly master?: string
+  readonly operstate?: string
+}
+
+/**
+ * The network agent of one host: makes the kernel match the database.
+ * Each sync plans the host (`state.ts`) and applies the difference:
+ * bridges (with VLAN sub-interfaces or the physical interface as uplink),
+ * guest taps onto their bridges, one atomic nftables replacement, DHCP
+ * servers and router namespaces. API changes in this process trigger a
+ * sync within milliseconds; a periodic resync catches everything else.
+ * Everything it makes is named with its prefixes and listed under
+ * `stateDir`, and `teardown()` removes exactly that.
+ */
+export class DataplaneAgent {
+  readonly #store: Store
+  readonly #opts: AgentOptions
+  readonly #host: HostNs
+  #timer: NodeJS.Timeout | undefined
+  #debounce: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+  #again = false
+  #lastRuleset = ''
+  #stopped = false
+  /** Wall time of the last completed sync, for tests and benchmarks. */
+  lastSyncAt = 0
+  /** Sequence number of completed syncs. */
+  syncs = 0
+
+  constructor(store: Store, opts: AgentOptions) {
+    this.#store = store
+    this.#opts = opts
+    this.#host = new HostNs(opts.hostNetns)
+  }
+
+  get dhcpDir(): string {
+    return join(this.#opts.stateDir, 'dhcp')
+  }
+
+  get routersDir(): string {
+    return join(this.#opts.stateDir, 'routers')
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.dhcpDir, { recursive: true, mode: 0o700 })
+    mkdirSync(this.routersDir, { recursive: true, mode: 0o700 })
+    this.#stopped = false
+    await this.sync()
+    this.#timer = setInterval(() => this.changed(), RESYNC_INTERVAL_MS)
+    this.#timer.unref()
+  }
+
+  /** Stops syncing; leaves the kernel as it is (guests keep their network). */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#timer)
+    clearTimeout(this.#debounce)
+    await this.#running
+  }
+
+  /** Something changed: sync soon. */
+  changed(): void {
+    if (this.#stopped || this.#debounce) return
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined
+      void this.sync().catch((err: unknown) => log.error({ err }, 'data plane sync failed'))
+    }, CHANGE_DEBOUNCE_MS)
+  }
+
+  /** Runs one sync now (or after the one in progress, which then runs again). */
+  async sync(): Promise<void> {
+    if (this.#running) {
+      this.#again = true
+      return this.#running
+    }
+    this.#running = (async () => {
+      try {
+        do {
+          this.#again = false
+          await this.#syncOnce()
+        } while (this.#again && !this.#stopped)
+      } finally {
+        this.#running = undefined
+      }
+    })()
+    return this.#running
+  }
+
+  async #syncOnce(): Promise<void> {
+    const plan = await planHost(this.#store, { host: this.#opts.host, networkNode: this.#opts.networkNode })
+    const links = await this.#links()
+    for (const net of plan.networks.values()) await this.#ensureBridge(net, links)
+    const wired = await this.#attachTaps(plan, links)
+    const ruleset = renderRuleset(this.#opts.nftTable, plan)
+    if (ruleset !== this.#lastRuleset) {
+      await this.#host.nft(ruleset)
+      this.#lastRuleset = ruleset
+    }
+    await this.#syncDhcp(plan)
+    await this.#syncRouters(plan)
+    await this.#removeStaleLinks(plan, await this.#links())
+    if (wired.length && this.#opts.onPortsActive) await this.#opts.onPortsActive(wired)
+    this.lastSyncAt = Date.now()
+    this.syncs++
+  }
+
+  async #links(): Promise<Map<string, Link>> {
+    const { stdout } = await this.#host.ip('-j', 'link', 'show')
+    return new Map((JSON.parse(stdout) as Link[]).map((l) => [l.ifname, l]))
+  }
+
+  async #ensureBridge(net: NetworkPlan, links: ReadonlyMap<string, Link>): Promise<void> {
+    if (!links.has(net.bridge)) {
+      await this.#host.ip('link', 'add', net.bridge, 'mtu', String(net.mtu), 'type', 'bridge')
+      await this.#host.ip('link', 'set', net.bridge, 'up')
+    }
+    const uplink = net.physnet ? this.#opts.interfaceMappings[net.physnet] : undefined
+    if (!uplink) return
+    if (net.type === 'vlan' && net.vlan !== null) {
+      const vlan = vlanName(net.id)
+      if (!links.has(vlan)) {
+        await this.#host.ip(
+          'link',
+          'add',
+          'link',
+          uplink,
+          'name',
+          vlan,
+          'type',
+          'vlan',
+          'id',
+          String(net.vlan),
+        )
+      }
+      if (links.get(vlan)?.master !== net.bridge)
+        await this.#host.ip('link', 'set', vlan, 'master', net.bridge, 'up')
+    } else if (net.type === 'flat' && links.get(uplink)?.master !== net.bridge) {
+      await this.#host.ip('link', 'set', uplink, 'master', net.bridge, 'up')
+    }
+  }
+
+  /** Puts each guest's tap on its bridge; returns the ports whose tap is wired. */
+  async #attachTaps(plan: HostState, links: ReadonlyMap<string, Link>): Promise<string[]> {
+    const wired: string[] = []
+    for (const port of plan.ports) {
+      const tap = links.get(port.tap)
+      if (!tap) continue
+      const bridge = plan.networks.get(port.networkId)!.bridge
+      if (tap.master !== bridge || tap.operstate === 'DOWN') {
+        await this.#host.ip('link', 'set', port.tap, 'master', bridge, 'up')
+      }
+      wired.push(port.id)
+    }
+    return wired
+  }
+
+  async #syncDhcp(plan: HostState): Promise<void> {
+    const wanted = new Set(plan.dhcp.map((d) => d.networkId))
+    for (const d of plan.dhcp) {
+      const net = plan.networks.get(d.networkId)
+      if (net) await new DhcpServer(this.#host, this.dhcpDir, d).ensure(net.bridge)
+    }
+    for (const id of existsSync(this.dhcpDir) ? readdirSync(this.dhcpDir) : []) {
+      if (wanted.has(id)) continue
+      await stopDhcp(join(this.dhcpDir, id))
+      await deleteNetns(dhcpNetns(id))
+    }
+  }
+
+  async #syncRouters(plan: HostState): Promise<void> {
+    const wanted = new Set(plan.routers.map((r) => r.id))
+    for (const r of plan.routers) {
+      mkdirSync(join(this.routersDir, r.id), { recursive: true })
+      await ensureRouter(this.#host, r, plan.networks)
+    }
+    for (const id of existsSync(this.routersDir) ? readdirSync(this.routersDir) : []) {
+      if (wanted.has(id)) continue
+      await deleteNetns(routerNetns(id))
+      await run('rm', ['-rf', join(this.routersDir, id)])
+    }
+  }
+
+  /** Bridges and veths of ours that the plan no longer needs. */
+  async #removeStaleLinks(plan: HostState, links: ReadonlyMap<string, Link>): Promise<void> {
+    const bridges = new Set([...plan.networks.values()].map((n) => n.bridge))
+    for (const name of links.keys()) {
+      if (!OWNED_LINK_PREFIXES.some((p) => name.startsWith(p))) continue
+      const link = links.get(name)!
+      if (name.startsWith('nb-') && bridges.has(name)) continue
+      if (!name.startsWith('nb-') && link.master && bridges.has(link.master)) continue
+      await this.#host.ipQuiet('link', 'del', name)
+    }
+  }
+
+  /**
+   * Removes everything this agent made: dnsmasq processes (by their pid
+   * files), DHCP and router namespaces, bridges and veths, and its nft
+   * tables. Guests' taps are left (compute owns them), detached.
+   */
+  async teardown(): Promise<void> {
+    await this.stop()
+    for (const id of existsSync(this.dhcpDir) ? readdirSync(this.dhcpDir) : []) {
+      await stopDhcp(join(this.dhcpDir, id))
+      await deleteNetns(dhcpNetns(id))
+    }
+    for (const id of existsSync(this.routersDir) ? readdirSync(this.routersDir) : []) {
+      await deleteNetns(routerNetns(id))
+    }
+    await run('rm', ['-rf', this.routersDir])
+    const links = await this.#links()
+    for (const name of links.keys()) {
+      if (OWNED_LINK_PREFIXES.some((p) => name.startsWith(p))) await this.#host.ipQuiet('link', 'del', name)
+    }
+    await this.#host.nft(renderTeardown(this.#opts.nftTable))
+    this.#lastRuleset = ''
+  }
+}
