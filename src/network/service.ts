@@ -10,6 +10,7 @@ import { versionRoutes } from './api/versions.ts'
 import { DataplaneAgent } from './dataplane/agent.ts'
 import { NetworkPlugin } from './plugin.ts'
 import { settingsFrom } from './settings.ts'
+import { authMiddleware } from '../identity/middleware.ts'
 
 /**
  * The network service: the Neutron API and, with `[network] dataplane`,
@@ -58,6 +59,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
     name: 'network',
     style: 'neutron',
     routes: [...versionRoutes, ...extensionRoutes, ...actionRoutes(plugin), ...resourceRoutes(plugin)],
+    ...authMiddleware(rt),
   })
   const net = rt.config.network
   const agent = net.dataplane
