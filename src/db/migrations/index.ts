@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely'
 import * as services from './0001-services.ts'
 import * as compute from './0002-compute.ts'
+import * as identity from './0003-identity.ts'
 import * as image from './0004-image.ts'
 import * as network from './0007-network.ts'
 
@@ -14,6 +15,7 @@ import * as network from './0007-network.ts'
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-services': services,
   '0002-compute': compute,
+  '0003-identity': identity,
   '0004-image': image,
   '0007-network': network,
 }
