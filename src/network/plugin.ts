@@ -1,6 +1,7 @@
 import type { Database } from '../db/index.ts'
 import { logger } from '../common/log.ts'
 import { CorePlugin, type ChangeListener, type NetworkSettings } from './core.ts'
+import { NetworkApi } from './api.ts'
 import { L3Plugin } from './l3.ts'
 import { Quotas } from './quotas.ts'
 import { SecurityGroupPlugin } from './security-groups.ts'
@@ -20,6 +21,8 @@ export class NetworkPlugin {
   readonly core: CorePlugin
   readonly securityGroups: SecurityGroupPlugin
   readonly l3: L3Plugin
+  /** What compute calls (allocate/deallocate ports for an instance). */
+  readonly api: NetworkApi
   readonly #listeners = new Set<ChangeListener>()
 
   constructor(db: Database, settings: NetworkSettings) {
@@ -30,6 +33,7 @@ export class NetworkPlugin {
     this.securityGroups = new SecurityGroupPlugin(this.store, this.quotas, changed)
     this.core.defaultSecurityGroup = (_caller, projectId) => this.securityGroups.ensureDefault(projectId)
     this.l3 = new L3Plugin(this.store, this.core, this.quotas, changed)
+    this.api = new NetworkApi(this)
   }
 
   /** Subscribes to changes; returns the unsubscribe function. */

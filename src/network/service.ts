@@ -7,6 +7,7 @@ import { actionRoutes } from './api/actions.ts'
 import { extensionRoutes } from './api/extensions.ts'
 import { resourceRoutes } from './api/resources.ts'
 import { versionRoutes } from './api/versions.ts'
+import type { NetworkApi } from './api.ts'
 import { DataplaneAgent } from './dataplane/agent.ts'
 import { NetworkPlugin } from './plugin.ts'
 import { settingsFrom } from './settings.ts'
@@ -52,9 +53,30 @@ export class NetworkService extends HttpService {
   }
 }
 
+/** One plugin per runtime, shared by the API and in-process callers (so the agent hears their changes). */
+const PLUGINS = new WeakMap<Runtime, NetworkPlugin>()
+
+/** The network plugin of this runtime, created on first use. */
+export function networkPluginFor(rt: Runtime): NetworkPlugin {
+  let plugin = PLUGINS.get(rt)
+  if (!plugin) {
+    plugin = new NetworkPlugin(rt.db, settingsFrom(rt.config))
+    PLUGINS.set(rt, plugin)
+  }
+  return plugin
+}
+
+/**
+ * The in-process network API compute calls (allocate/deallocate an
+ * instance's ports); see api.ts.
+ */
+export function networkApiFor(rt: Runtime): NetworkApi {
+  return networkPluginFor(rt).api
+}
+
 /** Neutron v2.0 on :9696. */
 export function createNetworkService(rt: Runtime): NetworkService {
-  const plugin = new NetworkPlugin(rt.db, settingsFrom(rt.config))
+  const plugin = networkPluginFor(rt)
   const server = new ApiServer({
     name: 'network',
     style: 'neutron',
