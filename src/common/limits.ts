@@ -42,6 +42,12 @@ export const LIMIT_DEFAULTS = {
    * broker redelivers because its ack was lost with the connection is not run twice.
    */
   rpcSeenMessageIdsMax: 10_000,
+  /**
+   * Time the broker has to confirm a cast written to it (it may be blocking
+   * publishers on a resource alarm) before the cast rejects with
+   * MessageDeliveryFailure instead of waiting forever.
+   */
+  rpcConfirmTimeoutMs: 60_000,
   /** Connections in one PostgreSQL pool. */
   dbPoolSize: 10,
   /** Time a statement may take on PostgreSQL. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import amqp, { type ChannelModel, type ConfirmChannel, type ConsumeMessage, type Options } from 'amqplib'
+import type { NimbusError } from '../common/errors.ts'
 import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import { AmqpListener, declareExchanges, fanoutExchangeName, type ListenerHost } from './amqp-listener.ts'
@@ -57,6 +58,8 @@ import {
 
 const log = logger('rpc.amqp')
 
+/** How often overdue confirms are looked for (see `limits.rpcConfirmTimeoutMs`). */
+const CONFIRM_SWEEP_INTERVAL_MS = 1_000
 /** Bound on a clean connection close before the socket is simply destroyed. */
 const CLOSE_TIMEOUT_MS = 2_000
 /** Reconnect delays are spread ±20 % so services that lost the broker together do not return together. */
@@ -79,6 +82,11 @@ interface Outgoing {
   readonly expiresAtMs?: number
   readonly resolve: () => void
   readonly reject: (err: unknown) => void
+}
+
+interface Unconfirmed {
+  readonly out: Outgoing
+  readonly writtenAtMs: number
 }
 
 interface PendingCall {
@@ -107,15 +115,18 @@ export class AmqpTransport implements Transport, ListenerHost {
   #sleep: { timer: NodeJS.Timeout; wake: () => void } | undefined
   #openWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = []
   readonly #buffer = new Fifo<Outgoing>()
-  readonly #unconfirmed = new Map<string, Outgoing>()
+  /** Written, awaiting the broker's confirm; insertion order is write order. */
+  readonly #unconfirmed = new Map<string, Unconfirmed>()
   readonly #returned = new Set<string>()
   readonly #calls = new Map<string, PendingCall>()
   readonly #listeners = new Set<AmqpListener>()
   readonly #declaredQueues = new Set<string>()
+  readonly #confirmSweep: NodeJS.Timeout
 
   private constructor(settings: AmqpSettings) {
     this.settings = settings
     this.url = settings.redactedUrl
+    this.#confirmSweep = setInterval(() => this.#failOverdueConfirms(), CONFIRM_SWEEP_INTERVAL_MS).unref()
     void this.#connectLoop()
   }
 
@@ -208,6 +219,7 @@ export class AmqpTransport implements Transport, ListenerHost {
   async close(): Promise<void> {
     if (this.#state === 'closed') return
     this.#state = 'closed'
+    clearInterval(this.#confirmSweep)
     this.#sleep?.wake()
     for (const listener of [...this.#listeners]) await listener.stop()
     const live = this.#live
@@ -261,18 +273,24 @@ export class AmqpTransport implements Transport, ListenerHost {
 
   /** True while connected to the broker. */
   get connected(): boolean {
-    return this.#state === 'open'
+    return this.#state === 'open' && this.#live !== undefined
+  }
+
+  /** The topic and server queues this transport declared (fanout and reply queues delete themselves). */
+  get declaredQueues(): ReadonlySet<string> {
+    return this.#declaredQueues
   }
 
   /**
-   * Test and teardown only: deletes the exchanges and every topic/server queue
-   * this transport declared (other transports using them lose them too).
+   * Test and teardown only: deletes the exchanges and `queues` (by default the
+   * ones this transport declared). Other transports using them lose them too,
+   * so close those first.
    */
-  async deleteTopologyForTest(): Promise<void> {
+  async deleteTopologyForTest(queues: Iterable<string> = this.#declaredQueues): Promise<void> {
     await this.#whenOpen()
     const channel = await (this.#live as Connected).connection.createChannel()
     try {
-      for (const queue of this.#declaredQueues) await channel.deleteQueue(queue)
+      for (const queue of queues) await channel.deleteQueue(queue)
       await channel.deleteExchange(this.settings.exchange)
       await channel.deleteExchange(fanoutExchangeName(this.settings.exchange))
     } finally {
@@ -284,20 +302,11 @@ export class AmqpTransport implements Transport, ListenerHost {
 
   #submit(out: Outgoing): void {
     if (this.#state === 'closed' || this.#state === 'failed') {
-      out.reject(
-        deliveryFailure(`${out.what} refused: transport is ${this.#state}`, { maybeDelivered: false }),
-      )
+      out.reject(failure(out, `transport is ${this.#state}`, false))
     } else if (this.#live && !this.#waitingForDrain && this.#buffer.length === 0) {
       this.#write(this.#live, out)
     } else if (this.#buffer.length >= limits.rpcPendingCastsMax) {
-      out.reject(
-        deliveryFailure(
-          `${out.what} refused: ${limits.rpcPendingCastsMax} messages already wait for the broker`,
-          {
-            maybeDelivered: false,
-          },
-        ),
-      )
+      out.reject(failure(out, `${limits.rpcPendingCastsMax} messages already wait for the broker`, false))
     } else {
       this.#buffer.push(out)
     }
@@ -316,7 +325,7 @@ export class AmqpTransport implements Transport, ListenerHost {
       call.sent = true
     }
     const messageId = `${this.#id}.${++this.#seq}`
-    this.#unconfirmed.set(messageId, out)
+    this.#unconfirmed.set(messageId, { out, writtenAtMs: Date.now() })
     const properties: Options.Publish = {
       ...out.properties,
       messageId,
@@ -356,21 +365,33 @@ export class AmqpTransport implements Transport, ListenerHost {
   }
 
   #confirmed(messageId: string, err: unknown): void {
-    const out = this.#unconfirmed.get(messageId)
+    const out = this.#unconfirmed.get(messageId)?.out
     if (!out) return
     this.#unconfirmed.delete(messageId)
     if (this.#returned.delete(messageId)) {
-      out.reject(deliveryFailure(`${out.what} failed: no queue is bound for it`, { maybeDelivered: false }))
+      out.reject(failure(out, 'no queue is bound for it', false))
     } else if (err === null || err === undefined) {
       out.resolve()
     } else if (err instanceof Error && err.message === 'message nacked') {
-      out.reject(deliveryFailure(`${out.what} failed: the broker refused it`, { maybeDelivered: false }))
+      out.reject(failure(out, 'the broker refused it', false))
     } else {
-      out.reject(
-        deliveryFailure(`${out.what} failed: connection to the broker lost before it confirmed`, {
-          maybeDelivered: true,
-        }),
-      )
+      out.reject(failure(out, 'connection to the broker lost before it confirmed', true))
+    }
+  }
+
+  /**
+   * A broker blocking publishers (resource alarm) stops confirming without
+   * closing the connection: reject what waited longer than
+   * `limits.rpcConfirmTimeoutMs` rather than leave its promise pending forever.
+   * A confirm arriving later is ignored.
+   */
+  #failOverdueConfirms(): void {
+    const cutoffMs = Date.now() - limits.rpcConfirmTimeoutMs
+    for (const [messageId, { out, writtenAtMs }] of this.#unconfirmed) {
+      if (writtenAtMs > cutoffMs) break
+      this.#unconfirmed.delete(messageId)
+      this.#returned.delete(messageId)
+      out.reject(failure(out, `the broker did not confirm it within ${limits.rpcConfirmTimeoutMs} ms`, true))
     }
   }
 
@@ -528,9 +549,10 @@ export class AmqpTransport implements Transport, ListenerHost {
     for (const waiter of waiters) waiter.reject(err)
   }
 
+  /** Resolves once connected (at once if already); rejects if the transport is closed or down. */
   #whenOpen(): Promise<void> {
-    if (this.#state === 'open') return Promise.resolve()
-    if (this.#state !== 'connecting') {
+    if (this.connected) return Promise.resolve()
+    if (this.#state === 'closed' || this.#state === 'failed') {
       return Promise.reject(deliveryFailure(`transport is ${this.#state}`, { maybeDelivered: false }))
     }
     return new Promise((resolve, reject) => this.#openWaiters.push({ resolve, reject }))
@@ -558,6 +580,14 @@ export class AmqpTransport implements Transport, ListenerHost {
       this.#sleep = { timer, wake }
     })
   }
+}
+
+/**
+ * Why a message failed. `maybeDelivered` tells the caller whether the broker
+ * may hold it anyway (written, then the outcome was lost).
+ */
+function failure(out: Outgoing, reason: string, maybeDelivered: boolean): NimbusError {
+  return deliveryFailure(`${out.what} failed: ${reason}`, { maybeDelivered })
 }
 
 /** Delay before reconnect attempt `attempt` (1-based): doubling from the initial delay up to the maximum. */

@@ -1,6 +1,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import amqp from 'amqplib'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { currentContext, newRequestId, type RequestContext } from '../../../src/common/context.ts'
 import {
@@ -88,10 +89,11 @@ interface Fixture {
 
 function fixture(kind: 'inproc' | 'amqp'): Fixture {
   const made: Transport[] = []
+  const exchange = `nimbus-test-${RUN_ID}`
   const url =
     kind === 'inproc'
       ? `inproc://rpc-test-${RUN_ID}`
-      : `${AMQP_BASE_URL}?exchange=nimbus-test-${RUN_ID}&expires_ms=${QUEUE_EXPIRES_MS}`
+      : `${AMQP_BASE_URL}?exchange=${exchange}&expires_ms=${QUEUE_EXPIRES_MS}`
   return {
     transport() {
       const t = createTransport(url)
@@ -99,12 +101,40 @@ function fixture(kind: 'inproc' | 'amqp'): Fixture {
       return t
     },
     async cleanup() {
-      for (const t of made) {
-        if (t instanceof AmqpTransport && t.connected)
-          await bounded(t.deleteTopologyForTest(), 'topology cleanup')
+      const queues = new Set<string>()
+      for (const t of made) if (t instanceof AmqpTransport) for (const q of t.declaredQueues) queues.add(q)
+      for (const t of made.splice(0)) await bounded(t.close(), 'transport close')
+      if (kind !== 'amqp') return
+      // Delete through a fresh transport once every other one is closed, so
+      // none can re-declare what was just deleted by reconnecting.
+      const sweeper = createTransport(url) as AmqpTransport
+      try {
+        await bounded(sweeper.deleteTopologyForTest(queues), 'topology cleanup')
+      } finally {
+        await sweeper.close()
       }
-      for (const t of made) await bounded(t.close(), 'transport close')
+      await assertGoneFromBroker([exchange, `${exchange}.fanout`], [...queues])
     },
+  }
+}
+
+/** Proves the run left nothing behind: each check on a deleted name fails with 404. */
+async function assertGoneFromBroker(exchanges: string[], queues: string[]): Promise<void> {
+  const connection = await amqp.connect(AMQP_BASE_URL)
+  connection.on('error', () => undefined)
+  try {
+    const checks = [
+      ...exchanges.map((name) => ({ name, check: (ch: amqp.Channel) => ch.checkExchange(name) })),
+      ...queues.map((name) => ({ name, check: (ch: amqp.Channel) => ch.checkQueue(name) })),
+    ]
+    for (const { name, check } of checks) {
+      // A failed check closes its channel: one channel per check.
+      const channel = await connection.createChannel()
+      channel.on('error', () => undefined)
+      await assert.rejects(check(channel), /404/, `${name} is still on the broker`)
+    }
+  } finally {
+    await connection.close()
   }
 }
 
