@@ -1,6 +1,7 @@
 // Lint: typescript-eslint's recommended rules plus Nimbus's layer rules.
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import globals from 'globals'
 
 /** Imports a layer may not make, as in Nova: virt code never reaches the database, drivers never reach each other. */
 const layerRules = [
@@ -67,7 +68,8 @@ const layerRules = [
 ]
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'web/dist/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'web/dist/**', '.scratch/**'] },
+  { languageOptions: { globals: { ...globals.node } } },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -76,10 +78,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
-  },
-  {
-    files: ['scripts/**/*.js', 'bin/**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   ...layerRules,
 )
