@@ -97,7 +97,11 @@ export class PolicyEngine {
   }
 
   /** Builds an engine from defaults and an optional operator file (YAML or JSON). */
-  static fromFile(defaults: PolicyRules, file: string | undefined, opts: PolicyEngineOptions = {}): PolicyEngine {
+  static fromFile(
+    defaults: PolicyRules,
+    file: string | undefined,
+    opts: PolicyEngineOptions = {},
+  ): PolicyEngine {
     const overrides = file ? readPolicyFile(file) : {}
     if (file) log.info({ file, rules: Object.keys(overrides).length }, 'policy file loaded')
     return new PolicyEngine(defaults, { ...opts, overrides: { ...(opts.overrides ?? {}), ...overrides } })
@@ -162,7 +166,8 @@ export function readPolicyFile(file: string): Record<string, string> {
   }
   const out: Record<string, string> = {}
   for (const [name, rule] of Object.entries(doc as Record<string, unknown>)) {
-    if (typeof rule !== 'string') throw new PolicySyntaxError(`policy file ${file}: rule ${name} is not a string`)
+    if (typeof rule !== 'string')
+      throw new PolicySyntaxError(`policy file ${file}: rule ${name} is not a string`)
     out[name] = rule
   }
   return out
@@ -170,7 +175,8 @@ export function readPolicyFile(file: string): Record<string, string> {
 
 // ---- parsing ----
 
-type Token = { readonly kind: '(' | ')' | 'and' | 'or' | 'not' } | { readonly kind: 'check'; readonly check: Check }
+type Token =
+  { readonly kind: '(' | ')' | 'and' | 'or' | 'not' } | { readonly kind: 'check'; readonly check: Check }
 
 /** Compiles one rule string. Throws PolicySyntaxError. */
 export function parseRule(text: string): Check {

@@ -36,7 +36,8 @@ export interface RoleRef {
   readonly name: string
 }
 
-export type Actor = { readonly kind: 'user'; readonly id: string } | { readonly kind: 'group'; readonly id: string }
+export type Actor =
+  { readonly kind: 'user'; readonly id: string } | { readonly kind: 'group'; readonly id: string }
 export type Target =
   | { readonly kind: 'project'; readonly id: string }
   | { readonly kind: 'domain'; readonly id: string }
@@ -81,7 +82,9 @@ function targetId(target: Target): string {
 }
 
 function fromRow(r: RoleAssignmentRow): Assignment {
-  const actor: Actor = r.type.startsWith('User') ? { kind: 'user', id: r.actor_id } : { kind: 'group', id: r.actor_id }
+  const actor: Actor = r.type.startsWith('User')
+    ? { kind: 'user', id: r.actor_id }
+    : { kind: 'group', id: r.actor_id }
   const target: Target = r.type.endsWith('Project')
     ? { kind: 'project', id: r.target_id }
     : r.type.endsWith('Domain')
@@ -158,7 +161,9 @@ export class AssignmentManager {
 
   async listRoles(f: { name?: string | undefined } = {}): Promise<Role[]> {
     const roles = [...(await this.#roles()).byId.values()]
-    return roles.filter((r) => f.name === undefined || r.name === f.name).sort((a, b) => a.name.localeCompare(b.name))
+    return roles
+      .filter((r) => f.name === undefined || r.name === f.name)
+      .sort((a, b) => a.name.localeCompare(b.name))
   }
 
   async updateRole(
@@ -195,7 +200,8 @@ export class AssignmentManager {
       this.#db.kysely.selectFrom('implied_roles').selectAll().execute(),
     ])
     const implies = new Map<string, string[]>()
-    for (const r of implied) implies.set(r.prior_role_id, [...(implies.get(r.prior_role_id) ?? []), r.implied_role_id])
+    for (const r of implied)
+      implies.set(r.prior_role_id, [...(implies.get(r.prior_role_id) ?? []), r.implied_role_id])
     this.#index = { generation, byId: new Map(roles.map((r) => [r.id, toRole(r)])), implies }
     return this.#index
   }
@@ -206,7 +212,8 @@ export class AssignmentManager {
   async createImpliedRole(priorId: string, impliedId: string): Promise<{ prior: Role; implied: Role }> {
     const prior = await this.getRole(priorId)
     const implied = await this.getRole(impliedId)
-    if (PROHIBITED_IMPLIED_ROLES.includes(implied.name)) throw new Forbidden(`${implied.name} cannot be an implied roles.`)
+    if (PROHIBITED_IMPLIED_ROLES.includes(implied.name))
+      throw new Forbidden(`${implied.name} cannot be an implied roles.`)
     if ((await this.#closure([impliedId])).includes(priorId)) {
       throw new Invalid(`Role ${impliedId} implies ${priorId}: an implication may not form a loop.`)
     }
@@ -245,7 +252,9 @@ export class AssignmentManager {
   async listImpliedRoles(priorId: string): Promise<{ prior: Role; implies: Role[] }> {
     const prior = await this.getRole(priorId)
     const index = await this.#roles()
-    const implies = (index.implies.get(priorId) ?? []).map((id) => index.byId.get(id)).filter((r) => r !== undefined)
+    const implies = (index.implies.get(priorId) ?? [])
+      .map((id) => index.byId.get(id))
+      .filter((r) => r !== undefined)
     return { prior, implies }
   }
 
@@ -337,7 +346,8 @@ export class AssignmentManager {
       .where('target_id', '=', targetId(target))
       .where('role_id', '=', roleId)
       .execute()
-    const userIds = actor.kind === 'user' ? [actor.id] : (await this.#users.listUsersInGroup(actor.id)).map((u) => u.id)
+    const userIds =
+      actor.kind === 'user' ? [actor.id] : (await this.#users.listUsersInGroup(actor.id)).map((u) => u.id)
     for (const userId of userIds) {
       await this.#revocations.revoke({
         userId,
@@ -454,8 +464,10 @@ export class AssignmentManager {
       )
     }
     if (f.groupId) q = q.where('type', 'in', GROUP_TYPES).where('actor_id', '=', f.groupId)
-    if (projectIds) q = q.where('type', 'in', ['UserProject', 'GroupProject']).where('target_id', 'in', projectIds)
-    if (f.domainId) q = q.where('type', 'in', ['UserDomain', 'GroupDomain']).where('target_id', '=', f.domainId)
+    if (projectIds)
+      q = q.where('type', 'in', ['UserProject', 'GroupProject']).where('target_id', 'in', projectIds)
+    if (f.domainId)
+      q = q.where('type', 'in', ['UserDomain', 'GroupDomain']).where('target_id', '=', f.domainId)
     if (f.system) q = q.where('type', 'in', ['UserSystem', 'GroupSystem'])
     let out = (await q.orderBy('created_at').execute()).map(fromRow)
     if (f.effective) out = await this.#expand(out, f)
@@ -470,10 +482,18 @@ export class AssignmentManager {
       const users: { id: string; viaGroupId?: string }[] =
         a.actor.kind === 'user'
           ? [{ id: a.actor.id }]
-          : (await this.#users.listUsersInGroup(a.actor.id)).map((u) => ({ id: u.id, viaGroupId: a.actor.id }))
+          : (await this.#users.listUsersInGroup(a.actor.id)).map((u) => ({
+              id: u.id,
+              viaGroupId: a.actor.id,
+            }))
       for (const u of users) {
         if (f.userId && u.id !== f.userId) continue
-        out.push({ roleId: a.roleId, actor: { kind: 'user', id: u.id }, target: a.target, viaGroupId: u.viaGroupId })
+        out.push({
+          roleId: a.roleId,
+          actor: { kind: 'user', id: u.id },
+          target: a.target,
+          viaGroupId: u.viaGroupId,
+        })
         for (const implied of impliedBy(a.roleId, index)) {
           out.push({
             roleId: implied.roleId,

@@ -157,12 +157,19 @@ export class Authenticator {
     })
     // A token from an application credential stays within it: it may not be rescoped.
     if (token.applicationCredential) {
-      throw new Forbidden('Using method \'token\' is not allowed for tokens from application credentials.')
+      throw new Forbidden("Using method 'token' is not allowed for tokens from application credentials.")
     }
-    return { userId: token.user.id, expiresAtMs: token.expiresAtMs, parentAuditId: token.auditIds[0]!, tokenScope: token.scope }
+    return {
+      userId: token.user.id,
+      expiresAtMs: token.expiresAtMs,
+      parentAuditId: token.auditIds[0]!,
+      tokenScope: token.scope,
+    }
   }
 
-  async #applicationCredential(spec: AuthRequest['identity']['application_credential']): Promise<MethodResult> {
+  async #applicationCredential(
+    spec: AuthRequest['identity']['application_credential'],
+  ): Promise<MethodResult> {
     if (!spec) throw expecting('application_credential', 'identity')
     if (typeof spec.secret !== 'string') throw expecting('secret', 'application credential')
     let ref: AppCredRef
@@ -190,7 +197,9 @@ export class Authenticator {
 
   #appCredScope(auth: AuthRequest, projectId: string): TokenScope {
     if (auth.scope !== undefined) {
-      throw new Unauthorized('Error authenticating with application credential: Application credentials cannot request a scope.')
+      throw new Unauthorized(
+        'Error authenticating with application credential: Application credentials cannot request a scope.',
+      )
     }
     return { kind: 'project', projectId }
   }
@@ -200,7 +209,11 @@ export class Authenticator {
    * no scope: the scope of the token presented, else the user's default
    * project when they have a role on it, else unscoped.
    */
-  async #scope(spec: AuthRequest['scope'], userId: string, tokenScope: TokenScope | undefined): Promise<TokenScope> {
+  async #scope(
+    spec: AuthRequest['scope'],
+    userId: string,
+    tokenScope: TokenScope | undefined,
+  ): Promise<TokenScope> {
     if (spec === undefined) return tokenScope ?? this.#defaultScope(userId)
     if (spec === 'unscoped') return { kind: 'unscoped' }
     const given = ['project', 'domain', 'unscoped', 'system', 'OS-TRUST:trust'].filter((k) => k in spec)

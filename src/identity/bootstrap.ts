@@ -38,14 +38,26 @@ export async function bootstrap(id: Identity, opts: BootstrapOptions): Promise<v
   await ensureDomain(id)
   const roles = await ensureRoles(id)
   const admin = roles.get('admin')!
-  const adminProject = await ensureProject(id, ADMIN_PROJECT_NAME, 'Bootstrap project for initializing the cloud.')
+  const adminProject = await ensureProject(
+    id,
+    ADMIN_PROJECT_NAME,
+    'Bootstrap project for initializing the cloud.',
+  )
   const serviceProject = await ensureProject(id, SERVICE_PROJECT_NAME, 'Project of the service users.')
   const adminUser = await ensureUser(id, ADMIN_USER_NAME, opts.adminPassword)
-  await id.assignments.grant({ kind: 'user', id: adminUser.id }, { kind: 'project', id: adminProject }, admin.id)
+  await id.assignments.grant(
+    { kind: 'user', id: adminUser.id },
+    { kind: 'project', id: adminProject },
+    admin.id,
+  )
   await id.assignments.grant({ kind: 'user', id: adminUser.id }, { kind: 'system' }, admin.id)
   if (opts.serviceUser?.name) {
     const svc = await ensureUser(id, opts.serviceUser.name, opts.serviceUser.password)
-    await id.assignments.grant({ kind: 'user', id: svc.id }, { kind: 'project', id: serviceProject }, admin.id)
+    await id.assignments.grant(
+      { kind: 'user', id: svc.id },
+      { kind: 'project', id: serviceProject },
+      admin.id,
+    )
   }
   await ensureRegion(id, opts.region)
   for (const e of opts.endpoints) {
@@ -76,7 +88,8 @@ async function ensureDomain(id: Identity): Promise<void> {
 
 async function ensureRoles(id: Identity): Promise<Map<string, Role>> {
   const out = new Map<string, Role>()
-  for (const name of DEFAULT_ROLES) out.set(name, (await id.assignments.findRoleByName(name)) ?? (await id.assignments.createRole({ name })))
+  for (const name of DEFAULT_ROLES)
+    out.set(name, (await id.assignments.findRoleByName(name)) ?? (await id.assignments.createRole({ name })))
   for (let i = 0; i + 1 < DEFAULT_ROLES.length; i++) {
     await id.assignments.createImpliedRole(out.get(DEFAULT_ROLES[i]!)!.id, out.get(DEFAULT_ROLES[i + 1]!)!.id)
   }
@@ -110,12 +123,23 @@ async function ensureCatalogEntry(id: Identity, e: ServiceEndpoint, region: stri
   const service =
     services.find((s) => s.name === e.catalogName) ??
     services[0] ??
-    (await id.catalog.createService({ type: e.type, name: e.catalogName, description: `${e.catalogName} (Nimbus)` }))
+    (await id.catalog.createService({
+      type: e.type,
+      name: e.catalogName,
+      description: `${e.catalogName} (Nimbus)`,
+    }))
   const endpoints = await id.catalog.listEndpoints({ serviceId: service.id, regionId: region })
   for (const iface of INTERFACES) {
     const [first, ...duplicates] = endpoints.filter((x) => x.interface === iface)
-    if (!first) await id.catalog.createEndpoint({ serviceId: service.id, regionId: region, interface: iface, url: e.url })
-    else if (first.url !== e.url || !first.enabled) await id.catalog.updateEndpoint(first.id, { url: e.url, enabled: true })
+    if (!first)
+      await id.catalog.createEndpoint({
+        serviceId: service.id,
+        regionId: region,
+        interface: iface,
+        url: e.url,
+      })
+    else if (first.url !== e.url || !first.enabled)
+      await id.catalog.updateEndpoint(first.id, { url: e.url, enabled: true })
     for (const dup of duplicates) await id.catalog.deleteEndpoint(dup.id)
   }
 }

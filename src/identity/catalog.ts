@@ -128,7 +128,11 @@ export class CatalogManager {
   }
 
   async findRegion(id: string): Promise<Region | undefined> {
-    const row = await this.#db.kysely.selectFrom('catalog_regions').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('catalog_regions')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     return row ? toRegion(row) : undefined
   }
 
@@ -146,11 +150,16 @@ export class CatalogManager {
 
   async updateRegion(
     id: string,
-    patch: { readonly description?: string | null; readonly parentRegionId?: string | null; readonly extra?: Extra },
+    patch: {
+      readonly description?: string | null
+      readonly parentRegionId?: string | null
+      readonly extra?: Extra
+    },
   ): Promise<Region> {
     const before = await this.getRegion(id)
     if (patch.parentRegionId) {
-      if (patch.parentRegionId === id) throw new Invalid(`The specified parent region ${id} would cause a loop.`)
+      if (patch.parentRegionId === id)
+        throw new Invalid(`The specified parent region ${id} would cause a loop.`)
       await this.getRegion(patch.parentRegionId)
     }
     await this.#db.kysely
@@ -181,7 +190,9 @@ export class CatalogManager {
       .where('parent_region_id', '=', id)
       .executeTakeFirst()
     if (inUse || child) {
-      throw new Forbidden(`Unable to delete region ${id} because it or its child regions have associated endpoints.`)
+      throw new Forbidden(
+        `Unable to delete region ${id} because it or its child regions have associated endpoints.`,
+      )
     }
     await this.#db.kysely.deleteFrom('catalog_regions').where('id', '=', id).execute()
     this.#changed()
@@ -212,12 +223,18 @@ export class CatalogManager {
   }
 
   async getService(id: string): Promise<CatalogService> {
-    const row = await this.#db.kysely.selectFrom('catalog_services').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('catalog_services')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     if (!row) throw notFound('service', id)
     return toService(row)
   }
 
-  async listServices(f: { type?: string | undefined; name?: string | undefined } = {}): Promise<CatalogService[]> {
+  async listServices(
+    f: { type?: string | undefined; name?: string | undefined } = {},
+  ): Promise<CatalogService[]> {
     let q = this.#db.kysely.selectFrom('catalog_services').selectAll().orderBy('type').orderBy('id')
     if (f.type !== undefined) q = q.where('type', '=', f.type)
     if (f.name !== undefined) q = q.where('name', '=', f.name)
@@ -285,7 +302,10 @@ export class CatalogManager {
     return toEndpoint(row)
   }
 
-  async #checkEndpointRefs(serviceId: string | undefined, regionId: string | null | undefined): Promise<void> {
+  async #checkEndpointRefs(
+    serviceId: string | undefined,
+    regionId: string | null | undefined,
+  ): Promise<void> {
     if (serviceId !== undefined) {
       const svc = await this.#db.kysely
         .selectFrom('catalog_services')
@@ -294,11 +314,16 @@ export class CatalogManager {
         .executeTakeFirst()
       if (!svc) throw new Invalid(`Could not find service: ${serviceId}.`)
     }
-    if (regionId && !(await this.findRegion(regionId))) throw new Invalid(`Could not find region: ${regionId}.`)
+    if (regionId && !(await this.findRegion(regionId)))
+      throw new Invalid(`Could not find region: ${regionId}.`)
   }
 
   async getEndpoint(id: string): Promise<Endpoint> {
-    const row = await this.#db.kysely.selectFrom('catalog_endpoints').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('catalog_endpoints')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     if (!row) throw notFound('endpoint', id)
     return toEndpoint(row)
   }
@@ -306,7 +331,11 @@ export class CatalogManager {
   async listEndpoints(
     f: { interface?: string | undefined; serviceId?: string | undefined; regionId?: string | undefined } = {},
   ): Promise<Endpoint[]> {
-    let q = this.#db.kysely.selectFrom('catalog_endpoints').selectAll().orderBy('service_id').orderBy('interface')
+    let q = this.#db.kysely
+      .selectFrom('catalog_endpoints')
+      .selectAll()
+      .orderBy('service_id')
+      .orderBy('interface')
     if (f.interface !== undefined) q = q.where('interface', '=', f.interface as Interface)
     if (f.serviceId !== undefined) q = q.where('service_id', '=', f.serviceId)
     if (f.regionId !== undefined) q = q.where('region_id', '=', f.regionId)
@@ -357,7 +386,10 @@ export class CatalogManager {
    * whose placeholder cannot be filled (a project URL in a domain-scoped
    * token) is left out, as Keystone does.
    */
-  async catalogFor(values: { readonly userId: string; readonly projectId?: string | undefined }): Promise<CatalogEntry[]> {
+  async catalogFor(values: {
+    readonly userId: string
+    readonly projectId?: string | undefined
+  }): Promise<CatalogEntry[]> {
     const snap = await this.#read()
     const subs: Record<string, string | undefined> = {
       user_id: values.userId,
@@ -384,7 +416,8 @@ export class CatalogManager {
   async #read(): Promise<Snapshot> {
     const now = Date.now()
     const s = this.#snapshot
-    if (s && s.generation === this.#generation && now - s.readAtMs < limits.identityTokenCacheMaxAgeMs) return s
+    if (s && s.generation === this.#generation && now - s.readAtMs < limits.identityTokenCacheMaxAgeMs)
+      return s
     const generation = this.#generation
     const [services, endpoints] = await Promise.all([this.listServices(), this.listEndpoints()])
     this.#snapshot = { generation, readAtMs: now, services, endpoints }

@@ -65,7 +65,10 @@ export function parseExtra(text: string | null | undefined): Extra {
 }
 
 /** The attributes of `body` that are not in `known`: they go to `extra`. */
-export function extraOf(body: Readonly<Record<string, unknown>>, known: readonly string[]): Record<string, unknown> {
+export function extraOf(
+  body: Readonly<Record<string, unknown>>,
+  known: readonly string[],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(body)) if (!known.includes(k)) out[k] = v
   return out

@@ -4,7 +4,15 @@ import type { Database } from '../db/index.ts'
 import type { ApplicationCredentialRow, CredentialRow } from '../db/tables/identity.ts'
 import { nowIso } from '../db/values.ts'
 import type { AssignmentManager, RoleRef } from './assignment.ts'
-import { conflict, newKeystoneId, notFound, orConflict, parseExtra, type Extra } from './common.ts'
+import {
+  conflict,
+  newKeystoneId,
+  notFound,
+  orConflict,
+  parseExtra,
+  type ChangeClock,
+  type Extra,
+} from './common.ts'
 import { DummyPasswordCheck, hashPassword, verifyPassword } from './password.ts'
 import type { ResourceManager } from './resource.ts'
 import type { UserManager } from './users.ts'
@@ -49,7 +57,14 @@ export function ec2CredentialId(access: string): string {
 }
 
 function toCredential(r: CredentialRow): Credential {
-  return { id: r.id, userId: r.user_id, projectId: r.project_id, type: r.type, blob: r.blob, extra: parseExtra(r.extra) }
+  return {
+    id: r.id,
+    userId: r.user_id,
+    projectId: r.project_id,
+    type: r.type,
+    blob: r.blob,
+    extra: parseExtra(r.extra),
+  }
 }
 
 function ec2Blob(blob: string): { access: string; secret: string; trust_id?: string | null } {
@@ -63,7 +78,11 @@ function ec2Blob(blob: string): { access: string; secret: string; trust_id?: str
   if (!parsed || typeof parsed !== 'object' || typeof b.access !== 'string' || !b.access) {
     throw new Invalid('Credential blob of type ec2 must contain access')
   }
-  return { access: b.access, secret: typeof b.secret === 'string' ? b.secret : '', trust_id: b.trust_id ?? null }
+  return {
+    access: b.access,
+    secret: typeof b.secret === 'string' ? b.secret : '',
+    trust_id: b.trust_id ?? null,
+  }
 }
 
 /** `/v3/credentials` and the OS-EC2 extension over them. */
@@ -110,7 +129,11 @@ export class CredentialManager {
   }
 
   async get(id: string): Promise<Credential> {
-    const row = await this.#db.kysely.selectFrom('credentials').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('credentials')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     if (!row) throw notFound('credential', id)
     return toCredential(row)
   }
@@ -138,7 +161,8 @@ export class CredentialManager {
       const access = ec2Blob(patch.blob ?? before.blob).access
       // Keystone refuses a change that would move an ec2 credential off its sha256(access) id.
       if (ec2CredentialId(access) !== id) throw new Invalid('Credential ID does not match the ec2 access key')
-      if (!(patch.projectId ?? before.projectId)) throw new Invalid('Credential of type ec2 requires a project_id')
+      if (!(patch.projectId ?? before.projectId))
+        throw new Invalid('Credential of type ec2 requires a project_id')
     }
     await this.#db.kysely
       .updateTable('credentials')
@@ -201,7 +225,13 @@ export class CredentialManager {
 
 function toEc2(c: Credential): Ec2Credential {
   const blob = ec2Blob(c.blob)
-  return { userId: c.userId, projectId: c.projectId, access: blob.access, secret: blob.secret, trustId: blob.trust_id ?? null }
+  return {
+    userId: c.userId,
+    projectId: c.projectId,
+    access: blob.access,
+    secret: blob.secret,
+    trustId: blob.trust_id ?? null,
+  }
 }
 
 // ---- application credentials ----
@@ -220,20 +250,26 @@ function toAppCred(r: ApplicationCredentialRow, roles: readonly RoleRef[]): Appl
 }
 
 /** How an application credential login names its credential. */
-export type AppCredRef =
-  | { readonly id: string }
-  | { readonly name: string; readonly userId: string }
+export type AppCredRef = { readonly id: string } | { readonly name: string; readonly userId: string }
 
 /** Application credentials: a secret that logs in as its user on one project, with a subset of roles. */
 export class ApplicationCredentialManager {
   readonly #db: Database
+  readonly #clock: ChangeClock
   readonly #assignments: AssignmentManager
   readonly #users: UserManager
   readonly #hashCost: number
   readonly #dummy: DummyPasswordCheck
 
-  constructor(db: Database, assignments: AssignmentManager, users: UserManager, hashCost: number) {
+  constructor(
+    db: Database,
+    clock: ChangeClock,
+    assignments: AssignmentManager,
+    users: UserManager,
+    hashCost: number,
+  ) {
     this.#db = db
+    this.#clock = clock
     this.#assignments = assignments
     this.#users = users
     this.#hashCost = hashCost
@@ -256,8 +292,13 @@ export class ApplicationCredentialManager {
     readonly roles?: readonly ({ readonly id: string } | { readonly name: string })[] | undefined
   }): Promise<ApplicationCredential & { readonly secret: string }> {
     await this.#users.getUser(input.userId)
-    const held = await this.#assignments.effectiveRoles(input.userId, { kind: 'project', id: input.projectId })
-    const roles = input.roles?.length ? await this.#resolveRoles(input.roles, held, input.userId, input.projectId) : held
+    const held = await this.#assignments.effectiveRoles(input.userId, {
+      kind: 'project',
+      id: input.projectId,
+    })
+    const roles = input.roles?.length
+      ? await this.#resolveRoles(input.roles, held, input.userId, input.projectId)
+      : held
     const expiresAt = input.expiresAt ? normalizeExpiry(input.expiresAt) : null
     const secret = input.secret ?? randomBytes(APP_CRED_SECRET_BYTES).toString('base64url')
     const row = {
@@ -287,7 +328,8 @@ export class ApplicationCredentialManager {
   ): Promise<RoleRef[]> {
     const out: RoleRef[] = []
     for (const w of wanted) {
-      const role = 'id' in w ? await this.#assignments.getRole(w.id) : await this.#assignments.findRoleByName(w.name)
+      const role =
+        'id' in w ? await this.#assignments.getRole(w.id) : await this.#assignments.findRoleByName(w.name)
       if (!role) throw notFound('role', 'name' in w ? w.name : '')
       if (!held.some((h) => h.id === role.id)) {
         throw new NotFound(
@@ -319,9 +361,11 @@ export class ApplicationCredentialManager {
     return Promise.all(rows.map(async (r) => toAppCred(r, await this.#roleRefs(r))))
   }
 
+  /** Deletes the credential; tokens issued from it stop validating at once. */
   async delete(userId: string, id: string): Promise<void> {
     await this.get(userId, id)
     await this.#db.kysely.deleteFrom('application_credentials').where('id', '=', id).execute()
+    this.#clock.bump()
   }
 
   async #roleRefs(row: ApplicationCredentialRow): Promise<RoleRef[]> {
@@ -341,7 +385,10 @@ export class ApplicationCredentialManager {
    */
   async authenticate(ref: AppCredRef, secret: string): Promise<ApplicationCredential> {
     let q = this.#db.kysely.selectFrom('application_credentials').selectAll()
-    q = 'id' in ref ? q.where('id', '=', ref.id) : q.where('name', '=', ref.name).where('user_id', '=', ref.userId)
+    q =
+      'id' in ref
+        ? q.where('id', '=', ref.id)
+        : q.where('name', '=', ref.name).where('user_id', '=', ref.userId)
     const row = await q.executeTakeFirst()
     if (!row) {
       await this.#dummy.verify(secret)
@@ -368,7 +415,8 @@ export class ApplicationCredentialManager {
 /** An ISO timestamp in the future, normalised; 400 with Keystone's words otherwise. */
 function normalizeExpiry(text: string): string {
   const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`)
-  if (Number.isNaN(ms)) throw new Invalid(`Invalid input for field 'expires_at': '${text}' is not a 'date-time'`)
+  if (Number.isNaN(ms))
+    throw new Invalid(`Invalid input for field 'expires_at': '${text}' is not a 'date-time'`)
   if (ms <= Date.now()) {
     throw new Invalid(
       "The 'expires_at' must not be before now. The server could not comply with the request since it is " +

@@ -51,7 +51,7 @@ export class Identity {
     this.assignments = new AssignmentManager(db, this.clock, this.revocations, this.resources, this.users)
     this.catalog = new CatalogManager(db)
     this.credentials = new CredentialManager(db, this.users, this.resources)
-    this.appCreds = new ApplicationCredentialManager(db, this.assignments, this.users, hashCost)
+    this.appCreds = new ApplicationCredentialManager(db, this.clock, this.assignments, this.users, hashCost)
     const keys = fernetKeyRepository(config)
     keys.ensure()
     this.tokens = new TokenProvider({

@@ -171,7 +171,12 @@ export class RemoteTokenValidator implements TokenValidator {
         scope: { project: { name: c.projectName, domain: { name: c.projectDomainName } } },
       },
     }
-    const res = await this.#request('POST', '/v3/auth/tokens?nocatalog', { 'content-type': 'application/json' }, body)
+    const res = await this.#request(
+      'POST',
+      '/v3/auth/tokens?nocatalog',
+      { 'content-type': 'application/json' },
+      body,
+    )
     const id = res.headers.get('x-subject-token')
     if (res.status !== 201 || !id) {
       log.error({ status: res.status, user: c.username }, 'the service user could not get a token')
@@ -182,7 +187,12 @@ export class RemoteTokenValidator implements TokenValidator {
     return id
   }
 
-  async #request(method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Response> {
+  async #request(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: unknown,
+  ): Promise<Response> {
     try {
       return await fetch(`${this.#cfg.authUrl}${path}`, {
         method,
@@ -265,7 +275,11 @@ export function authMiddleware(
   const enforce = async (ctx: RequestContext, rule: string, req: ApiRequest): Promise<void> => {
     const target = opts.target
       ? await opts.target(rule, req)
-      : { ...(req.params as Record<string, string>), project_id: ctx.projectId ?? null, user_id: ctx.userId ?? null }
+      : {
+          ...(req.params as Record<string, string>),
+          project_id: ctx.projectId ?? null,
+          user_id: ctx.userId ?? null,
+        }
     engine.enforce(rule, credentialsFromContext(ctx), target)
   }
 

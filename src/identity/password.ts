@@ -43,7 +43,11 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const logN = Number(ln)
   if (logN < 1 || logN > MAX_STORED_LOG_N) return false
   const expected = Buffer.from(hash!, 'base64')
-  const key = await derive(password, Buffer.from(salt!, 'base64'), { N: 2 ** logN, r: Number(r), p: Number(p) })
+  const key = await derive(password, Buffer.from(salt!, 'base64'), {
+    N: 2 ** logN,
+    r: Number(r),
+    p: Number(p),
+  })
   return key.length === expected.length && timingSafeEqual(key, expected)
 }
 

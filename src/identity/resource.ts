@@ -5,7 +5,6 @@ import type { DomainRow, ProjectRow } from '../db/tables/identity.ts'
 import { nowIso } from '../db/values.ts'
 import {
   conflict,
-  extraOf,
   forbidden,
   newKeystoneId,
   notFound,
@@ -90,7 +89,13 @@ const TAG_MAX_CHARS = 255
 const TAG_FORBIDDEN = /[/,]/
 
 function toDomain(r: DomainRow): Domain {
-  return { id: r.id, name: r.name, description: r.description, enabled: r.enabled, extra: parseExtra(r.extra) }
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    enabled: r.enabled,
+    extra: parseExtra(r.extra),
+  }
 }
 
 function toProject(r: ProjectRow): Project {
@@ -109,7 +114,9 @@ function toProject(r: ProjectRow): Project {
 /** Checks tags as Keystone does: at most 80, each 1..255 characters without '/' or ','. */
 export function checkTags(tags: readonly string[]): string[] {
   if (tags.length > limits.identityProjectMaxTags) {
-    throw new Invalid(`Invalid input for field 'tags': too many tags (at most ${limits.identityProjectMaxTags})`)
+    throw new Invalid(
+      `Invalid input for field 'tags': too many tags (at most ${limits.identityProjectMaxTags})`,
+    )
   }
   for (const tag of tags) {
     if (tag.length === 0 || tag.length > TAG_MAX_CHARS || TAG_FORBIDDEN.test(tag)) {
@@ -153,23 +160,37 @@ export class ResourceManager {
 
   /** The domain, or 404 "Could not find domain: <id>." */
   async getDomain(id: string): Promise<Domain> {
-    const row = await this.#db.kysely.selectFrom('domains').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('domains')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     if (!row) throw notFound('domain', id)
     return toDomain(row)
   }
 
   async getDomainByName(name: string): Promise<Domain> {
-    const row = await this.#db.kysely.selectFrom('domains').selectAll().where('name', '=', name).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('domains')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst()
     if (!row) throw notFound('domain', name)
     return toDomain(row)
   }
 
   async findDomain(id: string): Promise<Domain | undefined> {
-    const row = await this.#db.kysely.selectFrom('domains').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('domains')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     return row ? toDomain(row) : undefined
   }
 
-  async listDomains(filters: { name?: string | undefined; enabled?: boolean | undefined } = {}): Promise<Domain[]> {
+  async listDomains(
+    filters: { name?: string | undefined; enabled?: boolean | undefined } = {},
+  ): Promise<Domain[]> {
     let q = this.#db.kysely.selectFrom('domains').selectAll().orderBy('name')
     if (filters.name !== undefined) q = q.where('name', '=', filters.name)
     if (filters.enabled !== undefined) q = q.where('enabled', '=', filters.enabled)
@@ -203,13 +224,15 @@ export class ResourceManager {
     const domain = await this.getDomain(id)
     if (domain.enabled) throw forbidden('Cannot delete a domain that is enabled, please disable it first.')
     await this.#db.transaction(async (trx) => {
-      const projectIds = (await trx.selectFrom('projects').select('id').where('domain_id', '=', id).execute()).map(
+      const projectIds = (
+        await trx.selectFrom('projects').select('id').where('domain_id', '=', id).execute()
+      ).map((r) => r.id)
+      const userIds = (await trx.selectFrom('users').select('id').where('domain_id', '=', id).execute()).map(
         (r) => r.id,
       )
-      const userIds = (await trx.selectFrom('users').select('id').where('domain_id', '=', id).execute()).map((r) => r.id)
-      const groupIds = (await trx.selectFrom('groups').select('id').where('domain_id', '=', id).execute()).map(
-        (r) => r.id,
-      )
+      const groupIds = (
+        await trx.selectFrom('groups').select('id').where('domain_id', '=', id).execute()
+      ).map((r) => r.id)
       const targets = [id, ...projectIds]
       const actors = [...userIds, ...groupIds]
       await trx.deleteFrom('role_assignments').where('target_id', 'in', targets).execute()
@@ -264,7 +287,9 @@ export class ResourceManager {
     const parent = await this.findProject(parentId)
     if (!parent) throw new Invalid(`Could not find project: ${parentId}.`)
     if (parent.domainId !== domainId) {
-      throw new Invalid(`Cannot create project, the parent (${parentId}) is in a different domain (${parent.domainId}).`)
+      throw new Invalid(
+        `Cannot create project, the parent (${parentId}) is in a different domain (${parent.domainId}).`,
+      )
     }
     const depth = (await this.parentIds(parentId)).length + 1
     if (depth + 1 > limits.identityProjectTreeMaxDepth) {
@@ -280,7 +305,11 @@ export class ResourceManager {
   }
 
   async findProject(id: string): Promise<Project | undefined> {
-    const row = await this.#db.kysely.selectFrom('projects').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = await this.#db.kysely
+      .selectFrom('projects')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst()
     return row ? toProject(row) : undefined
   }
 
@@ -303,14 +332,24 @@ export class ResourceManager {
     if (f.parentId !== undefined) {
       // A top-level project's parent is its domain in the API.
       const parentId = f.parentId
-      q = q.where((eb) => eb.or([eb('parent_id', '=', parentId), eb.and([eb('parent_id', 'is', null), eb('domain_id', '=', parentId)])]))
+      q = q.where((eb) =>
+        eb.or([
+          eb('parent_id', '=', parentId),
+          eb.and([eb('parent_id', 'is', null), eb('domain_id', '=', parentId)]),
+        ]),
+      )
     }
     return (await q.execute()).map(toProject).filter((p) => matchesTags(p.tags, f))
   }
 
   async listProjectsByIds(ids: readonly string[]): Promise<Project[]> {
     if (ids.length === 0) return []
-    const rows = await this.#db.kysely.selectFrom('projects').selectAll().where('id', 'in', ids).orderBy('name').execute()
+    const rows = await this.#db.kysely
+      .selectFrom('projects')
+      .selectAll()
+      .where('id', 'in', ids)
+      .orderBy('name')
+      .execute()
     return rows.map(toProject)
   }
 
@@ -330,7 +369,11 @@ export class ResourceManager {
     const out: string[] = []
     let level = [id]
     for (let depth = 0; level.length && depth < limits.identityProjectTreeMaxDepth; depth++) {
-      const rows = await this.#db.kysely.selectFrom('projects').select('id').where('parent_id', 'in', level).execute()
+      const rows = await this.#db.kysely
+        .selectFrom('projects')
+        .select('id')
+        .where('parent_id', 'in', level)
+        .execute()
       level = rows.map((r) => r.id)
       out.push(...level)
     }
@@ -351,7 +394,8 @@ export class ResourceManager {
         .where('parent_id', '=', id)
         .where('enabled', '=', true)
         .executeTakeFirst()
-      if (children) throw forbidden(`Cannot disable project ${id} since its subtree contains enabled projects.`)
+      if (children)
+        throw forbidden(`Cannot disable project ${id} since its subtree contains enabled projects.`)
     }
     const set = {
       ...(patch.name !== undefined ? { name: patch.name } : {}),
@@ -378,7 +422,11 @@ export class ResourceManager {
   /** Deletes a leaf project with its assignments and application credentials; revokes its tokens. */
   async deleteProject(id: string): Promise<void> {
     await this.getProject(id)
-    const child = await this.#db.kysely.selectFrom('projects').select('id').where('parent_id', '=', id).executeTakeFirst()
+    const child = await this.#db.kysely
+      .selectFrom('projects')
+      .select('id')
+      .where('parent_id', '=', id)
+      .executeTakeFirst()
     if (child) {
       throw forbidden(
         `Cannot delete the project ${id} since it is not a leaf in the hierarchy. ` +

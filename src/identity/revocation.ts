@@ -146,7 +146,10 @@ export class Revocations {
   }
 
   async #prune(): Promise<void> {
-    await this.#db.kysely.deleteFrom('revocation_events').where('expires_at', '<=', toIso(new Date())).execute()
+    await this.#db.kysely
+      .deleteFrom('revocation_events')
+      .where('expires_at', '<=', toIso(new Date()))
+      .execute()
   }
 
   #add(e: Event): void {
@@ -172,7 +175,8 @@ function matches(e: Event, t: TokenValues): boolean {
   if (e.auditId !== undefined && e.auditId !== t.auditId) return false
   if (e.userId !== undefined && e.userId !== t.userId) return false
   if (e.projectId !== undefined && e.projectId !== t.projectId) return false
-  if (e.domainId !== undefined && e.domainId !== t.userDomainId && e.domainId !== t.assignmentDomainId) return false
+  if (e.domainId !== undefined && e.domainId !== t.userDomainId && e.domainId !== t.assignmentDomainId)
+    return false
   return true
 }
 

@@ -38,7 +38,13 @@ export class IdentityService extends HttpService {
   readonly #rt: Runtime
 
   constructor(rt: Runtime, server: ApiServer, identity: Identity) {
-    super(rt.config, server, rt.config.identity.port, { type: 'identity', catalogName: 'keystone', path: '/v3' }, rt.options)
+    super(
+      rt.config,
+      server,
+      rt.config.identity.port,
+      { type: 'identity', catalogName: 'keystone', path: '/v3' },
+      rt.options,
+    )
     this.#rt = rt
     this.identity = identity
   }

@@ -72,7 +72,13 @@ function toUser(r: UserRow): User {
 }
 
 function toGroup(r: GroupRow): Group {
-  return { id: r.id, name: r.name, domainId: r.domain_id, description: r.description, extra: parseExtra(r.extra) }
+  return {
+    id: r.id,
+    name: r.name,
+    domainId: r.domain_id,
+    description: r.description,
+    extra: parseExtra(r.extra),
+  }
 }
 
 function checkPasswordLength(password: string): void {
@@ -193,7 +199,8 @@ export class UserManager {
       () => this.#db.kysely.updateTable('users').set(set).where('id', '=', id).execute(),
       () => conflict('user', `Duplicate entry found with name ${patch.name} at domain ID ${before.domainId}`),
     )
-    if (passwordSet || (before.enabled && patch.enabled === false)) await this.#revocations.revoke({ userId: id })
+    if (passwordSet || (before.enabled && patch.enabled === false))
+      await this.#revocations.revoke({ userId: id })
     this.#clock.bump()
     return this.getUser(id)
   }
@@ -234,7 +241,10 @@ export class UserManager {
 
   async #findForLogin(ref: UserRef): Promise<UserRow | undefined> {
     let q = this.#db.kysely.selectFrom('users').selectAll()
-    q = 'id' in ref ? q.where('id', '=', ref.id) : q.where('name', '=', ref.name).where('domain_id', '=', ref.domainId)
+    q =
+      'id' in ref
+        ? q.where('id', '=', ref.id)
+        : q.where('name', '=', ref.name).where('domain_id', '=', ref.domainId)
     return q.executeTakeFirst()
   }
 
@@ -315,7 +325,8 @@ export class UserManager {
     }
     await orConflict(
       () => this.#db.kysely.updateTable('groups').set(set).where('id', '=', id).execute(),
-      () => conflict('group', `Duplicate entry found with name ${patch.name} at domain ID ${before.domainId}`),
+      () =>
+        conflict('group', `Duplicate entry found with name ${patch.name} at domain ID ${before.domainId}`),
     )
     return this.getGroup(id)
   }

@@ -61,7 +61,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', t, (c) => c.notNull())
     .addPrimaryKeyConstraint('group_memberships_pkey', ['group_id', 'user_id'])
     .execute()
-  await db.schema.createIndex('group_memberships_user_id_idx').on('group_memberships').column('user_id').execute()
+  await db.schema
+    .createIndex('group_memberships_user_id_idx')
+    .on('group_memberships')
+    .column('user_id')
+    .execute()
 
   await db.schema
     .createTable('roles')
@@ -88,11 +92,29 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('role_id', t, (c) => c.notNull().references('roles.id').onDelete('cascade'))
     .addColumn('inherited', 'boolean', (c) => c.notNull().defaultTo(false))
     .addColumn('created_at', t, (c) => c.notNull())
-    .addPrimaryKeyConstraint('role_assignments_pkey', ['type', 'actor_id', 'target_id', 'role_id', 'inherited'])
+    .addPrimaryKeyConstraint('role_assignments_pkey', [
+      'type',
+      'actor_id',
+      'target_id',
+      'role_id',
+      'inherited',
+    ])
     .execute()
-  await db.schema.createIndex('role_assignments_actor_id_idx').on('role_assignments').column('actor_id').execute()
-  await db.schema.createIndex('role_assignments_target_id_idx').on('role_assignments').column('target_id').execute()
-  await db.schema.createIndex('role_assignments_role_id_idx').on('role_assignments').column('role_id').execute()
+  await db.schema
+    .createIndex('role_assignments_actor_id_idx')
+    .on('role_assignments')
+    .column('actor_id')
+    .execute()
+  await db.schema
+    .createIndex('role_assignments_target_id_idx')
+    .on('role_assignments')
+    .column('target_id')
+    .execute()
+  await db.schema
+    .createIndex('role_assignments_role_id_idx')
+    .on('role_assignments')
+    .column('role_id')
+    .execute()
 
   await db.schema
     .createTable('catalog_regions')
@@ -125,7 +147,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('extra', t, (c) => c.notNull().defaultTo('{}'))
     .$call((b) => timestamps(db, b))
     .execute()
-  await db.schema.createIndex('catalog_endpoints_service_id_idx').on('catalog_endpoints').column('service_id').execute()
+  await db.schema
+    .createIndex('catalog_endpoints_service_id_idx')
+    .on('catalog_endpoints')
+    .column('service_id')
+    .execute()
 
   await db.schema
     .createTable('credentials')
@@ -166,7 +192,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('expires_at', t, (c) => c.notNull())
     .addColumn('revoked_at', t, (c) => c.notNull())
     .execute()
-  await db.schema.createIndex('revocation_events_revoked_at_idx').on('revocation_events').column('revoked_at').execute()
+  await db.schema
+    .createIndex('revocation_events_revoked_at_idx')
+    .on('revocation_events')
+    .column('revoked_at')
+    .execute()
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -80,7 +80,8 @@ export interface ImpliedRolesTable {
 }
 
 /** Keystone's assignment types. */
-export type AssignmentType = 'UserProject' | 'GroupProject' | 'UserDomain' | 'GroupDomain' | 'UserSystem' | 'GroupSystem'
+export type AssignmentType =
+  'UserProject' | 'GroupProject' | 'UserDomain' | 'GroupDomain' | 'UserSystem' | 'GroupSystem'
 
 /** One role of a user or group on a project, a domain or the system (`target_id` = `system`). */
 export interface RoleAssignmentsTable {

@@ -65,7 +65,8 @@ export function authRoutes(d: IdentityDeps): Route[] {
       path: '/v3/auth/catalog',
       policy: 'identity:get_auth_catalog',
       handler: async (req) => {
-        if (!req.ctx.projectId) throw new Forbidden('A project-scoped token is required to produce a service catalog.')
+        if (!req.ctx.projectId)
+          throw new Forbidden('A project-scoped token is required to produce a service catalog.')
         const catalog = await d.catalog.catalogFor({ userId: req.ctx.userId!, projectId: req.ctx.projectId })
         return { catalog, links: { self: `${req.baseUrl}/v3/auth/catalog`, previous: null, next: null } }
       },
@@ -78,7 +79,8 @@ export function authRoutes(d: IdentityDeps): Route[] {
         const projects = await d.assignments.projectsForUser(req.ctx.userId!)
         const usable = []
         for (const p of projects) {
-          if (p.enabled && (await d.resources.findDomain(p.domainId))?.enabled) usable.push(projectView(p, req.baseUrl))
+          if (p.enabled && (await d.resources.findDomain(p.domainId))?.enabled)
+            usable.push(projectView(p, req.baseUrl))
         }
         return collection('projects', usable, `${req.baseUrl}/v3/auth/projects`)
       },

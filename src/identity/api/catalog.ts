@@ -72,7 +72,9 @@ export function catalogRoutes(d: IdentityDeps): Route[] {
       method: 'GET',
       path: '/v3/regions/:region_id',
       policy: 'identity:get_region',
-      handler: async (req) => ({ region: regionView(await c.getRegion((req.params as Params).region_id!), req.baseUrl) }),
+      handler: async (req) => ({
+        region: regionView(await c.getRegion((req.params as Params).region_id!), req.baseUrl),
+      }),
     },
     {
       method: 'PATCH',

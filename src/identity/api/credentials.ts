@@ -42,7 +42,11 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
         const visible = all.filter((x) =>
           allowed(d, req, 'identity:get_credential', { credential: { id: x.id, user_id: x.userId } }),
         )
-        return collection('credentials', bounded(visible.map((x) => credentialView(x, req.baseUrl))), selfUrl(req))
+        return collection(
+          'credentials',
+          bounded(visible.map((x) => credentialView(x, req.baseUrl))),
+          selfUrl(req),
+        )
       },
     },
     {
@@ -103,7 +107,11 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       policy: 'identity:ec2_list_credentials',
       handler: async (req) => {
         const creds = await c.listEc2((req.params as Params).user_id!)
-        return collection('credentials', creds.map((x) => ec2View(x, req.baseUrl)), selfUrl(req))
+        return collection(
+          'credentials',
+          creds.map((x) => ec2View(x, req.baseUrl)),
+          selfUrl(req),
+        )
       },
     },
     {
@@ -115,7 +123,8 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
         checks.ec2Create(req.body ?? {})
         const b = (req.body ?? {}) as Body
         const projectId: string | undefined = b.tenant_id ?? b.project_id
-        if (!projectId) throw new Invalid("Invalid input for field 'tenant_id': 'tenant_id' is a required property")
+        if (!projectId)
+          throw new Invalid("Invalid input for field 'tenant_id': 'tenant_id' is a required property")
         const cred = await c.createEc2((req.params as Params).user_id!, projectId)
         return { credential: ec2View(cred, req.baseUrl) }
       },
@@ -147,7 +156,11 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       policy: 'identity:list_application_credentials',
       handler: async (req) => {
         const creds = await d.appCreds.list((req.params as Params).user_id!, { name: query(req, 'name') })
-        return collection('application_credentials', creds.map((x) => appCredView(x, req.baseUrl)), selfUrl(req))
+        return collection(
+          'application_credentials',
+          creds.map((x) => appCredView(x, req.baseUrl)),
+          selfUrl(req),
+        )
       },
     },
     {
@@ -164,7 +177,8 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
             'You are not authorized to perform the requested action: Cannot create an application credential for another user.',
           )
         }
-        if (!req.ctx.projectId) throw new Invalid('Invalid application credential: a project-scoped token is required')
+        if (!req.ctx.projectId)
+          throw new Invalid('Invalid application credential: a project-scoped token is required')
         try {
           const cred = await d.appCreds.create({
             userId,
@@ -192,7 +206,12 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       policy: 'identity:get_application_credential',
       handler: async (req) => {
         const { user_id, application_credential_id } = req.params as Params
-        return { application_credential: appCredView(await d.appCreds.get(user_id!, application_credential_id!), req.baseUrl) }
+        return {
+          application_credential: appCredView(
+            await d.appCreds.get(user_id!, application_credential_id!),
+            req.baseUrl,
+          ),
+        }
       },
     },
     {

@@ -15,7 +15,16 @@ const checks = {
   tags: validator(SCHEMAS.tags),
 }
 
-const DOMAIN_FIELDS = ['id', 'name', 'description', 'enabled', 'tags', 'options', 'links', 'explicit_domain_id']
+const DOMAIN_FIELDS = [
+  'id',
+  'name',
+  'description',
+  'enabled',
+  'tags',
+  'options',
+  'links',
+  'explicit_domain_id',
+]
 const PROJECT_FIELDS = [
   'id',
   'name',
@@ -76,7 +85,9 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
       method: 'GET',
       path: '/v3/domains/:domain_id',
       policy: 'identity:get_domain',
-      handler: async (req) => ({ domain: domainView(await r.getDomain((req.params as Params).domain_id!), req.baseUrl) }),
+      handler: async (req) => ({
+        domain: domainView(await r.getDomain((req.params as Params).domain_id!), req.baseUrl),
+      }),
     },
     {
       method: 'PATCH',
@@ -138,7 +149,8 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
         const b = entity<Body>(req, 'project', checks.projectCreate)
         if (b.is_domain === true) throw new NotImplemented('Projects acting as domains are not supported.')
         let domainId: string = b.domain_id ?? undefined
-        if (!domainId && b.parent_id) domainId = (await r.findProject(b.parent_id))?.domainId ?? defaultDomainId(req.ctx)
+        if (!domainId && b.parent_id)
+          domainId = (await r.findProject(b.parent_id))?.domainId ?? defaultDomainId(req.ctx)
         domainId ??= defaultDomainId(req.ctx)
         const project = await r.createProject({
           name: b.name,
@@ -170,7 +182,8 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
         requireMatchingId(b, id)
         const before = await r.getProject(id)
         if (b.domain_id !== undefined && b.domain_id !== before.domainId) throw immutable('domain_id')
-        if (b.parent_id !== undefined && b.parent_id !== (before.parentId ?? before.domainId)) throw immutable('parent_id')
+        if (b.parent_id !== undefined && b.parent_id !== (before.parentId ?? before.domainId))
+          throw immutable('parent_id')
         if (b.is_domain !== undefined && b.is_domain !== false) throw immutable('is_domain')
         const project = await r.updateProject(id, {
           name: b.name,
@@ -197,7 +210,10 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
       method: 'GET',
       path: '/v3/projects/:project_id/tags',
       policy: 'identity:list_project_tags',
-      handler: async (req) => ({ ...tagsOf(req), tags: (await r.getProject((req.params as Params).project_id!)).tags }),
+      handler: async (req) => ({
+        ...tagsOf(req),
+        tags: (await r.getProject((req.params as Params).project_id!)).tags,
+      }),
     },
     {
       method: 'PUT',

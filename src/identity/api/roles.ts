@@ -41,7 +41,11 @@ function grantRoutes(d: IdentityDeps): Route[] {
         handler: async (req) => {
           const { actor, target } = grantParts(req, g)
           const roles = await a.listGrants(actor, target)
-          return collection('roles', roles.map((r) => roleView(r, req.baseUrl)), selfUrl(req))
+          return collection(
+            'roles',
+            roles.map((r) => roleView(r, req.baseUrl)),
+            selfUrl(req),
+          )
         },
       },
       {
@@ -78,7 +82,10 @@ function grantRoutes(d: IdentityDeps): Route[] {
   }
   for (const actorKind of ['user', 'group'] as const) {
     const base = `/v3/system/${actorKind}s/:${actorKind}_id/roles`
-    const actorOf = (req: ApiRequest): Actor => ({ kind: actorKind, id: (req.params as Params)[`${actorKind}_id`]! })
+    const actorOf = (req: ApiRequest): Actor => ({
+      kind: actorKind,
+      id: (req.params as Params)[`${actorKind}_id`]!,
+    })
     const system: Target = { kind: 'system' }
     routes.push(
       {
@@ -87,7 +94,11 @@ function grantRoutes(d: IdentityDeps): Route[] {
         policy: `identity:list_system_grants_for_${actorKind}`,
         handler: async (req) => {
           const roles = await a.listGrants(actorOf(req), system)
-          return collection('roles', roles.map((r) => roleView(r, req.baseUrl)), selfUrl(req))
+          return collection(
+            'roles',
+            roles.map((r) => roleView(r, req.baseUrl)),
+            selfUrl(req),
+          )
         },
       },
       {
@@ -130,8 +141,10 @@ async function namesFor(d: IdentityDeps, list: readonly Assignment[]): Promise<A
   const projects = new Map<string, { name: string; domainId: string } | undefined>()
   const domains = new Map<string, { name: string } | undefined>()
   for (const a of list) {
-    if (a.actor.kind === 'user' && !users.has(a.actor.id)) users.set(a.actor.id, await d.users.findUser(a.actor.id))
-    if (a.actor.kind === 'group' && !groups.has(a.actor.id)) groups.set(a.actor.id, await d.users.findGroup(a.actor.id))
+    if (a.actor.kind === 'user' && !users.has(a.actor.id))
+      users.set(a.actor.id, await d.users.findUser(a.actor.id))
+    if (a.actor.kind === 'group' && !groups.has(a.actor.id))
+      groups.set(a.actor.id, await d.users.findGroup(a.actor.id))
     if (a.target.kind === 'project' && !projects.has(a.target.id)) {
       projects.set(a.target.id, await d.resources.findProject(a.target.id))
     }
@@ -169,7 +182,11 @@ export function roleRoutes(d: IdentityDeps): Route[] {
       status: 201,
       handler: async (req) => {
         const b = entity<Body>(req, 'role', checks.roleCreate)
-        const role = await a.createRole({ name: b.name, description: b.description, extra: extraOf(b, ROLE_FIELDS) })
+        const role = await a.createRole({
+          name: b.name,
+          description: b.description,
+          extra: extraOf(b, ROLE_FIELDS),
+        })
         return { role: roleView(role, req.baseUrl) }
       },
     },
@@ -177,7 +194,9 @@ export function roleRoutes(d: IdentityDeps): Route[] {
       method: 'GET',
       path: '/v3/roles/:role_id',
       policy: 'identity:get_role',
-      handler: async (req) => ({ role: roleView(await a.getRole((req.params as Params).role_id!), req.baseUrl) }),
+      handler: async (req) => ({
+        role: roleView(await a.getRole((req.params as Params).role_id!), req.baseUrl),
+      }),
     },
     {
       method: 'PATCH',
@@ -187,7 +206,11 @@ export function roleRoutes(d: IdentityDeps): Route[] {
         const id = (req.params as Params).role_id!
         const b = entity<Body>(req, 'role', checks.roleUpdate)
         if (b.id !== undefined && b.id !== id) throw immutable('id')
-        const role = await a.updateRole(id, { name: b.name, description: b.description, extra: extraOf(b, ROLE_FIELDS) })
+        const role = await a.updateRole(id, {
+          name: b.name,
+          description: b.description,
+          extra: extraOf(b, ROLE_FIELDS),
+        })
         return { role: roleView(role, req.baseUrl) }
       },
     },
@@ -209,7 +232,10 @@ export function roleRoutes(d: IdentityDeps): Route[] {
       handler: async (req) => {
         const { prior, implies } = await a.listImpliedRoles((req.params as Params).prior_role_id!)
         return {
-          role_inference: { prior_role: roleRef(prior, req.baseUrl), implies: implies.map((r) => roleRef(r, req.baseUrl)) },
+          role_inference: {
+            prior_role: roleRef(prior, req.baseUrl),
+            implies: implies.map((r) => roleRef(r, req.baseUrl)),
+          },
           links: { self: selfUrl(req) },
         }
       },
@@ -281,7 +307,10 @@ export function roleRoutes(d: IdentityDeps): Route[] {
           effective: hasQuery(req, 'effective') && queryFlag(req, 'effective') !== false,
           includeSubtree: queryFlag(req, 'include_subtree') === true,
         })
-        const names = hasQuery(req, 'include_names') && queryFlag(req, 'include_names') !== false ? await namesFor(d, list) : undefined
+        const names =
+          hasQuery(req, 'include_names') && queryFlag(req, 'include_names') !== false
+            ? await namesFor(d, list)
+            : undefined
         return collection(
           'role_assignments',
           bounded(list.map((x) => assignmentView(x, req.baseUrl, names))),

@@ -18,7 +18,9 @@ const param = (req: ApiRequest, name: string): string => (req.params as Params)[
 
 async function project(req: ApiRequest, d: IdentityDeps): Promise<PolicyTarget> {
   const p = await d.resources.findProject(param(req, 'project_id'))
-  return p ? { project: { id: p.id, name: p.name, domain_id: p.domainId, parent_id: p.parentId ?? p.domainId } } : {}
+  return p
+    ? { project: { id: p.id, name: p.name, domain_id: p.domainId, parent_id: p.parentId ?? p.domainId } }
+    : {}
 }
 
 async function userRef(d: IdentityDeps, id: string): Promise<PolicyTarget | undefined> {
@@ -81,7 +83,9 @@ async function credential(req: ApiRequest, d: IdentityDeps): Promise<PolicyTarge
 }
 
 async function ec2Credential(req: ApiRequest, d: IdentityDeps): Promise<PolicyTarget> {
-  const c = await d.credentials.getEc2(param(req, 'user_id'), param(req, 'credential_id')).catch(() => undefined)
+  const c = await d.credentials
+    .getEc2(param(req, 'user_id'), param(req, 'credential_id'))
+    .catch(() => undefined)
   return { credential: { user_id: c?.userId ?? param(req, 'user_id') } }
 }
 

@@ -14,7 +14,17 @@ const checks = {
 }
 
 /** Columns of a user; every other attribute in a body is kept in `extra` (description, email, ...). */
-const USER_FIELDS = ['id', 'name', 'domain_id', 'enabled', 'password', 'default_project_id', 'options', 'links', 'password_expires_at']
+const USER_FIELDS = [
+  'id',
+  'name',
+  'domain_id',
+  'enabled',
+  'password',
+  'default_project_id',
+  'options',
+  'links',
+  'password_expires_at',
+]
 const GROUP_FIELDS = ['id', 'name', 'domain_id', 'description', 'links']
 
 type Body = Record<string, any>
@@ -59,7 +69,9 @@ export function userRoutes(d: IdentityDeps): Route[] {
       method: 'GET',
       path: '/v3/users/:user_id',
       policy: 'identity:get_user',
-      handler: async (req) => ({ user: userView(await u.getUser((req.params as Params).user_id!), req.baseUrl) }),
+      handler: async (req) => ({
+        user: userView(await u.getUser((req.params as Params).user_id!), req.baseUrl),
+      }),
     },
     {
       method: 'PATCH',
@@ -163,7 +175,9 @@ export function userRoutes(d: IdentityDeps): Route[] {
       method: 'GET',
       path: '/v3/groups/:group_id',
       policy: 'identity:get_group',
-      handler: async (req) => ({ group: groupView(await u.getGroup((req.params as Params).group_id!), req.baseUrl) }),
+      handler: async (req) => ({
+        group: groupView(await u.getGroup((req.params as Params).group_id!), req.baseUrl),
+      }),
     },
     {
       method: 'PATCH',
@@ -173,7 +187,11 @@ export function userRoutes(d: IdentityDeps): Route[] {
         const id = (req.params as Params).group_id!
         const b = entity<Body>(req, 'group', checks.groupUpdate)
         if (b.id !== undefined && b.id !== id) throw immutable('id')
-        const group = await u.updateGroup(id, { name: b.name, description: b.description, extra: extraOf(b, GROUP_FIELDS) })
+        const group = await u.updateGroup(id, {
+          name: b.name,
+          description: b.description,
+          extra: extraOf(b, GROUP_FIELDS),
+        })
         return { group: groupView(group, req.baseUrl) }
       },
     },

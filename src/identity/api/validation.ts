@@ -26,7 +26,8 @@ export function validator(schema: Schema): (data: unknown) => void {
 export function member(req: ApiRequest, key: string): unknown {
   const body = req.body as Record<string, unknown> | undefined | null
   if (body === undefined || body === null) return {}
-  if (typeof body !== 'object' || Array.isArray(body)) throw keystoneError(undefined, body, 'is not of type \'object\'')
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw keystoneError(undefined, body, "is not of type 'object'")
   return key in body ? body[key] : {}
 }
 
@@ -43,7 +44,10 @@ function keystoneError(e: ErrorObject | undefined, data: unknown, fallback = 'is
   const value = e.instancePath
     .split('/')
     .filter(Boolean)
-    .reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), data)
+    .reduce<unknown>(
+      (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+      data,
+    )
   const message = explain(e, value)
   return new Invalid(path ? `Invalid input for field '${path}': ${message}` : message)
 }
@@ -56,7 +60,10 @@ function explain(e: ErrorObject, value: unknown): string {
     case 'additionalProperties':
       return `Additional properties are not allowed ('${String(p.additionalProperty)}' was unexpected)`
     case 'type':
-      return `${pyRepr(value)} is not of type ${[p.type].flat().map((t) => `'${String(t)}'`).join(', ')}`
+      return `${pyRepr(value)} is not of type ${[p.type]
+        .flat()
+        .map((t) => `'${String(t)}'`)
+        .join(', ')}`
     case 'enum':
       return `${pyRepr(value)} is not one of ${pyRepr(p.allowedValues)}`
     case 'minLength':
@@ -105,7 +112,14 @@ const description = nullableString
 export const SCHEMAS = {
   domainCreate: {
     type: 'object',
-    properties: { name: name64, description, enabled: boolean, tags, options: { type: 'object' }, explicit_domain_id: id64 },
+    properties: {
+      name: name64,
+      description,
+      enabled: boolean,
+      tags,
+      options: { type: 'object' },
+      explicit_domain_id: id64,
+    },
     required: ['name'],
   },
   domainUpdate: {
@@ -129,7 +143,15 @@ export const SCHEMAS = {
   },
   projectUpdate: {
     type: 'object',
-    properties: { name: name64, description, enabled: boolean, tags, domain_id: {}, parent_id: {}, is_domain: {} },
+    properties: {
+      name: name64,
+      description,
+      enabled: boolean,
+      tags,
+      domain_id: {},
+      parent_id: {},
+      is_domain: {},
+    },
     minProperties: 1,
   },
   tags: {
@@ -190,7 +212,11 @@ export const SCHEMAS = {
   },
   regionCreate: {
     type: 'object',
-    properties: { id: { type: 'string', minLength: 1, maxLength: 255 }, description, parent_region_id: nullableString },
+    properties: {
+      id: { type: 'string', minLength: 1, maxLength: 255 },
+      description,
+      parent_region_id: nullableString,
+    },
   },
   regionUpdate: {
     type: 'object',

@@ -182,11 +182,15 @@ export interface AssignmentNames {
 
 /** One entry of `GET /v3/role_assignments`, with Keystone's links. */
 export function assignmentView(a: Assignment, base: string, names: AssignmentNames | undefined): Json {
-  const named = <T extends Json>(ref: T, extra: Json | undefined): Json => (names ? { ...ref, ...extra } : ref)
+  const named = <T extends Json>(ref: T, extra: Json | undefined): Json =>
+    names ? { ...ref, ...extra } : ref
   const domainRef = (id: string) => ({ id, name: names?.domain(id)?.name })
   const actorKey = a.actor.kind
   const actorInfo = a.actor.kind === 'user' ? names?.user(a.actor.id) : names?.group(a.actor.id)
-  const actor = named({ id: a.actor.id }, actorInfo && { name: actorInfo.name, domain: domainRef(actorInfo.domainId) })
+  const actor = named(
+    { id: a.actor.id },
+    actorInfo && { name: actorInfo.name, domain: domainRef(actorInfo.domainId) },
+  )
   let scope: Json
   let targetPath: string
   if (a.target.kind === 'project') {

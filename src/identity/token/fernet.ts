@@ -41,7 +41,8 @@ export class FernetKey {
     const trimmed = text.trim()
     if (!BASE64URL.test(trimmed)) throw new Error('a Fernet key must be base64url text')
     const raw = Buffer.from(trimmed, 'base64url')
-    if (raw.length !== KEY_BYTES) throw new Error(`a Fernet key must be ${KEY_BYTES} bytes, not ${raw.length}`)
+    if (raw.length !== KEY_BYTES)
+      throw new Error(`a Fernet key must be ${KEY_BYTES} bytes, not ${raw.length}`)
     return new FernetKey(raw)
   }
 
@@ -101,6 +102,7 @@ function decodeToken(token: string): Buffer {
   if (!BASE64URL.test(token)) throw new InvalidFernetToken('not base64url')
   const data = Buffer.from(token, 'base64url')
   if (data.length < MIN_TOKEN_BYTES || data[0] !== VERSION) throw new InvalidFernetToken('not a Fernet token')
-  if ((data.length - HEADER_BYTES - HMAC_BYTES) % BLOCK_BYTES !== 0) throw new InvalidFernetToken('bad length')
+  if ((data.length - HEADER_BYTES - HMAC_BYTES) % BLOCK_BYTES !== 0)
+    throw new InvalidFernetToken('bad length')
   return data
 }

@@ -1,4 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { logger } from '../../common/log.ts'
 import { FernetKey } from './fernet.ts'
@@ -53,7 +63,8 @@ export class FernetKeyRepository {
   /** Reads every key. Throws if there is no key or a key file is not a key. */
   load(): FernetKeys {
     const numbers = this.#keyNumbers().sort((a, b) => b - a)
-    if (numbers.length === 0) throw new Error(`no fernet keys in ${this.dir}: run \`nimbus identity fernet-rotate\``)
+    if (numbers.length === 0)
+      throw new Error(`no fernet keys in ${this.dir}: run \`nimbus identity fernet-rotate\``)
     const all = numbers.map((n) => this.#readKey(n))
     return { primary: all[0]!, all }
   }

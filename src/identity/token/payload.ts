@@ -20,7 +20,14 @@ export const PAYLOAD_VERSIONS = {
 } as const
 
 /** Keystone's default `[auth] methods`, in order: method i is bit 2^i. */
-export const AUTH_METHODS = ['external', 'password', 'token', 'oauth1', 'mapped', 'application_credential'] as const
+export const AUTH_METHODS = [
+  'external',
+  'password',
+  'token',
+  'oauth1',
+  'mapped',
+  'application_credential',
+] as const
 export type AuthMethod = (typeof AUTH_METHODS)[number]
 
 export type TokenScope =

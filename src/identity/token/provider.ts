@@ -10,7 +10,14 @@ import type { Revocations, TokenValues } from '../revocation.ts'
 import type { UserManager } from '../users.ts'
 import { fernetDecrypt, fernetEncrypt, fernetTimestamp, InvalidFernetToken } from './fernet.ts'
 import type { FernetKeyRepository, FernetKeys } from './key-repository.ts'
-import { decodePayload, encodePayload, InvalidPayload, type AuthMethod, type TokenPayload, type TokenScope } from './payload.ts'
+import {
+  decodePayload,
+  encodePayload,
+  InvalidPayload,
+  type AuthMethod,
+  type TokenPayload,
+  type TokenScope,
+} from './payload.ts'
 
 const log = logger('identity.token')
 
@@ -25,7 +32,12 @@ export interface ValidatedToken {
   readonly auditIds: readonly string[]
   readonly issuedAtMs: number
   readonly expiresAtMs: number
-  readonly user: { readonly id: string; readonly name: string; readonly domainId: string; readonly domainName: string }
+  readonly user: {
+    readonly id: string
+    readonly name: string
+    readonly domainId: string
+    readonly domainName: string
+  }
   readonly scope: TokenScope
   readonly project?: {
     readonly id: string
@@ -35,7 +47,11 @@ export interface ValidatedToken {
   }
   readonly domain?: { readonly id: string; readonly name: string }
   readonly roles: readonly RoleRef[]
-  readonly applicationCredential?: { readonly id: string; readonly name: string; readonly restricted: boolean }
+  readonly applicationCredential?: {
+    readonly id: string
+    readonly name: string
+    readonly restricted: boolean
+  }
 }
 
 /** What a new token is for. */
@@ -101,7 +117,10 @@ export class TokenProvider {
       scope: req.scope,
       applicationCredentialId: req.applicationCredentialId,
       expiresAtMs: req.expiresAtMs ?? nowMs + this.#d.expirationS * MS_PER_S,
-      auditIds: [randomBytes(AUDIT_ID_BYTES).toString('base64url'), ...(req.parentAuditId ? [req.parentAuditId] : [])],
+      auditIds: [
+        randomBytes(AUDIT_ID_BYTES).toString('base64url'),
+        ...(req.parentAuditId ? [req.parentAuditId] : []),
+      ],
     }
     const resolved = await this.#resolve(payload)
     let issuedAtS = Math.floor(nowMs / MS_PER_S)
@@ -120,7 +139,9 @@ export class TokenProvider {
   /** Validates a token; throws Unauthorized (with the reason, for logs) when it is not valid. */
   async validate(id: string): Promise<ValidatedToken> {
     const nowMs = Date.now()
-    void this.#d.revocations.refreshIfDue().catch((err: unknown) => log.warn({ err }, 'revocation refresh failed'))
+    void this.#d.revocations
+      .refreshIfDue()
+      .catch((err: unknown) => log.warn({ err }, 'revocation refresh failed'))
     const hit = this.#cache.get(id)
     if (
       hit &&
@@ -241,7 +262,12 @@ export class TokenProvider {
     if (!roles.length) throw new Unauthorized(`User ${user.id} has no access to project ${project.id}`)
     return {
       ...base,
-      project: { id: project.id, name: project.name, domainId: project.domainId, domainName: projectDomain.name },
+      project: {
+        id: project.id,
+        name: project.name,
+        domainId: project.domainId,
+        domainName: projectDomain.name,
+      },
       roles,
       ...(applicationCredential ? { applicationCredential } : {}),
     }

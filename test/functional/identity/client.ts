@@ -16,9 +16,14 @@ export interface Login {
   readonly body: any
 }
 
+interface Named {
+  readonly id?: string
+  readonly name?: string
+}
+
 export type Scope =
-  | { project: { name: string; domain: { id: string } } | { id: string } }
-  | { domain: { id: string } | { name: string } }
+  | { project: Named & { domain?: Named } }
+  | { domain: Named }
   | { system: { all: true } }
   | 'unscoped'
   | undefined
@@ -45,7 +50,9 @@ export class Keystone {
     const res = await fetch(`${path.startsWith('http') ? '' : this.base}${path}`, {
       method,
       headers,
-      ...(opts.body !== undefined ? { body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) } : {}),
+      ...(opts.body !== undefined
+        ? { body: typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body) }
+        : {}),
     })
     const text = await res.text()
     let body: unknown
@@ -66,7 +73,9 @@ export class Keystone {
 
   /** Password login by user name in the Default domain. */
   async login(name: string, password: string, scope?: Scope): Promise<Login> {
-    const r = await this.req('POST', '/v3/auth/tokens', { body: passwordAuth({ name, password, domain: { id: 'default' } }, scope) })
+    const r = await this.req('POST', '/v3/auth/tokens', {
+      body: passwordAuth({ name, password, domain: { id: 'default' } }, scope),
+    })
     assert.equal(r.status, 201, `login ${name}: ${JSON.stringify(r.body)}`)
     const token = r.headers.get('x-subject-token')
     assert.ok(token)
@@ -86,15 +95,23 @@ export class Keystone {
   }
 
   async createProject(name: string, extra: Record<string, unknown> = {}): Promise<any> {
-    return (await this.ok('POST', '/v3/projects', { project: { name, domain_id: 'default', ...extra } }, 201)).project
+    return (await this.ok('POST', '/v3/projects', { project: { name, domain_id: 'default', ...extra } }, 201))
+      .project
   }
 
   async createUser(name: string, password: string, extra: Record<string, unknown> = {}): Promise<any> {
-    return (await this.ok('POST', '/v3/users', { user: { name, password, domain_id: 'default', ...extra } }, 201)).user
+    return (
+      await this.ok('POST', '/v3/users', { user: { name, password, domain_id: 'default', ...extra } }, 201)
+    ).user
   }
 
   async grant(projectId: string, userId: string, role: string): Promise<void> {
-    await this.ok('PUT', `/v3/projects/${projectId}/users/${userId}/roles/${await this.roleId(role)}`, undefined, 204)
+    await this.ok(
+      'PUT',
+      `/v3/projects/${projectId}/users/${userId}/roles/${await this.roleId(role)}`,
+      undefined,
+      204,
+    )
   }
 
   /** A user with `role` on a new project, logged in on it. */

@@ -44,13 +44,16 @@ describe('openstack CLI against the identity service', { timeout: SUITE_TIMEOUT_
     } catch (err) {
       const e = err as { code?: string; stderr?: string; message: string }
       if (e.code === 'ENOENT') {
-        assert.fail('the `openstack` CLI is not on PATH: install python3-openstackclient (apt-get install python3-openstackclient)')
+        assert.fail(
+          'the `openstack` CLI is not on PATH: install python3-openstackclient (apt-get install python3-openstackclient)',
+        )
       }
       assert.fail(`openstack ${args.join(' ')} failed: ${e.stderr || e.message}`)
     }
   }
 
-  const json = async (args: readonly string[], as?: Creds): Promise<any> => JSON.parse(await cli([...args, '-f', 'json'], as))
+  const json = async (args: readonly string[], as?: Creds): Promise<any> =>
+    JSON.parse(await cli([...args, '-f', 'json'], as))
 
   before(async () => {
     tc = await startTestCloud()
@@ -81,7 +84,9 @@ describe('openstack CLI against the identity service', { timeout: SUITE_TIMEOUT_
       ),
       JSON.stringify(assignments),
     )
-    assert.ok(assignments.some((a: any) => a.Role === 'admin' && a.User === 'admin@Default' && a.System === 'all'))
+    assert.ok(
+      assignments.some((a: any) => a.Role === 'admin' && a.User === 'admin@Default' && a.System === 'all'),
+    )
   })
 
   it('catalog list and endpoint list show every running API', async () => {
@@ -90,7 +95,9 @@ describe('openstack CLI against the identity service', { timeout: SUITE_TIMEOUT_
     assert.deepEqual(types, ['compute', 'identity', 'image', 'network'])
     const compute = catalog.find((s: any) => s.Type === 'compute')
     assert.equal(compute.Name, 'nova')
-    assert.ok(compute.Endpoints.some((e: any) => e.interface === 'public' && e.url === tc.endpoint('compute').url))
+    assert.ok(
+      compute.Endpoints.some((e: any) => e.interface === 'public' && e.url === tc.endpoint('compute').url),
+    )
     const endpoints = await json(['endpoint', 'list'])
     assert.equal(endpoints.length, 12)
     const identity = endpoints.filter((e: any) => e['Service Type'] === 'identity')
@@ -112,7 +119,14 @@ describe('openstack CLI against the identity service', { timeout: SUITE_TIMEOUT_
   })
 
   it('application credential create, then log in with it', async () => {
-    const cred = await json(['application', 'credential', 'create', '--description', 'for CI', 'cli-app-cred'])
+    const cred = await json([
+      'application',
+      'credential',
+      'create',
+      '--description',
+      'for CI',
+      'cli-app-cred',
+    ])
     assert.equal(cred.name, 'cli-app-cred')
     assert.equal(cred.unrestricted, false)
     assert.ok(cred.secret.length >= 32)
@@ -126,16 +140,22 @@ describe('openstack CLI against the identity service', { timeout: SUITE_TIMEOUT_
       OS_APPLICATION_CREDENTIAL_SECRET: cred.secret,
       OS_IDENTITY_API_VERSION: '3',
     }
-    const { stdout } = await run('openstack', ['token', 'issue', '-f', 'json'], { env, timeout: CLI_TIMEOUT_MS })
+    const { stdout } = await run('openstack', ['token', 'issue', '-f', 'json'], {
+      env,
+      timeout: CLI_TIMEOUT_MS,
+    })
     const token = JSON.parse(stdout)
     assert.equal(token.project_id, (await json(['project', 'show', 'admin'])).id)
   })
 
-  it('as a member, project list shows only the member\'s projects', async () => {
+  it("as a member, project list shows only the member's projects", async () => {
     await json(['project', 'create', 'cli-other'])
     const alice: Creds = { username: 'cli-alice', password: 'cli-secret', project: 'cli-demo' }
     const mine = await json(['project', 'list'], alice)
-    assert.deepEqual(mine.map((p: any) => p.Name), ['cli-demo'])
+    assert.deepEqual(
+      mine.map((p: any) => p.Name),
+      ['cli-demo'],
+    )
     const all = await json(['project', 'list'])
     assert.ok(all.length >= 4, JSON.stringify(all))
   })

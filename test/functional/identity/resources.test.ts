@@ -28,24 +28,39 @@ describe('identity domains and projects', { timeout: TEST_TIMEOUT_MS }, () => {
     })
 
     it('create, get, filter, update, 409 on a duplicate, delete only when disabled', async () => {
-      const created = (await ks.ok('POST', '/v3/domains', { domain: { name: 'dom1', description: 'first' } }, 201)).domain
+      const created = (
+        await ks.ok('POST', '/v3/domains', { domain: { name: 'dom1', description: 'first' } }, 201)
+      ).domain
       assert.match(created.id, /^[0-9a-f]{32}$/)
       assert.equal(created.description, 'first')
       assert.deepEqual((await ks.ok('GET', `/v3/domains/${created.id}`)).domain, created)
-      assert.deepEqual((await ks.ok('GET', '/v3/domains?name=dom1')).domains.map((d: any) => d.id), [created.id])
+      assert.deepEqual(
+        (await ks.ok('GET', '/v3/domains?name=dom1')).domains.map((d: any) => d.id),
+        [created.id],
+      )
       const dup = await ks.req('POST', '/v3/domains', { token: admin, body: { domain: { name: 'dom1' } } })
-      assertError(dup, 409, 'Conflict occurred attempting to store domain - Duplicate entry found with name dom1.')
+      assertError(
+        dup,
+        409,
+        'Conflict occurred attempting to store domain - Duplicate entry found with name dom1.',
+      )
       const enabledDelete = await ks.req('DELETE', `/v3/domains/${created.id}`, { token: admin })
       assertError(enabledDelete, 403, 'Cannot delete a domain that is enabled, please disable it first.')
-      const updated = (await ks.ok('PATCH', `/v3/domains/${created.id}`, { domain: { enabled: false } })).domain
+      const updated = (await ks.ok('PATCH', `/v3/domains/${created.id}`, { domain: { enabled: false } }))
+        .domain
       assert.equal(updated.enabled, false)
       await ks.ok('DELETE', `/v3/domains/${created.id}`, undefined, 204)
-      assertError(await ks.req('GET', `/v3/domains/${created.id}`, { token: admin }), 404, `Could not find domain: ${created.id}.`)
+      assertError(
+        await ks.req('GET', `/v3/domains/${created.id}`, { token: admin }),
+        404,
+        `Could not find domain: ${created.id}.`,
+      )
     })
 
     it('deleting a domain removes its projects and users', async () => {
       const d = (await ks.ok('POST', '/v3/domains', { domain: { name: 'doomed' } }, 201)).domain
-      const p = (await ks.ok('POST', '/v3/projects', { project: { name: 'p', domain_id: d.id } }, 201)).project
+      const p = (await ks.ok('POST', '/v3/projects', { project: { name: 'p', domain_id: d.id } }, 201))
+        .project
       const u = (await ks.ok('POST', '/v3/users', { user: { name: 'u', domain_id: d.id } }, 201)).user
       await ks.ok('PATCH', `/v3/domains/${d.id}`, { domain: { enabled: false } })
       await ks.ok('DELETE', `/v3/domains/${d.id}`, undefined, 204)
@@ -58,7 +73,9 @@ describe('identity domains and projects', { timeout: TEST_TIMEOUT_MS }, () => {
     it('create: 201 with every Keystone field; parent_id is the domain at the top', async () => {
       const r = await ks.req('POST', '/v3/projects', {
         token: admin,
-        body: { project: { name: 'alpha', description: 'A', domain_id: 'default', tags: ['t1'], color: 'blue' } },
+        body: {
+          project: { name: 'alpha', description: 'A', domain_id: 'default', tags: ['t1'], color: 'blue' },
+        },
       })
       assert.equal(r.status, 201)
       const p = r.body.project
@@ -90,33 +107,64 @@ describe('identity domains and projects', { timeout: TEST_TIMEOUT_MS }, () => {
 
     it('409 on a duplicate name in the domain, 400 for bad input, 404 with Keystone words', async () => {
       await ks.createProject('dup-project')
-      const dup = await ks.req('POST', '/v3/projects', { token: admin, body: { project: { name: 'dup-project', domain_id: 'default' } } })
-      assertError(dup, 409, /^Conflict occurred attempting to store project - it is not permitted to have two projects/)
-      assertError(await ks.req('POST', '/v3/projects', { token: admin, body: { project: {} } }), 400, "'name' is a required property")
+      const dup = await ks.req('POST', '/v3/projects', {
+        token: admin,
+        body: { project: { name: 'dup-project', domain_id: 'default' } },
+      })
       assertError(
-        await ks.req('POST', '/v3/projects', { token: admin, body: { project: { name: 'x', enabled: 'yes' } } }),
+        dup,
+        409,
+        /^Conflict occurred attempting to store project - it is not permitted to have two projects/,
+      )
+      assertError(
+        await ks.req('POST', '/v3/projects', { token: admin, body: { project: {} } }),
+        400,
+        "'name' is a required property",
+      )
+      assertError(
+        await ks.req('POST', '/v3/projects', {
+          token: admin,
+          body: { project: { name: 'x', enabled: 'yes' } },
+        }),
         400,
         "Invalid input for field 'enabled': 'yes' is not of type 'boolean'",
       )
       assertError(await ks.req('POST', '/v3/projects', { token: admin, body: '{not json' }), 400)
       assertError(
-        await ks.req('POST', '/v3/projects', { token: admin, body: { project: { name: 'x', domain_id: 'nope' } } }),
+        await ks.req('POST', '/v3/projects', {
+          token: admin,
+          body: { project: { name: 'x', domain_id: 'nope' } },
+        }),
         400,
         'Could not find domain: nope.',
       )
-      assertError(await ks.req('GET', '/v3/projects/missing', { token: admin }), 404, 'Could not find project: missing.')
-      assertError(await ks.req('PATCH', '/v3/projects/missing', { token: admin, body: { project: { name: 'y' } } }), 404)
+      assertError(
+        await ks.req('GET', '/v3/projects/missing', { token: admin }),
+        404,
+        'Could not find project: missing.',
+      )
+      assertError(
+        await ks.req('PATCH', '/v3/projects/missing', { token: admin, body: { project: { name: 'y' } } }),
+        404,
+      )
       assertError(await ks.req('DELETE', '/v3/projects/missing', { token: admin }), 404)
     })
 
     it('list filters: name, domain_id, enabled, parent_id, tags', async () => {
       const parent = await ks.createProject('filter-parent', { tags: ['a', 'b'] })
-      const child = (await ks.ok('POST', '/v3/projects', { project: { name: 'filter-child', parent_id: parent.id, tags: ['b'] } }, 201))
-        .project
+      const child = (
+        await ks.ok(
+          'POST',
+          '/v3/projects',
+          { project: { name: 'filter-child', parent_id: parent.id, tags: ['b'] } },
+          201,
+        )
+      ).project
       assert.equal(child.parent_id, parent.id)
       assert.equal(child.domain_id, 'default')
       const off = await ks.createProject('filter-off', { enabled: false })
-      const names = async (q: string) => (await ks.ok('GET', `/v3/projects?${q}`)).projects.map((p: any) => p.name).sort()
+      const names = async (q: string) =>
+        (await ks.ok('GET', `/v3/projects?${q}`)).projects.map((p: any) => p.name).sort()
       assert.deepEqual(await names('name=filter-child'), ['filter-child'])
       assert.deepEqual(await names(`parent_id=${parent.id}`), ['filter-child'])
       assert.ok((await names('enabled=false')).includes(off.name))
@@ -126,18 +174,30 @@ describe('identity domains and projects', { timeout: TEST_TIMEOUT_MS }, () => {
       assert.ok(!(await names('not-tags-any=b')).includes('filter-child'))
       assert.ok((await names('domain_id=default')).includes('filter-parent'))
       const list = await ks.ok('GET', '/v3/projects?name=filter-child')
-      assert.deepEqual(list.links, { self: `${ks.base}/v3/projects?name=filter-child`, previous: null, next: null })
+      assert.deepEqual(list.links, {
+        self: `${ks.base}/v3/projects?name=filter-child`,
+        previous: null,
+        next: null,
+      })
     })
 
     it('update: fields change, domain_id and parent_id cannot; a non-leaf cannot be deleted', async () => {
       const parent = await ks.createProject('upd-parent')
-      const child = (await ks.ok('POST', '/v3/projects', { project: { name: 'upd-child', parent_id: parent.id } }, 201)).project
-      const updated = (await ks.ok('PATCH', `/v3/projects/${parent.id}`, { project: { description: 'new', name: 'upd-parent2' } }))
-        .project
+      const child = (
+        await ks.ok('POST', '/v3/projects', { project: { name: 'upd-child', parent_id: parent.id } }, 201)
+      ).project
+      const updated = (
+        await ks.ok('PATCH', `/v3/projects/${parent.id}`, {
+          project: { description: 'new', name: 'upd-parent2' },
+        })
+      ).project
       assert.equal(updated.description, 'new')
       assert.equal(updated.name, 'upd-parent2')
       assertError(
-        await ks.req('PATCH', `/v3/projects/${parent.id}`, { token: admin, body: { project: { domain_id: 'other' } } }),
+        await ks.req('PATCH', `/v3/projects/${parent.id}`, {
+          token: admin,
+          body: { project: { domain_id: 'other' } },
+        }),
         400,
         'Update of `domain_id` is not allowed.',
       )

@@ -45,7 +45,11 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
         name: 'admin',
         password_expires_at: null,
       })
-      assert.deepEqual(t.project, { domain: { id: 'default', name: 'Default' }, id: adminProjectId, name: 'admin' })
+      assert.deepEqual(t.project, {
+        domain: { id: 'default', name: 'Default' },
+        id: adminProjectId,
+        name: 'admin',
+      })
       assert.equal(t.is_domain, false)
       assert.deepEqual(t.roles.map((x: any) => x.name).sort(), ['admin', 'member', 'reader'])
       assert.equal(t.audit_ids.length, 1)
@@ -71,7 +75,10 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
 
     it('password by user id, project by id, ?nocatalog', async () => {
       const r = await ks.req('POST', '/v3/auth/tokens?nocatalog', {
-        body: passwordAuth({ id: adminId, password: TEST_ADMIN_PASSWORD }, { project: { id: adminProjectId } }),
+        body: passwordAuth(
+          { id: adminId, password: TEST_ADMIN_PASSWORD },
+          { project: { id: adminProjectId } },
+        ),
       })
       assert.equal(r.status, 201)
       assert.equal(r.body.token.catalog, undefined)
@@ -94,13 +101,21 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
         body: passwordAuth({ id: adminId, password: TEST_ADMIN_PASSWORD }, { domain: { id: 'default' } }),
       })
       assertError(denied, 401)
-      await ks.ok('PUT', `/v3/domains/default/users/${adminId}/roles/${await ks.roleId('reader')}`, undefined, 204)
+      await ks.ok(
+        'PUT',
+        `/v3/domains/default/users/${adminId}/roles/${await ks.roleId('reader')}`,
+        undefined,
+        204,
+      )
       const domain = await ks.req('POST', '/v3/auth/tokens', {
         body: passwordAuth({ id: adminId, password: TEST_ADMIN_PASSWORD }, { domain: { name: 'Default' } }),
       })
       assert.equal(domain.status, 201)
       assert.deepEqual(domain.body.token.domain, { id: 'default', name: 'Default' })
-      assert.deepEqual(domain.body.token.roles.map((x: any) => x.name), ['reader'])
+      assert.deepEqual(
+        domain.body.token.roles.map((x: any) => x.name),
+        ['reader'],
+      )
 
       const system = await ks.req('POST', '/v3/auth/tokens', {
         body: passwordAuth({ id: adminId, password: TEST_ADMIN_PASSWORD }, { system: { all: true } }),
@@ -113,7 +128,9 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
 
     it('scopes to the default project when no scope is asked', async () => {
       const project = await ks.createProject('default-scope-project')
-      const user = await ks.createUser('default-scope-user', 'pw-default-scope', { default_project_id: project.id })
+      const user = await ks.createUser('default-scope-user', 'pw-default-scope', {
+        default_project_id: project.id,
+      })
       await ks.grant(project.id, user.id, 'member')
       const { body } = await ks.login('default-scope-user', 'pw-default-scope')
       assert.equal(body.token.project.id, project.id)
@@ -124,7 +141,12 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
     it('token method: rescopes, keeps the expiry, chains the audit ids', async () => {
       const first = await ks.login('admin', TEST_ADMIN_PASSWORD)
       const r = await ks.req('POST', '/v3/auth/tokens', {
-        body: { auth: { identity: { methods: ['token'], token: { id: first.token } }, scope: projectScope('admin') } },
+        body: {
+          auth: {
+            identity: { methods: ['token'], token: { id: first.token } },
+            scope: projectScope('admin'),
+          },
+        },
       })
       assert.equal(r.status, 201)
       const t = r.body.token
@@ -154,12 +176,19 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
       assert.deepEqual(unknown.r.body, wrong.r.body)
       // Both paths run the KDF once; allow generous noise on a shared machine.
       const ratio = Math.max(wrong.ms, unknown.ms) / Math.min(wrong.ms, unknown.ms)
-      assert.ok(ratio < 5, `wrong password ${wrong.ms.toFixed(1)} ms, unknown user ${unknown.ms.toFixed(1)} ms`)
+      assert.ok(
+        ratio < 5,
+        `wrong password ${wrong.ms.toFixed(1)} ms, unknown user ${unknown.ms.toFixed(1)} ms`,
+      )
     })
 
     it('refuses bad requests with Keystone error bodies', async () => {
       assertError(await ks.req('POST', '/v3/auth/tokens', { body: '{"auth": ' }), 400)
-      assertError(await ks.req('POST', '/v3/auth/tokens', { body: { auth: {} } }), 400, "'identity' is a required property")
+      assertError(
+        await ks.req('POST', '/v3/auth/tokens', { body: { auth: {} } }),
+        400,
+        "'identity' is a required property",
+      )
       assertError(
         await ks.req('POST', '/v3/auth/tokens', { body: { auth: { identity: { methods: 'password' } } } }),
         400,
@@ -171,7 +200,9 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
         /Expecting to find password in identity/,
       )
       assertError(
-        await ks.req('POST', '/v3/auth/tokens', { body: { auth: { identity: { methods: ['kerberos'], kerberos: {} } } } }),
+        await ks.req('POST', '/v3/auth/tokens', {
+          body: { auth: { identity: { methods: ['kerberos'], kerberos: {} } } },
+        }),
         401,
         'Attempted to authenticate with an unsupported method.',
       )
@@ -180,7 +211,10 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
         domain: { id: 'default' },
       } as any)
       assertError(await ks.req('POST', '/v3/auth/tokens', { body: both }), 400, /system, project, domain/)
-      const noProject = passwordAuth({ id: adminId, password: TEST_ADMIN_PASSWORD }, { project: { id: 'nope' } })
+      const noProject = passwordAuth(
+        { id: adminId, password: TEST_ADMIN_PASSWORD },
+        { project: { id: 'nope' } },
+      )
       assertError(await ks.req('POST', '/v3/auth/tokens', { body: noProject }), 401)
     })
 
@@ -203,33 +237,56 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
     it('validates: 200 with X-Subject-Token and the token body; HEAD 200 without a body', async () => {
       const admin = await ks.admin()
       const { token, body } = await ks.login('admin', TEST_ADMIN_PASSWORD, projectScope('admin'))
-      const r = await ks.req('GET', '/v3/auth/tokens', { token: admin, headers: { 'x-subject-token': token } })
+      const r = await ks.req('GET', '/v3/auth/tokens', {
+        token: admin,
+        headers: { 'x-subject-token': token },
+      })
       assert.equal(r.status, 200)
       assert.equal(r.headers.get('x-subject-token'), token)
       assert.equal(r.body.token.expires_at, body.token.expires_at)
       assert.equal(r.body.token.issued_at, body.token.issued_at)
       assert.deepEqual(r.body.token.audit_ids, body.token.audit_ids)
       assert.ok(r.body.token.catalog)
-      const nocatalog = await ks.req('GET', '/v3/auth/tokens?nocatalog', { token: admin, headers: { 'x-subject-token': token } })
+      const nocatalog = await ks.req('GET', '/v3/auth/tokens?nocatalog', {
+        token: admin,
+        headers: { 'x-subject-token': token },
+      })
       assert.equal(nocatalog.body.token.catalog, undefined)
-      const head = await ks.req('HEAD', '/v3/auth/tokens', { token: admin, headers: { 'x-subject-token': token } })
+      const head = await ks.req('HEAD', '/v3/auth/tokens', {
+        token: admin,
+        headers: { 'x-subject-token': token },
+      })
       assert.equal(head.status, 200)
       assert.equal(head.body, undefined)
     })
 
-    it('a user may validate their own token but not another user\'s', async () => {
+    it("a user may validate their own token but not another user's", async () => {
       const { token } = await ks.userWithRole('validator', 'member')
       const own = await ks.req('GET', '/v3/auth/tokens', { token, headers: { 'x-subject-token': token } })
       assert.equal(own.status, 200)
-      const other = await ks.req('GET', '/v3/auth/tokens', { token, headers: { 'x-subject-token': await ks.admin() } })
-      assertError(other, 403, 'You are not authorized to perform the requested action: identity:validate_token.')
+      const other = await ks.req('GET', '/v3/auth/tokens', {
+        token,
+        headers: { 'x-subject-token': await ks.admin() },
+      })
+      assertError(
+        other,
+        403,
+        'You are not authorized to perform the requested action: identity:validate_token.',
+      )
     })
 
     it('an unknown subject token is a 404, a missing or bad X-Auth-Token a 401', async () => {
       const admin = await ks.admin()
-      const garbage = await ks.req('GET', '/v3/auth/tokens', { token: admin, headers: { 'x-subject-token': 'gAAAAABnot-a-token' } })
+      const garbage = await ks.req('GET', '/v3/auth/tokens', {
+        token: admin,
+        headers: { 'x-subject-token': 'gAAAAABnot-a-token' },
+      })
       assertError(garbage, 404, 'Could not find token: gAAAAABnot-a-token.')
-      assertError(await ks.req('GET', '/v3/auth/tokens', { headers: { 'x-subject-token': admin } }), 401, AUTH_REQUIRED)
+      assertError(
+        await ks.req('GET', '/v3/auth/tokens', { headers: { 'x-subject-token': admin } }),
+        401,
+        AUTH_REQUIRED,
+      )
       assertError(
         await ks.req('GET', '/v3/projects', { token: `${admin.slice(0, -4)}AAAA` }),
         401,
@@ -242,26 +299,38 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
       const { token } = await ks.login('admin', TEST_ADMIN_PASSWORD, projectScope('admin'))
       const image = tc.url('image')
       assert.equal((await fetch(`${image}/v2/images`, { headers: { 'x-auth-token': token } })).status, 200)
-      const del = await ks.req('DELETE', '/v3/auth/tokens', { token: admin, headers: { 'x-subject-token': token } })
+      const del = await ks.req('DELETE', '/v3/auth/tokens', {
+        token: admin,
+        headers: { 'x-subject-token': token },
+      })
       assert.equal(del.status, 204)
-      assertError(await ks.req('GET', '/v3/auth/tokens', { token: admin, headers: { 'x-subject-token': token } }), 404)
+      assertError(
+        await ks.req('GET', '/v3/auth/tokens', { token: admin, headers: { 'x-subject-token': token } }),
+        404,
+      )
       assertError(await ks.req('GET', '/v3/projects', { token }), 401, AUTH_REQUIRED)
       assert.equal((await fetch(`${image}/v2/images`, { headers: { 'x-auth-token': token } })).status, 401)
       const network = tc.url('network')
-      assert.equal((await fetch(`${network}/v2.0/networks`, { headers: { 'x-auth-token': token } })).status, 401)
+      assert.equal(
+        (await fetch(`${network}/v2.0/networks`, { headers: { 'x-auth-token': token } })).status,
+        401,
+      )
       // Other tokens of the same user are not affected.
       assert.equal((await ks.req('GET', '/v3/projects', { token: admin })).status, 200)
     })
 
     it('a user may revoke their own token', async () => {
       const { token } = await ks.userWithRole('self-revoker', 'member')
-      assert.equal((await ks.req('DELETE', '/v3/auth/tokens', { token, headers: { 'x-subject-token': token } })).status, 204)
+      assert.equal(
+        (await ks.req('DELETE', '/v3/auth/tokens', { token, headers: { 'x-subject-token': token } })).status,
+        204,
+      )
       assertError(await ks.req('GET', '/v3/auth/projects', { token }), 401)
     })
   })
 
   describe('revocation events', () => {
-    it('a password change revokes the user\'s tokens; a new login right after works', async () => {
+    it("a password change revokes the user's tokens; a new login right after works", async () => {
       const { user, project, token } = await ks.userWithRole('pw-changer', 'member')
       const r = await ks.req('POST', `/v3/users/${user.id}/password`, {
         body: { user: { original_password: 'pw-changer-password', password: 'new-password' } },
@@ -271,7 +340,9 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
       const fresh = await ks.login('pw-changer', 'new-password', { project: { id: project.id } })
       assert.equal((await ks.req('GET', '/v3/auth/projects', { token: fresh.token })).status, 200)
       assertError(
-        await ks.req('POST', '/v3/auth/tokens', { body: passwordAuth({ id: user.id, password: 'pw-changer-password' }) }),
+        await ks.req('POST', '/v3/auth/tokens', {
+          body: passwordAuth({ id: user.id, password: 'pw-changer-password' }),
+        }),
         401,
       )
     })
@@ -293,15 +364,23 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
       assertError(await ks.req('GET', '/v3/auth/projects', { token: b.token }), 401)
     })
 
-    it('removing a role assignment revokes the user\'s tokens on that project', async () => {
+    it("removing a role assignment revokes the user's tokens on that project", async () => {
       const { user, project, token } = await ks.userWithRole('unassigned', 'member')
       await ks.grant(project.id, user.id, 'reader')
       assert.equal((await ks.req('GET', '/v3/auth/projects', { token })).status, 200)
-      await ks.ok('DELETE', `/v3/projects/${project.id}/users/${user.id}/roles/${await ks.roleId('member')}`, undefined, 204)
+      await ks.ok(
+        'DELETE',
+        `/v3/projects/${project.id}/users/${user.id}/roles/${await ks.roleId('member')}`,
+        undefined,
+        204,
+      )
       assertError(await ks.req('GET', '/v3/auth/projects', { token }), 401)
       // Still holding `reader`, the user can log in again.
       const again = await ks.login('unassigned', 'unassigned-password', { project: { id: project.id } })
-      assert.deepEqual(again.body.token.roles.map((x: any) => x.name), ['reader'])
+      assert.deepEqual(
+        again.body.token.roles.map((x: any) => x.name),
+        ['reader'],
+      )
     })
   })
 
@@ -320,7 +399,10 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
       )
       assertError(await ks.req('GET', '/v3/projects', { token: expired }), 401, AUTH_REQUIRED)
       assertError(
-        await ks.req('GET', '/v3/auth/tokens', { token: await ks.admin(), headers: { 'x-subject-token': expired } }),
+        await ks.req('GET', '/v3/auth/tokens', {
+          token: await ks.admin(),
+          headers: { 'x-subject-token': expired },
+        }),
         404,
       )
     })

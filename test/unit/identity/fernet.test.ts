@@ -3,7 +3,13 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fernetDecrypt, fernetEncrypt, fernetTimestamp, FernetKey, InvalidFernetToken } from '../../../src/identity/token/fernet.ts'
+import {
+  fernetDecrypt,
+  fernetEncrypt,
+  fernetTimestamp,
+  FernetKey,
+  InvalidFernetToken,
+} from '../../../src/identity/token/fernet.ts'
 import { FernetKeyRepository } from '../../../src/identity/token/key-repository.ts'
 import { decodePayload, encodePayload, type TokenPayload } from '../../../src/identity/token/payload.ts'
 import { pack, unpack } from '../../../src/identity/token/msgpack.ts'

@@ -25,7 +25,12 @@ const member = creds({
   projectDomainId: 'default',
   roles: ['member', 'reader'],
 })
-const admin = creds({ userId: 'a', projectId: 'p0', projectDomainId: 'default', roles: ['admin', 'member', 'reader'] })
+const admin = creds({
+  userId: 'a',
+  projectId: 'p0',
+  projectDomainId: 'default',
+  roles: ['admin', 'member', 'reader'],
+})
 const systemReader = creds({ userId: 'r', system: true, roles: ['reader'] })
 
 describe('policy rule language', () => {
@@ -70,16 +75,32 @@ describe('policy rule language', () => {
     assert.equal(engine.check('grouped', creds({ roles: ['admin'], system: true })), false)
     assert.equal(engine.check('system', systemReader), true)
     assert.equal(engine.check('system', member), false)
-    assert.equal(parseRule('role:a or role:b and role:c').eval(
-      { creds: creds({ roles: ['a'] }), target: {}, engine }, 0), true)
-    assert.equal(parseRule('role:b and role:c or role:a').eval(
-      { creds: creds({ roles: ['b'] }), target: {}, engine }, 0), false)
+    assert.equal(
+      parseRule('role:a or role:b and role:c').eval(
+        { creds: creds({ roles: ['a'] }), target: {}, engine },
+        0,
+      ),
+      true,
+    )
+    assert.equal(
+      parseRule('role:b and role:c or role:a').eval(
+        { creds: creds({ roles: ['b'] }), target: {}, engine },
+        0,
+      ),
+      false,
+    )
   })
 
   it('supports Python literals as the kind (None, quoted strings)', () => {
     assert.equal(engine.check('literal', member, { target: { role: { name: 'member' } } }), true)
-    assert.equal(engine.check('literal', member, { target: { role: { name: 'admin' }, domain_id: null } }), true)
-    assert.equal(engine.check('literal', member, { target: { role: { name: 'admin' }, domain_id: 'd' } }), false)
+    assert.equal(
+      engine.check('literal', member, { target: { role: { name: 'admin' }, domain_id: null } }),
+      true,
+    )
+    assert.equal(
+      engine.check('literal', member, { target: { role: { name: 'admin' }, domain_id: 'd' } }),
+      false,
+    )
   })
 
   it('handles @, ! and the empty rule; denies unknown rules and reference loops', () => {
@@ -91,12 +112,18 @@ describe('policy rule language', () => {
   })
 
   it('enforce throws Forbidden with the service wording', () => {
-    assert.throws(() => engine.enforce('never', admin), (err: unknown) => {
-      assert.ok(err instanceof Forbidden)
-      assert.equal(err.message, 'You are not authorized to perform the requested action: never.')
-      return true
-    })
-    const nova = new PolicyEngine({ x: '!' }, { forbiddenMessage: (r) => `Policy doesn't allow ${r} to be performed.` })
+    assert.throws(
+      () => engine.enforce('never', admin),
+      (err: unknown) => {
+        assert.ok(err instanceof Forbidden)
+        assert.equal(err.message, 'You are not authorized to perform the requested action: never.')
+        return true
+      },
+    )
+    const nova = new PolicyEngine(
+      { x: '!' },
+      { forbiddenMessage: (r) => `Policy doesn't allow ${r} to be performed.` },
+    )
     assert.throws(() => nova.enforce('x', admin), /Policy doesn't allow x to be performed\./)
   })
 
@@ -119,7 +146,10 @@ describe('policy files', () => {
     assert.equal(engine.check('identity:create_project', member), false)
     const jsonFile = join(dir, 'policy.json')
     writeFileSync(jsonFile, JSON.stringify({ 'identity:create_project': '@' }))
-    assert.equal(PolicyEngine.fromFile(IDENTITY_POLICY_DEFAULTS, jsonFile).check('identity:create_project', member), true)
+    assert.equal(
+      PolicyEngine.fromFile(IDENTITY_POLICY_DEFAULTS, jsonFile).check('identity:create_project', member),
+      true,
+    )
   })
 
   it('refuses a file that is not a mapping of strings', () => {
@@ -137,8 +167,14 @@ describe('identity default policy', () => {
   it('admin may list projects; a member may not, but may list their own', () => {
     assert.equal(engine.check('identity:list_projects', admin), true)
     assert.equal(engine.check('identity:list_projects', member), false)
-    assert.equal(engine.check('identity:list_user_projects', member, { target: { user: { id: 'u1' } } }), true)
-    assert.equal(engine.check('identity:list_user_projects', member, { target: { user: { id: 'u2' } } }), false)
+    assert.equal(
+      engine.check('identity:list_user_projects', member, { target: { user: { id: 'u1' } } }),
+      true,
+    )
+    assert.equal(
+      engine.check('identity:list_user_projects', member, { target: { user: { id: 'u2' } } }),
+      false,
+    )
   })
 
   it('a project member may get their project, not another', () => {
@@ -161,6 +197,9 @@ describe('identity default policy', () => {
     const target = { target: { token: { user_id: 'u1' } } }
     assert.equal(engine.check('identity:validate_token', member, target), true)
     assert.equal(engine.check('identity:revoke_token', member, target), true)
-    assert.equal(engine.check('identity:revoke_token', member, { target: { token: { user_id: 'u2' } } }), false)
+    assert.equal(
+      engine.check('identity:revoke_token', member, { target: { token: { user_id: 'u2' } } }),
+      false,
+    )
   })
 })
