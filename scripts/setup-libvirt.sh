@@ -47,7 +47,13 @@ ensure_users() {
     as_root useradd --system --gid kvm --groups kvm,libvirt-qemu --home-dir /var/lib/libvirt \
       --no-create-home --shell /usr/sbin/nologin libvirt-qemu
   fi
-  [ -e /dev/kvm ] && as_root chgrp kvm /dev/kvm 2>/dev/null || true
+  # What Debian's udev rule would do (no udev here). libvirt checks /dev/kvm as
+  # libvirt-qemu; if QEMU (probing as root) finds KVM but libvirt-qemu cannot
+  # open it, libvirt re-probes QEMU's capabilities on every call (~5-50 s each).
+  if [ -e /dev/kvm ]; then
+    as_root chgrp kvm /dev/kvm || true
+    as_root chmod 0660 /dev/kvm || true
+  fi
 }
 
 ensure_dirs() {

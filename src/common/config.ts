@@ -331,6 +331,24 @@ export const OPTIONS = {
   metadata: {
     port: { kind: 'port', default: 8775, help: 'Metadata service port.' },
   },
+  libvirt: {
+    connection_uri: {
+      kind: 'string',
+      default: 'qemu:///system',
+      help: 'libvirt URI the libvirt virt driver uses (virsh -c).',
+    },
+    virt_type: {
+      kind: 'enum',
+      choices: ['auto', 'kvm', 'qemu'],
+      default: 'auto',
+      help: 'auto: probe at start whether QEMU really runs guests with KVM, else TCG (qemu); kvm/qemu: force one.',
+    },
+    instances_path: {
+      kind: 'string',
+      default: '/var/lib/nimbus/instances',
+      help: 'Guest disks, console logs and the base image cache (_base); libvirt-qemu must be able to reach it (not under /root).',
+    },
+  },
   limits: Object.fromEntries(
     (Object.keys(LIMIT_DEFAULTS) as LimitName[]).map((name) => [
       limitNameToConfigKey(name),
@@ -393,6 +411,12 @@ export interface Config {
     readonly hostNamespace: string
   }
   readonly metadata: { readonly port: number }
+  /** The libvirt virt driver (`compute.virt_driver = libvirt`). */
+  readonly libvirt: {
+    readonly connectionUri: string
+    readonly virtType: 'auto' | 'kvm' | 'qemu'
+    readonly instancesPath: string
+  }
   readonly limits: Partial<Record<LimitName, number>>
   /** Where each value came from, for `nimbus config show`. */
   readonly sources: Readonly<Record<string, 'default' | 'file' | 'env' | 'override'>>
@@ -658,6 +682,11 @@ function build(
       hostNamespace: str('network.host_namespace'),
     },
     metadata: { port: num('metadata.port') },
+    libvirt: {
+      connectionUri: str('libvirt.connection_uri'),
+      virtType: str('libvirt.virt_type') as 'auto' | 'kvm' | 'qemu',
+      instancesPath: resolve(str('libvirt.instances_path')),
+    },
     limits: limitOverrides,
     sources,
   }

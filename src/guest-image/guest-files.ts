@@ -26,6 +26,9 @@ export const GUEST_MODULES = [
   'kernel/drivers/net/virtio_net.ko',
   // Entropy for dropbear's host key on first boot when the host offers virtio-rng.
   'kernel/drivers/char/hw_random/virtio-rng.ko',
+  // ACPI power button as an input event, so a soft reboot / power off from the host reaches acpid.
+  'kernel/drivers/acpi/button.ko',
+  'kernel/drivers/input/evdev.ko',
 ] as const
 
 export interface GuestFile {
@@ -95,6 +98,8 @@ mount -t tmpfs tmpfs /run
 mount -o remount,rw /
 hostname nimbus-guest
 ip link set lo up
+# busybox acpid runs /etc/acpi/PWRF/00000080 on the ACPI power button (libvirt shutdown/reboot).
+acpid
 chown -R ${GUEST_DEFAULT_USER}:${GUEST_DEFAULT_USER} /home/${GUEST_DEFAULT_USER}
 /etc/nimbus/network
 /etc/nimbus/metadata
@@ -232,6 +237,7 @@ export function rootFiles(): readonly GuestFile[] {
   const id = GUEST_DEFAULT_UID
   return [
     { path: 'etc/inittab', content: inittab(), mode: 0o644 },
+    { path: 'etc/acpi/PWRF/00000080', content: '#!/bin/sh\npoweroff\n', mode: 0o755 },
     { path: 'etc/init.d/rcS', content: rcS(), mode: 0o755 },
     { path: 'etc/nimbus/lib', content: bootLib(), mode: 0o644 },
     { path: 'etc/nimbus/network', content: networkScript(), mode: 0o755 },

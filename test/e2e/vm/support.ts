@@ -124,33 +124,47 @@ export function startQemu(opts: QemuOptions): ChildProcess {
 
 let namespaceCounter = 0
 
+export interface GuestNetworkOptions {
+  readonly hostname: string
+  readonly publicKey?: string
+  readonly userData?: string
+  /**
+   * Wire the namespace to this bridge of the root namespace with a veth pair
+   * (for libvirt guests, whose taps libvirt puts on that bridge) instead of a
+   * tap inside the namespace. No address is ever set on the root side.
+   */
+  readonly uplinkBridge?: string
+}
+
 /**
- * A network namespace with a tap (192.0.2.1/24), dnsmasq giving the guest
- * 192.0.2.10 by its MAC, and an HTTP server on 169.254.169.254:80 serving
- * OpenStack metadata. The guest reaches it through its default gateway.
+ * A network namespace with the guests' gateway (192.0.2.1/24), dnsmasq giving
+ * the guest 192.0.2.10 by its MAC, and an HTTP server on 169.254.169.254:80
+ * serving OpenStack metadata. The guest reaches it through its default gateway.
  */
 export class GuestNetwork {
   readonly name: string
-  readonly tap = 'tap-nimbus0'
+  /** The namespace's interface facing the guest: a tap for plain qemu, or the veth peer of the uplink. */
+  readonly tap: string
+  readonly #hostVeth: string | undefined
   readonly #dir: string
   #children: ChildProcess[] = []
 
-  private constructor(name: string, dir: string) {
+  private constructor(name: string, dir: string, uplink: boolean) {
     this.name = name
+    const id = `${process.pid % 100_000}${namespaceCounter}`
+    this.tap = uplink ? `nvg${id}` : 'tap-nimbus0'
+    this.#hostVeth = uplink ? `nvh${id}` : undefined
     this.#dir = dir
   }
 
-  static async create(metadata: {
-    hostname: string
-    publicKey?: string
-    userData?: string
-  }): Promise<GuestNetwork> {
+  static async create(opts: GuestNetworkOptions): Promise<GuestNetwork> {
     const net = new GuestNetwork(
       `nimbus-vmtest-${process.pid}-${namespaceCounter++}`,
       tempDir('nimbus-vmnet-'),
+      opts.uplinkBridge !== undefined,
     )
     try {
-      await net.#setUp(metadata)
+      await net.#setUp(opts)
       return net
     } catch (err) {
       await net.destroy()
@@ -162,11 +176,18 @@ export class GuestNetwork {
     await run(['ip', ...args], { timeoutMs: COMMAND_TIMEOUT_MS })
   }
 
-  async #setUp(metadata: { hostname: string; publicKey?: string; userData?: string }): Promise<void> {
+  async #setUp(opts: GuestNetworkOptions): Promise<void> {
     await this.#ip('netns', 'add', this.name)
     await this.#ip('-n', this.name, 'link', 'set', 'lo', 'up')
     await this.#ip('-n', this.name, 'addr', 'add', `${METADATA_ADDRESS}/32`, 'dev', 'lo')
-    await this.#ip('-n', this.name, 'tuntap', 'add', 'dev', this.tap, 'mode', 'tap')
+    if (opts.uplinkBridge && this.#hostVeth) {
+      await this.#ip('link', 'add', this.#hostVeth, 'type', 'veth', 'peer', 'name', this.tap)
+      disableIpv6(this.#hostVeth)
+      await this.#ip('link', 'set', this.#hostVeth, 'master', opts.uplinkBridge, 'up')
+      await this.#ip('link', 'set', this.tap, 'netns', this.name)
+    } else {
+      await this.#ip('-n', this.name, 'tuntap', 'add', 'dev', this.tap, 'mode', 'tap')
+    }
     await this.#ip(
       '-n',
       this.name,
@@ -177,11 +198,11 @@ export class GuestNetwork {
       this.tap,
     )
     await this.#ip('-n', this.name, 'link', 'set', this.tap, 'up')
-    this.#writeMetadata(metadata)
+    this.#writeMetadata(opts)
     this.#children.push(this.#startDnsmasq(), this.#startMetadataServer())
   }
 
-  #writeMetadata(m: { hostname: string; publicKey?: string; userData?: string }): void {
+  #writeMetadata(m: GuestNetworkOptions): void {
     const root = join(this.#dir, 'md')
     mkdirSync(join(root, 'openstack', 'latest'), { recursive: true })
     const doc = {
@@ -275,6 +296,9 @@ export class GuestNetwork {
     for (const child of this.#children) await stopProcess(child)
     this.#children = []
     await run(['ip', 'netns', 'del', this.name], { timeoutMs: COMMAND_TIMEOUT_MS, okCodes: [0, 1] })
+    // Deleting the namespace deletes the peer, and with it the root-side veth; this covers a half-done setup.
+    if (this.#hostVeth)
+      await run(['ip', 'link', 'del', this.#hostVeth], { timeoutMs: COMMAND_TIMEOUT_MS, okCodes: [0, 1] })
     rmSync(this.#dir, { recursive: true, force: true })
   }
 }
@@ -286,4 +310,27 @@ export async function makeKeyPair(dir: string): Promise<{ privateKey: string; pu
     timeoutMs: COMMAND_TIMEOUT_MS,
   })
   return { privateKey, publicKey: readFileSync(`${privateKey}.pub`, 'utf8') }
+}
+
+/** Link-local IPv6 is an address too: root-namespace test interfaces get none. */
+function disableIpv6(ifname: string): void {
+  try {
+    writeFileSync(`/proc/sys/net/ipv6/conf/${ifname}/disable_ipv6`, '1')
+  } catch {
+    // IPv6 disabled host-wide: nothing to do
+  }
+}
+
+/**
+ * A Linux bridge in the root namespace for libvirt's taps, with no address
+ * (IPv6 off too): tests never add addresses or routes to the root namespace.
+ */
+export async function createTestBridge(name: string): Promise<void> {
+  await run(['ip', 'link', 'add', 'name', name, 'type', 'bridge'], { timeoutMs: COMMAND_TIMEOUT_MS })
+  disableIpv6(name)
+  await run(['ip', 'link', 'set', name, 'up'], { timeoutMs: COMMAND_TIMEOUT_MS })
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  await run(['ip', 'link', 'del', name], { timeoutMs: COMMAND_TIMEOUT_MS, okCodes: [0, 1] })
 }

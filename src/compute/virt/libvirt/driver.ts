@@ -1,0 +1,474 @@
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  closeSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { limits } from '../../../common/limits.ts'
+import { logger } from '../../../common/log.ts'
+import { run } from '../../../guest-image/exec.ts'
+import { Reverter } from '../../reverter.ts'
+import { POWER_STATE_NAMES, PowerState } from '../../states.ts'
+import {
+  VirtDriverError,
+  VirtInstanceExists,
+  VirtInstanceNotFound,
+  VirtInvalidState,
+  type InstanceInfo,
+  type NodeResources,
+  type RebootType,
+  type SpawnRequest,
+  type VirtDriver,
+  type VirtInstance,
+  type VirtNic,
+} from '../driver.ts'
+import { chooseVirtType } from './accel.ts'
+import { buildDomainXml, diskBus, type DomainDisk, type DomainNic, type VirtType } from './domain-xml.ts'
+import { hostFacts, hostUptime, versionNumber } from './host.ts'
+import { createBlank, createOverlay, ImageCache, type ImageSource } from './image-cache.ts'
+import { Virsh } from './virsh.ts'
+
+const log = logger('virt.libvirt')
+
+/** Domains Nimbus owns are named `nimbus-<instance uuid>`; others on the host are left alone. */
+const DOMAIN_PREFIX = 'nimbus-'
+const GIB = 1024 ** 3
+const MIB = 1024 ** 2
+/** Neutron's linuxbridge agent names a network's bridge `brq` + the first 11 characters of its id. */
+const BRIDGE_PREFIX = 'brq'
+const BRIDGE_ID_CHARS = 11
+
+export interface LibvirtDriverOptions {
+  /** libvirt URI, e.g. qemu:///system. */
+  readonly uri: string
+  /** `auto` probes KVM at initHost (never assumed); `qemu` = TCG. */
+  readonly virtType: 'auto' | VirtType
+  /** Instance dirs (disk, console log, domain.xml) and `_base`; must be reachable by libvirt-qemu. */
+  readonly instancesPath: string
+  /** Where base images come from (the image service). */
+  readonly images: ImageSource
+  /** The Linux bridge a NIC's tap goes on; the contract's VirtNic does not carry it. */
+  readonly bridgeFor?: (nic: VirtNic) => string
+  /** Node name; default the host name given to initHost. */
+  readonly nodename?: string
+}
+
+/** Neutron linuxbridge naming, the default when no bridgeFor is given. */
+export function defaultBridgeName(nic: VirtNic): string {
+  return `${BRIDGE_PREFIX}${nic.networkId.slice(0, BRIDGE_ID_CHARS)}`
+}
+
+/** `tap` + the MAC's 12 hex digits: unique per port and exactly IFNAMSIZ-1 (15) characters. */
+export function tapName(mac: string): string {
+  return `tap${mac.toLowerCase().replaceAll(':', '')}`
+}
+
+/**
+ * The libvirt driver: each instance is a libvirt domain (QEMU, KVM when the
+ * start-up probe shows it works, TCG otherwise) with a qcow2 overlay on a
+ * per-host base image cache, one tap per port on its network's bridge, and
+ * its serial console logged to a file by virtlogd.
+ */
+export class LibvirtDriver implements VirtDriver {
+  readonly name = 'libvirt'
+  readonly #options: LibvirtDriverOptions
+  readonly #virsh: Virsh
+  readonly #cache: ImageCache
+  #virtType: VirtType = 'qemu'
+  #host = ''
+  #hypervisorVersion = 0
+
+  constructor(options: LibvirtDriverOptions) {
+    this.#options = options
+    this.#virsh = new Virsh(options.uri)
+    this.#cache = new ImageCache(join(options.instancesPath, '_base'), options.images)
+  }
+
+  /** The accelerator chosen at initHost. */
+  get virtType(): VirtType {
+    return this.#virtType
+  }
+
+  /** Directory of one instance's files. */
+  instanceDir(uuid: string): string {
+    return join(this.#options.instancesPath, uuid)
+  }
+
+  domainName(uuid: string): string {
+    return `${DOMAIN_PREFIX}${uuid}`
+  }
+
+  async initHost(host: string): Promise<void> {
+    this.#host = host
+    mkdirSync(this.#cache.dir, { recursive: true, mode: 0o755 })
+    const version = await this.#virsh.exec(['version'])
+    this.#hypervisorVersion = versionNumber(/Running hypervisor:\s*\S+\s+(\S+)/.exec(version)?.[1] ?? '')
+    this.#virtType = await chooseVirtType(this.#options.virtType)
+    log.info({ uri: this.#options.uri, virtType: this.#virtType, host }, 'libvirt driver ready')
+  }
+
+  async getAvailableNodes(): Promise<readonly string[]> {
+    return [this.#nodename()]
+  }
+
+  async getAvailableResource(nodename: string): Promise<NodeResources> {
+    if (nodename !== this.#nodename()) throw new VirtDriverError(`libvirt driver has no node ${nodename}`)
+    const facts = hostFacts(this.#options.instancesPath)
+    const used = await this.#usedByGuests()
+    return {
+      hypervisorHostname: nodename,
+      vcpus: facts.vcpus,
+      memoryMb: facts.memoryMb,
+      localGb: facts.localGb,
+      vcpusUsed: used.vcpus,
+      memoryMbUsed: used.memoryMb,
+      localGbUsed: facts.localGb - facts.localGbFree,
+      diskAvailableLeast: facts.localGbFree,
+      hypervisorType: 'QEMU',
+      hypervisorVersion: this.#hypervisorVersion,
+      cpuInfo: {
+        arch: 'x86_64',
+        model: facts.cpuModel,
+        vendor: facts.cpuVendor,
+        topology: { sockets: 1, cores: facts.vcpus, threads: 1 },
+        features: [],
+        virt_type: this.#virtType,
+      },
+      hostIp: facts.hostIp,
+      cpuArch: 'x86_64',
+      supportedVmModes: ['hvm'],
+    }
+  }
+
+  async spawn(request: SpawnRequest): Promise<void> {
+    const { instance } = request
+    const domain = this.domainName(instance.uuid)
+    if (request.configDrive) {
+      throw new VirtDriverError('config drives are not supported by the libvirt driver yet', {
+        step: 'spawn:config_drive',
+      })
+    }
+    if (await this.#virsh.exists(domain))
+      throw new VirtInstanceExists(`Instance ${instance.uuid} already exists.`)
+    const nics = this.#domainNics(request.nics)
+    const revert = new Reverter()
+    try {
+      const base = await this.#step('spawn:image', () => this.#cache.get(request.image))
+      const dir = this.instanceDir(instance.uuid)
+      mkdirSync(dir, { recursive: true, mode: 0o755 })
+      revert.add('remove instance dir', () => rmSync(dir, { recursive: true, force: true }))
+      const disks = await this.#step('spawn:disk', () => this.#createDisks(request, base, dir))
+      const xml = buildDomainXml({
+        name: domain,
+        uuid: instance.uuid,
+        title: instance.hostname,
+        virtType: this.#virtType,
+        memoryMb: instance.memoryMb,
+        vcpus: instance.vcpus,
+        disks,
+        nics,
+        consoleLog: join(dir, 'console.log'),
+        imageProperties: request.image.properties,
+        imageId: request.image.id,
+        flavorSummary: `${instance.vcpus} vcpu, ${instance.memoryMb} MB, ${instance.rootGb} GB`,
+      })
+      writeFileSync(join(dir, 'domain.xml'), xml)
+      // Undo first: a define or start that times out on our side may still complete in libvirtd.
+      revert.add('undefine domain', () => this.#virsh.execIdempotent(['undefine', '--managed-save', domain]))
+      await this.#step('spawn:define', () => this.#virsh.exec(['define', join(dir, 'domain.xml')]))
+      revert.add('destroy domain', () => this.#virsh.execIdempotent(['destroy', domain]))
+      await this.#step('spawn:start', () => this.#virsh.exec(['start', domain]))
+      await this.#waitForState(instance, PowerState.RUNNING, limits.libvirtSpawnTimeoutMs)
+      revert.success()
+      log.info({ instance: instance.uuid, domain, virtType: this.#virtType }, 'spawned')
+    } finally {
+      await revert.fail()
+    }
+  }
+
+  async destroy(instance: VirtInstance): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    await this.#virsh.execIdempotent(['destroy', domain])
+    await this.#virsh.execIdempotent(['undefine', '--managed-save', domain])
+    rmSync(this.instanceDir(instance.uuid), { recursive: true, force: true })
+  }
+
+  async getInfo(instance: VirtInstance): Promise<InstanceInfo> {
+    const domain = this.domainName(instance.uuid)
+    return { powerState: await this.#virsh.powerState(domain), internalId: domain }
+  }
+
+  async listInstances(): Promise<readonly string[]> {
+    const names = await this.#virsh.listAll()
+    return names.filter((n) => n.startsWith(DOMAIN_PREFIX)).map((n) => n.slice(DOMAIN_PREFIX.length))
+  }
+
+  /**
+   * The serial console log; `length` keeps only the last `length` lines (the
+   * API's os-getConsoleOutput `length`). Reads at most libvirtConsoleMaxBytes
+   * from the end of the file.
+   */
+  async getConsoleOutput(instance: VirtInstance, length?: number): Promise<string> {
+    await this.#virsh.powerState(this.domainName(instance.uuid))
+    const text = readTail(join(this.instanceDir(instance.uuid), 'console.log'), limits.libvirtConsoleMaxBytes)
+    if (length === undefined) return text
+    const lines = text.split('\n')
+    if (lines.at(-1) === '') lines.pop()
+    return lines.length === 0 || length <= 0 ? '' : `${lines.slice(-length).join('\n')}\n`
+  }
+
+  async powerOff(instance: VirtInstance, timeoutMs: number = limits.libvirtShutdownTimeoutMs): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const state = await this.#virsh.powerState(domain)
+    if (state === PowerState.SHUTDOWN) return
+    if (state === PowerState.SUSPENDED) {
+      // Off from suspended: drop the saved memory, as Nova does.
+      await this.#virsh.exec(['managedsave-remove', domain])
+      return
+    }
+    if (state === PowerState.RUNNING && timeoutMs > 0 && (await this.#cleanShutdown(instance, timeoutMs)))
+      return
+    await this.#virsh.execIdempotent(['destroy', domain])
+    await this.#waitForState(instance, PowerState.SHUTDOWN, limits.libvirtCommandTimeoutMs)
+  }
+
+  async powerOn(instance: VirtInstance): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const state = await this.#virsh.powerState(domain)
+    if (state === PowerState.RUNNING) return
+    if (state === PowerState.PAUSED) await this.#virsh.exec(['resume', domain])
+    else await this.#virsh.exec(['start', domain])
+    await this.#waitForState(instance, PowerState.RUNNING, limits.libvirtSpawnTimeoutMs)
+  }
+
+  /**
+   * SOFT: ACPI shutdown, wait (bounded) for the guest to stop, start it again;
+   * a guest that ignores ACPI gets a HARD reboot, as in Nova. HARD: destroy
+   * and start. Either way it resolves once the domain runs again.
+   */
+  async reboot(instance: VirtInstance, type: RebootType): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const state = await this.#virsh.powerState(domain)
+    const soft = type === 'SOFT' && state === PowerState.RUNNING
+    if (!(soft && (await this.#cleanShutdown(instance, limits.libvirtShutdownTimeoutMs)))) {
+      if (soft) log.warn({ instance: instance.uuid }, 'soft reboot timed out: rebooting hard')
+      await this.#virsh.execIdempotent(['destroy', domain])
+      await this.#waitForState(
+        instance,
+        [PowerState.SHUTDOWN, PowerState.SUSPENDED],
+        limits.libvirtCommandTimeoutMs,
+      )
+      if ((await this.#virsh.powerState(domain)) === PowerState.SUSPENDED) {
+        await this.#virsh.exec(['managedsave-remove', domain])
+      }
+    }
+    await this.#virsh.exec(['start', domain])
+    await this.#waitForState(instance, PowerState.RUNNING, limits.libvirtSpawnTimeoutMs)
+  }
+
+  async pause(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, PowerState.RUNNING, ['suspend'], PowerState.PAUSED)
+  }
+
+  async unpause(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, PowerState.PAUSED, ['resume'], PowerState.RUNNING)
+  }
+
+  /** Nova's libvirt suspend: a managed save (memory to disk, domain off). */
+  async suspend(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, PowerState.RUNNING, ['managedsave', '--running'], PowerState.SUSPENDED)
+  }
+
+  async resume(instance: VirtInstance): Promise<void> {
+    await this.#transition(instance, PowerState.SUSPENDED, ['start'], PowerState.RUNNING)
+  }
+
+  /**
+   * Pauses a running guest so its disk is consistent, copies the root disk
+   * (overlay + base) into one qcow2, restores the guest's state whatever
+   * happens, then streams the copy to `upload`.
+   */
+  async snapshot(
+    instance: VirtInstance,
+    imageId: string,
+    upload: (data: AsyncIterable<Uint8Array>) => Promise<void>,
+  ): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const state = await this.#virsh.powerState(domain)
+    const dir = this.instanceDir(instance.uuid)
+    const out = join(dir, `snapshot-${imageId}.qcow2`)
+    try {
+      if (state === PowerState.RUNNING) await this.#virsh.exec(['suspend', domain])
+      try {
+        // -U: QEMU holds the image lock while the guest exists; the guest is paused, so reading is safe.
+        await run(['qemu-img', 'convert', '-U', '-f', 'qcow2', '-O', 'qcow2', join(dir, 'disk'), out], {
+          timeoutMs: limits.guestImageCommandTimeoutMs,
+        })
+      } finally {
+        if (state === PowerState.RUNNING) await this.#virsh.exec(['resume', domain])
+      }
+      await upload(createReadStream(out))
+    } finally {
+      rmSync(out, { force: true })
+    }
+  }
+
+  async getHostUptime(): Promise<string> {
+    return hostUptime()
+  }
+
+  async cleanupHost(): Promise<void> {
+    // virsh holds no connection between calls: nothing to release.
+  }
+
+  // ---- internals ----
+
+  #nodename(): string {
+    return this.#options.nodename ?? this.#host
+  }
+
+  async #step<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (err instanceof VirtDriverError)
+        throw new VirtDriverError(`${step}: ${err.message}`, { ...err.detail, step })
+      throw err
+    }
+  }
+
+  #domainNics(nics: readonly VirtNic[]): DomainNic[] {
+    return nics.map((nic) => {
+      const bridge = (this.#options.bridgeFor ?? defaultBridgeName)(nic)
+      // Checked before anything is created: libvirt would fail late, at start.
+      if (!existsSync(`/sys/class/net/${bridge}/bridge`)) {
+        throw new VirtDriverError(
+          `bridge ${bridge} of network ${nic.networkId} does not exist on this host`,
+          {
+            step: 'spawn:vifs',
+          },
+        )
+      }
+      return { macAddress: nic.macAddress, bridge, tap: tapName(nic.macAddress) }
+    })
+  }
+
+  async #createDisks(
+    request: SpawnRequest,
+    base: Awaited<ReturnType<ImageCache['get']>>,
+    dir: string,
+  ): Promise<DomainDisk[]> {
+    const { instance, image } = request
+    const { prefix } = diskBus(image.properties)
+    const disks: DomainDisk[] = [{ path: join(dir, 'disk'), target: `${prefix}a` }]
+    await createOverlay(base, join(dir, 'disk'), instance.rootGb * GIB)
+    if (instance.ephemeralGb > 0) {
+      disks.push({
+        path: join(dir, 'disk.eph0'),
+        target: `${prefix}${String.fromCharCode(97 + disks.length)}`,
+      })
+      await createBlank(join(dir, 'disk.eph0'), instance.ephemeralGb * GIB)
+    }
+    if (instance.swapMb > 0) {
+      disks.push({
+        path: join(dir, 'disk.swap'),
+        target: `${prefix}${String.fromCharCode(97 + disks.length)}`,
+      })
+      await createBlank(join(dir, 'disk.swap'), instance.swapMb * MIB)
+    }
+    return disks
+  }
+
+  async #transition(
+    instance: VirtInstance,
+    from: number,
+    args: readonly string[],
+    to: number,
+  ): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const state = await this.#virsh.powerState(domain)
+    if (state !== from) {
+      throw new VirtInvalidState(
+        `Instance ${instance.uuid} is ${POWER_STATE_NAMES[state] ?? state}, not ${POWER_STATE_NAMES[from] ?? from}`,
+      )
+    }
+    await this.#virsh.exec([...args, domain])
+    await this.#waitForState(instance, to, limits.libvirtSpawnTimeoutMs)
+  }
+
+  /** ACPI shutdown, then wait for SHUTDOWN; false if the guest did not stop within `timeoutMs`. */
+  async #cleanShutdown(instance: VirtInstance, timeoutMs: number): Promise<boolean> {
+    await this.#virsh.execIdempotent(['shutdown', this.domainName(instance.uuid)])
+    try {
+      await this.#waitForState(instance, PowerState.SHUTDOWN, timeoutMs)
+      return true
+    } catch (err) {
+      if (err instanceof VirtDriverError && err.detail.step === 'wait') return false
+      throw err
+    }
+  }
+
+  /** Polls the power state every libvirtPollIntervalMs (Nova: 0.5 s) until it is one of `wanted`. */
+  async #waitForState(
+    instance: VirtInstance,
+    wanted: number | readonly number[],
+    timeoutMs: number,
+  ): Promise<void> {
+    const states = typeof wanted === 'number' ? [wanted] : wanted
+    const deadline = Date.now() + timeoutMs
+    let state: number = PowerState.NOSTATE
+    for (;;) {
+      state = await this.#virsh.powerState(this.domainName(instance.uuid))
+      if (states.includes(state)) return
+      if (Date.now() >= deadline) break
+      await sleep(limits.libvirtPollIntervalMs)
+    }
+    throw new VirtDriverError(
+      `instance ${instance.uuid} did not reach ${states.map((s) => POWER_STATE_NAMES[s]).join('/')} within ${timeoutMs} ms (it is ${POWER_STATE_NAMES[state] ?? state})`,
+      { step: 'wait' },
+    )
+  }
+
+  /** vCPUs and memory of the Nimbus domains that are running (what the hypervisor really holds). */
+  async #usedByGuests(): Promise<{ vcpus: number; memoryMb: number }> {
+    let vcpus = 0
+    let memoryMb = 0
+    for (const uuid of await this.listInstances()) {
+      try {
+        const info = await this.#virsh.exec(['dominfo', this.domainName(uuid)])
+        if (!/^State:\s+running/m.test(info) && !/^State:\s+paused/m.test(info)) continue
+        vcpus += Number(/^CPU\(s\):\s+(\d+)/m.exec(info)?.[1] ?? 0)
+        memoryMb += Math.floor(Number(/^Used memory:\s+(\d+) KiB/m.exec(info)?.[1] ?? 0) / 1024)
+      } catch (err) {
+        if (!(err instanceof VirtInstanceNotFound)) throw err
+      }
+    }
+    return { vcpus, memoryMb }
+  }
+}
+
+/** The last `maxBytes` of a file ('' if it does not exist yet: the guest has not written). */
+function readTail(path: string, maxBytes: number): string {
+  let size: number
+  try {
+    size = statSync(path).size
+  } catch {
+    return ''
+  }
+  const length = Math.min(size, maxBytes)
+  const buf = Buffer.alloc(length)
+  const fd = openSync(path, 'r')
+  try {
+    readSync(fd, buf, 0, length, size - length)
+  } finally {
+    closeSync(fd)
+  }
+  return buf.toString('utf8')
+}
