@@ -205,10 +205,10 @@ export function configureImageServer(app: FastifyInstance): void {
   // Uploads take as long as the data takes; a stalled client is cut by the idle timeout.
   app.server.requestTimeout = 0
   app.server.setTimeout(limits.imageTransferIdleTimeoutMs)
-  app.addContentTypeParser(OCTET_STREAM, (req, payload, done) => {
-    if (req.routeOptions.url === UPLOAD_PATH) return done(null, payload)
-    done(new UnsupportedMediaType(`Invalid content type ${OCTET_STREAM}`), undefined)
-  })
+  // glanceclient also sends this type on bodiless requests (tags, actions, delete): no body then.
+  app.addContentTypeParser(OCTET_STREAM, (req, payload, done) =>
+    done(null, req.routeOptions.url === UPLOAD_PATH ? payload : undefined),
+  )
   app.addContentTypeParser(
     Object.keys(JSON_PATCH_MEDIA_TYPES),
     { parseAs: 'string', bodyLimit: limits.maxRequestBodyBytes },

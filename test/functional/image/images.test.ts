@@ -223,6 +223,16 @@ describe('image API: image records', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal((await user.get(`/v2/images/${image.id}/file`)).status, 200)
   })
 
+  it('takes application/octet-stream on bodiless requests, as glanceclient sends it', async () => {
+    const image = await user.create()
+    await user.upload(image.id, new Uint8Array(4))
+    const octet = { headers: { 'content-type': 'application/octet-stream' } }
+    assert.equal((await user.request('PUT', `/v2/images/${image.id}/tags/t`, octet)).status, 204)
+    assert.equal((await user.request('POST', `/v2/images/${image.id}/actions/deactivate`, octet)).status, 204)
+    assert.equal((await user.request('POST', `/v2/images/${image.id}/actions/reactivate`, octet)).status, 204)
+    assert.equal((await user.request('DELETE', `/v2/images/${image.id}`, octet)).status, 204)
+  })
+
   it('serves the schemas, import info and (empty) tasks', async () => {
     for (const name of ['image', 'images', 'member', 'members']) {
       const r = await user.get(`/v2/schemas/${name}`)
