@@ -55,8 +55,8 @@ export async function declareExchanges(channel: Channel, exchange: string): Prom
  * or its connection drops, and another server takes it) and never after (so
  * a handler that crashes, or a connection lost mid-handler, cannot make the
  * broker hand the same `build_and_run_instance` to a second server). Nova's
- * handlers are not idempotent; a lost cast is reported by the state it leaves
- * (an instance stuck in a task state is reaped), a duplicated one is not.
+ * handlers are not idempotent: a build that died half-way shows in the
+ * instance's state, a second build of the same instance would fight the first.
  * The one gap AMQP leaves, an ack lost with the connection, is closed for the
  * same process by remembering recently started message ids.
  */
@@ -184,9 +184,9 @@ export class AmqpListener implements Listener {
     const messageId = msg.properties.messageId as string | undefined
     if (messageId !== undefined) {
       if (msg.fields.redelivered && this.#seen.has(messageId)) {
-        log.warn(
+        log.info(
           { messageId, topic: this.#target.topic },
-          'dropped a redelivered RPC message this server already ran',
+          'dropped a redelivered message this server already ran',
         )
         return
       }

@@ -35,7 +35,8 @@ import {
  *   server queues outlive their listeners (messages wait for a server), as
  *   declared AMQP queues do; a target nobody ever listened on is an error.
  * - every message crosses as JSON text and is parsed per receiver, so each
- *   side owns its copy and non-JSON values fail here as they would on the wire.
+ *   side owns its copy, and values JSON cannot carry (Dates, undefined, class
+ *   instances) arrive exactly as they would from the wire.
  * - delivery is always on a later event-loop turn (setImmediate), never inside
  *   the sender's call stack.
  * - each queue holds at most `limits.rpcInprocQueueLength` messages.
@@ -114,13 +115,13 @@ class InprocQueue {
   offer(envelope: Envelope): boolean {
     if (this.#messages.length >= limits.rpcInprocQueueLength) return false
     this.#messages.push(envelope)
-    this.#schedulePump()
+    this.schedulePump()
     return true
   }
 
   attach(consumer: InprocListener): void {
     this.#consumers.push(consumer)
-    this.#schedulePump()
+    this.schedulePump()
   }
 
   detach(consumer: InprocListener): void {
@@ -152,8 +153,8 @@ class InprocQueue {
     return undefined
   }
 
-  // One pump per turn however many messages arrive: batching keeps casts cheap.
-  #schedulePump(): void {
+  /** Pumps on a later turn; one pump per turn however many messages arrive keeps casts cheap. */
+  schedulePump(): void {
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
     setImmediate(() => {
@@ -210,8 +211,8 @@ class InprocListener implements Listener {
     for (const queue of this.#queues) queue.detach(this)
     this.#bus.fanouts.get(this.#topic)?.delete(this.#fanoutQueue)
     this.#onStop(this)
-    // Messages still queued wait for the topic's other servers (or a restart).
-    for (const queue of this.#queues) queue.pump()
+    // Messages still queued go to the topic's other servers (or wait for a restart).
+    for (const queue of this.#queues) queue.schedulePump()
   }
 
   async #run(envelope: Envelope): Promise<void> {
