@@ -72,6 +72,17 @@ interface CacheEntry {
   readonly cachedAtMs: number
 }
 
+/** What a payload's ids name, looked up; `expiresAtMs` is the application credential's expiry. */
+type Lookup = Pick<ValidatedToken, 'user' | 'project' | 'domain' | 'roles' | 'applicationCredential'> & {
+  readonly expiresAtMs?: number | undefined
+}
+
+interface LookupEntry {
+  readonly lookup: Lookup
+  readonly generation: number
+  readonly cachedAtMs: number
+}
+
 export interface TokenProviderDeps {
   readonly keys: FernetKeyRepository
   readonly expirationS: number
@@ -94,6 +105,7 @@ export interface TokenProviderDeps {
 export class TokenProvider {
   readonly #d: TokenProviderDeps
   readonly #cache = new Map<string, CacheEntry>()
+  readonly #lookups = new Map<string, LookupEntry>()
   #keys: FernetKeys
   #keysVersion: number
   #keysCheckedAtMs = 0
@@ -171,6 +183,12 @@ export class TokenProvider {
   /** Drops every cached validation (tests, key rotation). */
   clearCache(): void {
     this.#cache.clear()
+    this.#lookups.clear()
+  }
+
+  /** Drops cached validations but keeps the user/scope lookups (bench: the Fernet-only path). */
+  clearTokenCache(): void {
+    this.#cache.clear()
   }
 
   #decrypt(id: string): { payload: TokenPayload; issuedAtMs: number } {
@@ -215,17 +233,48 @@ export class TokenProvider {
 
   /** Looks up what the payload names and checks it is all still valid (Keystone's token "mint"). */
   async #resolve(p: TokenPayload): Promise<Omit<ValidatedToken, 'id' | 'issuedAtMs'>> {
+    const { expiresAtMs: credExpiresAtMs, ...found } = await this.#lookup(p)
+    if (credExpiresAtMs !== undefined && credExpiresAtMs <= Date.now()) {
+      throw new Unauthorized(`Application credential ${p.applicationCredentialId} has expired`)
+    }
+    return { ...found, methods: p.methods, auditIds: p.auditIds, expiresAtMs: p.expiresAtMs, scope: p.scope }
+  }
+
+  /**
+   * The user, scope and roles a payload names, memoised per change
+   * generation: every token of one user on one scope shares one lookup, and
+   * any identity change (the clock) makes the next validation look again.
+   */
+  async #lookup(p: TokenPayload): Promise<Lookup> {
+    const s = p.scope
+    const key = `${p.userId}|${s.kind}|${s.kind === 'project' ? s.projectId : s.kind === 'domain' ? s.domainId : ''}|${p.applicationCredentialId ?? ''}`
+    const now = Date.now()
+    const hit = this.#lookups.get(key)
+    if (
+      hit &&
+      hit.generation === this.#d.clock.generation &&
+      now - hit.cachedAtMs < limits.identityTokenCacheMaxAgeMs
+    ) {
+      return hit.lookup
+    }
+    const generation = this.#d.clock.generation
+    const lookup = await this.#lookupUncached(p)
+    if (this.#lookups.size >= limits.identityTokenCacheEntries) {
+      const oldest = this.#lookups.keys().next().value
+      if (oldest !== undefined) this.#lookups.delete(oldest)
+    }
+    this.#lookups.set(key, { lookup, generation, cachedAtMs: now })
+    return lookup
+  }
+
+  async #lookupUncached(p: TokenPayload): Promise<Lookup> {
     const { users, resources, assignments } = this.#d
     const user = await users.findUser(p.userId)
     if (!user) throw new Unauthorized(`Could not find user: ${p.userId}.`)
     await users.assertEnabled(user)
     const userDomain = await resources.getDomain(user.domainId)
     const base = {
-      methods: p.methods,
-      auditIds: p.auditIds,
-      expiresAtMs: p.expiresAtMs,
       user: { id: user.id, name: user.name, domainId: user.domainId, domainName: userDomain.name },
-      scope: p.scope,
     }
     const s = p.scope
     if (s.kind === 'unscoped') return { ...base, roles: [] }
@@ -247,14 +296,13 @@ export class TokenProvider {
     if (!projectDomain?.enabled) throw new Unauthorized(`Domain is disabled: ${project.domainId}`)
     let roles = await assignments.effectiveRoles(user.id, { kind: 'project', id: project.id })
     let applicationCredential: ValidatedToken['applicationCredential']
+    let expiresAtMs: number | undefined
     if (p.applicationCredentialId) {
       const cred = await this.#d.appCreds.find(p.applicationCredentialId)
       if (!cred || cred.userId !== user.id || cred.projectId !== project.id) {
         throw new Unauthorized(`Application credential ${p.applicationCredentialId} no longer exists`)
       }
-      if (cred.expiresAt !== null && Date.parse(cred.expiresAt) <= Date.now()) {
-        throw new Unauthorized(`Application credential ${cred.id} has expired`)
-      }
+      expiresAtMs = cred.expiresAt === null ? undefined : Date.parse(cred.expiresAt)
       // The credential delegates a subset of roles; only those the user still holds count.
       roles = roles.filter((r) => cred.roles.some((c) => c.id === r.id))
       applicationCredential = { id: cred.id, name: cred.name, restricted: !cred.unrestricted }
@@ -270,6 +318,7 @@ export class TokenProvider {
       },
       roles,
       ...(applicationCredential ? { applicationCredential } : {}),
+      expiresAtMs,
     }
   }
 }
