@@ -541,8 +541,7 @@ describe('network API', () => {
       await api.ok('DELETE', `/v2.0/ports/${port.id}`, undefined, 204)
       await api.ok('DELETE', `/v2.0/security-groups/${sg.id}`, undefined, 204)
       await api.fails('GET', `/v2.0/security-groups/${sg.id}`, undefined, 404, 'SecurityGroupNotFound')
-      if (!api.noauth) return
-      const member = api.as('project-sg')
+      const member = await api.member(tc, 'project-sg')
       const { security_groups: groups } = await member.ok('GET', '/v2.0/security-groups', undefined, 200)
       assert.equal(groups.length, 1)
       await member.fails(
@@ -766,18 +765,23 @@ describe('network API', () => {
   })
 
   describe('policy', { skip: false }, () => {
-    it('hides other projects, shows shared networks, keeps admin attributes to admins', async (t) => {
-      if (!api.noauth) return t.skip('needs a second project (noauth mode)')
-      const alice = api.as('alice')
-      const bob = api.as('bob')
+    it('hides other projects, shows shared networks, keeps admin attributes to admins', async () => {
+      const alice = await api.member(tc, 'alice')
+      const bob = await api.member(tc, 'bob')
       const priv = await alice.create('networks', 'network', { name: 'alice-private' })
-      assert.equal(priv.project_id, 'alice')
+      const bobProject = (await bob.create('security-groups', 'security_group', { name: 'probe' })).project_id
       assert.equal(priv['provider:network_type'], undefined)
       await bob.fails('GET', `/v2.0/networks/${priv.id}`, undefined, 404, 'NetworkNotFound')
       await bob.fails('DELETE', `/v2.0/networks/${priv.id}`, undefined, 404, 'NetworkNotFound')
       await bob.fails('POST', '/v2.0/ports', { port: { network_id: priv.id } }, 404, 'NetworkNotFound')
       await alice.fails('POST', '/v2.0/networks', { network: { shared: true } }, 403, 'PolicyNotAuthorized')
-      await alice.fails('POST', '/v2.0/networks', { network: { project_id: 'bob' } }, 400, 'HTTPBadRequest')
+      await alice.fails(
+        'POST',
+        '/v2.0/networks',
+        { network: { project_id: bobProject } },
+        400,
+        'HTTPBadRequest',
+      )
       const shared = await api.create('networks', 'network', { name: 'shared', shared: true })
       const seen = await bob.ok('GET', '/v2.0/networks', undefined, 200)
       const ids = seen.networks.map((n: { id: string }) => n.id)
@@ -790,8 +794,22 @@ describe('network API', () => {
         404,
         'NetworkNotFound',
       )
-      await bob.fails('GET', '/v2.0/quotas/alice', undefined, 403, 'PolicyNotAuthorized')
-      await bob.fails('PUT', '/v2.0/quotas/bob', { quota: { network: 5 } }, 403, 'PolicyNotAuthorized')
+      await bob.fails(
+        'GET',
+        `/v2.0/quotas/${priv.project_id as string}`,
+        undefined,
+        403,
+        'PolicyNotAuthorized',
+      )
+      await bob.fails(
+        'PUT',
+        `/v2.0/quotas/${bobProject as string}`,
+        { quota: { network: 5 } },
+        403,
+        'PolicyNotAuthorized',
+      )
+      const own = await bob.ok('GET', `/v2.0/quotas/${bobProject as string}`, undefined, 200)
+      assert.equal(own.quota.network, 100)
     })
   })
 })

@@ -41,6 +41,32 @@ export class Neutron {
     return new Neutron(this.base, undefined, { 'x-project-id': projectId, 'x-roles': roles })
   }
 
+  /**
+   * A member of a new project: with Keystone, a project, a user with the
+   * `member` role on it and a token for it; without, the noauth headers.
+   */
+  async member(tc: TestCloud, name: string): Promise<Neutron> {
+    if (this.noauth) return this.as(name)
+    const identity = tc.url('identity')
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${identity}${path}`, {
+        method,
+        headers: { 'x-auth-token': this.token!, 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      })
+      const text = await res.text()
+      assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`)
+      return text ? JSON.parse(text) : undefined
+    }
+    const password = `pw-${name}-secret`
+    const { project } = await call('POST', '/v3/projects', { project: { name, domain_id: 'default' } })
+    const { user } = await call('POST', '/v3/users', { user: { name, password, domain_id: 'default' } })
+    const { roles } = await call('GET', '/v3/roles?name=member')
+    await call('PUT', `/v3/projects/${project.id}/users/${user.id}/roles/${roles[0].id}`)
+    const token = await login(tc, name, password, name)
+    return new Neutron(this.base, token)
+  }
+
   async req(method: string, path: string, body?: unknown): Promise<Reply> {
     const headers: Record<string, string> = { ...this.#headers, accept: 'application/json' }
     if (this.token) headers['x-auth-token'] = this.token
@@ -76,22 +102,30 @@ export class Neutron {
 }
 
 async function adminToken(tc: TestCloud): Promise<string | undefined> {
-  let identity: string
   try {
-    identity = tc.url('identity')
+    tc.url('identity')
   } catch {
     return undefined
   }
-  const res = await fetch(`${identity}/v3/auth/tokens`, {
+  return login(tc, 'admin', ADMIN_PASSWORD, 'admin')
+}
+
+async function login(
+  tc: TestCloud,
+  user: string,
+  password: string,
+  project: string,
+): Promise<string | undefined> {
+  const res = await fetch(`${tc.url('identity')}/v3/auth/tokens`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       auth: {
         identity: {
           methods: ['password'],
-          password: { user: { name: 'admin', password: ADMIN_PASSWORD, domain: { name: 'Default' } } },
+          password: { user: { name: user, password, domain: { name: 'Default' } } },
         },
-        scope: { project: { name: 'admin', domain: { name: 'Default' } } },
+        scope: { project: { name: project, domain: { name: 'Default' } } },
       },
     }),
   })
