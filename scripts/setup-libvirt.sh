@@ -15,7 +15,9 @@ DEBIAN_PACKAGES=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   dnsmasq-base nftables iproute2
   # guest-image builder (nimbus image build): file systems and bootloader without loop mounts
-  e2fsprogs dosfstools mtools syslinux syslinux-common fdisk
+  e2fsprogs dosfstools mtools syslinux syslinux-common fdisk cpio
+  # e2e VM tests: SSH into guests
+  openssh-client
 )
 LIBVIRT_URI=qemu:///system
 # How long to wait for a daemon's socket after starting it.
