@@ -6,6 +6,7 @@
  * NIMBUS_BENCH_TRANSPORTS=inproc,amqp.
  */
 import { randomUUID } from 'node:crypto'
+import { cpus, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { newRequestId, type RequestContext } from '../src/common/context.ts'
@@ -37,6 +38,8 @@ interface Result {
   readonly p99Ms: number
   readonly casts: number
   readonly castsPerS: number
+  /** This process's CPU time per cast (client + server side, not the broker's): contention-independent. */
+  readonly castCpuUs: number
   readonly complete: boolean
 }
 
@@ -69,8 +72,9 @@ async function measureCasts(
   client: RpcClient,
   count: number,
   received: () => number,
-): Promise<{ castsPerS: number; complete: boolean }> {
+): Promise<{ castsPerS: number; castCpuUs: number; complete: boolean }> {
   const start = received()
+  const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   const deadline = t0 + CAST_TIME_BOUND_MS
   let inFlight = 0
@@ -93,7 +97,12 @@ async function measureCasts(
   }
   while (received() - start < count && performance.now() < deadline) await sleep(1)
   const handled = received() - start
-  return { castsPerS: handled / ((performance.now() - t0) / 1000), complete: handled === count }
+  const cpu = process.cpuUsage(cpu0)
+  return {
+    castsPerS: handled / ((performance.now() - t0) / 1000),
+    castCpuUs: (cpu.user + cpu.system) / Math.max(handled, 1),
+    complete: handled === count,
+  }
 }
 
 async function bench(kind: Kind): Promise<Result> {
@@ -141,13 +150,20 @@ function report(r: Result): void {
       `target p50 <= ${target.callP50Ms} ms: ${ok(r.p50Ms <= target.callP50Ms)})`,
   )
   console.log(
-    `  cast throughput  ${Math.round(r.castsPerS).toLocaleString('en')} casts/s  (${r.casts} casts` +
+    `  cast throughput  ${Math.round(r.castsPerS).toLocaleString('en')} casts/s, ` +
+      `${r.castCpuUs.toFixed(1)} µs CPU per cast in this process  (${r.casts} casts` +
       `${r.complete ? '' : ', NOT all handled within the time bound'}; ` +
       `target >= ${target.castsPerS.toLocaleString('en')}/s: ${ok(r.castsPerS >= target.castsPerS)})`,
   )
 }
 
 setLogLevel((process.env.NIMBUS_LOG_LEVEL as 'silent' | undefined) ?? 'silent')
+// Timings on a shared machine depend on what else runs: say how busy it was.
+console.log(
+  `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} on ${cpus().length} CPUs`,
+)
 for (const kind of TRANSPORTS) {
   if (kind !== 'inproc' && kind !== 'amqp') throw new Error(`unknown transport '${kind}'`)
   report(await bench(kind))
