@@ -153,6 +153,7 @@ async function identityBootstrap(cmd: Command): Promise<void> {
 
 function fernetRotate(cmd: Command): void {
   const config = configFrom(cmd)
+  setLogLevel(config.logLevel)
   const keys = fernetKeyRepository(config)
   keys.ensure()
   const { primary, removed } = keys.rotate()
