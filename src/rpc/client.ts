@@ -5,6 +5,9 @@ import type { RpcMessage } from './message.ts'
 import type { Target, Transport } from './transport.ts'
 import { checkTarget } from './wire.ts'
 
+/** setTimeout's largest delay (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647
+
 export interface RpcClientOptions {
   readonly topic: string
   /** Send to `topic.<server>` instead of any server of the topic. */
@@ -29,8 +32,12 @@ export class RpcClient {
 
   constructor(transport: Transport, options: RpcClientOptions) {
     checkTarget(options)
-    if (options.timeoutMs !== undefined && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
-      throw new Invalid(`RPC timeoutMs must be a positive number, got ${options.timeoutMs}`)
+    const { timeoutMs } = options
+    if (
+      timeoutMs !== undefined &&
+      !(Number.isFinite(timeoutMs) && timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)
+    ) {
+      throw new Invalid(`RPC timeoutMs must be between 1 and ${MAX_TIMER_MS}, got ${timeoutMs}`)
     }
     this.#transport = transport
     this.#options = { ...options }
@@ -63,7 +70,8 @@ export class RpcClient {
    * (unknown classes as RemoteError) or MessagingTimeout after `timeoutMs`.
    */
   async call<T>(ctx: RequestContext, method: string, args: object = {}): Promise<T> {
-    const timeoutMs = this.#options.timeoutMs ?? limits.rpcCallTimeoutMs
+    // Clamped: a longer timer would fire at once (Node turns it into 1 ms).
+    const timeoutMs = Math.min(this.#options.timeoutMs ?? limits.rpcCallTimeoutMs, MAX_TIMER_MS)
     const label = `'${method}' on topic '${this.#options.topic}'${serverSuffix(this.#options.server)}`
     return (await this.#transport.request(this.#target(), message(ctx, method, args), {
       timeoutMs,

@@ -500,6 +500,7 @@ for (const kind of ['inproc', 'amqp'] as const) {
       assert.throws(() => new RpcClient(clientTransport, { topic: 'a.b' }), /invalid RPC topic/)
       assert.throws(() => new RpcClient(clientTransport, { topic: 'a', server: 'h#1' }), /invalid RPC server/)
       assert.throws(() => new RpcClient(clientTransport, { topic: 'a', timeoutMs: 0 }), /timeoutMs/)
+      assert.throws(() => new RpcClient(clientTransport, { topic: 'a', timeoutMs: 2 ** 31 }), /timeoutMs/)
     })
 
     if (kind === 'inproc') {
