@@ -117,8 +117,9 @@ export class Revocations {
    * Reads events other identity processes wrote, at most once every
    * `limits.identityRevocationRefreshMs`; concurrent callers share one read.
    */
-  async refreshIfDue(): Promise<void> {
-    if (Date.now() - this.#lastRefreshMs < limits.identityRevocationRefreshMs) return
+  refreshIfDue(): Promise<void> | undefined {
+    // Synchronous when not due: this runs on every validation.
+    if (Date.now() - this.#lastRefreshMs < limits.identityRevocationRefreshMs) return undefined
     this.#refreshing ??= this.#refresh().finally(() => {
       this.#refreshing = undefined
     })
@@ -166,7 +167,9 @@ export class Revocations {
     const list = map.get(key) ?? []
     // Expired events are dropped as new ones arrive in the same bucket.
     const now = Date.now()
-    map.set(key, [...list.filter((x) => x.expiresAtMs > now), e])
+    const live = list.filter((x) => x.expiresAtMs > now)
+    for (const x of list) if (x.expiresAtMs <= now) this.#known.delete(x.id)
+    map.set(key, [...live, e])
   }
 }
 

@@ -151,9 +151,9 @@ export class TokenProvider {
   /** Validates a token; throws Unauthorized (with the reason, for logs) when it is not valid. */
   async validate(id: string): Promise<ValidatedToken> {
     const nowMs = Date.now()
-    void this.#d.revocations
+    this.#d.revocations
       .refreshIfDue()
-      .catch((err: unknown) => log.warn({ err }, 'revocation refresh failed'))
+      ?.catch((err: unknown) => log.warn({ err }, 'revocation refresh failed'))
     const hit = this.#cache.get(id)
     if (
       hit &&

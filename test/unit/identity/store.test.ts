@@ -127,6 +127,27 @@ for (const dialect of DIALECTS) {
       assert.equal((await restarted.tokens.validate(other.id)).user.id, user.id)
     })
 
+    it('an expired token is refused, a token within its lifetime is not', async () => {
+      const admin = await id.users.getUserByName('admin', 'default')
+      const project = await id.resources.getProjectByName('admin', 'default')
+      const scope = { kind: 'project', projectId: project.id } as const
+      const live = await id.tokens.issue({
+        userId: admin.id,
+        methods: ['password'],
+        scope,
+        expiresAtMs: Date.now() + 60_000,
+      })
+      const expired = await id.tokens.issue({
+        userId: admin.id,
+        methods: ['password'],
+        scope,
+        expiresAtMs: Date.now() - 1,
+      })
+      id.tokens.clearCache()
+      assert.equal((await id.tokens.validate(live.id)).user.id, admin.id)
+      await assert.rejects(id.tokens.validate(expired.id), /expired/)
+    })
+
     it('a domain is deleted with its contents only once disabled', async () => {
       const domain = await id.resources.createDomain({ name: 'gone' })
       const parent = await id.resources.createProject({ name: 'p', domainId: domain.id })
