@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   chmodSync,
   cpSync,
@@ -5,6 +6,8 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -82,14 +85,52 @@ export async function buildGuestImage(opts: BuildOptions): Promise<BuildResult> 
     await makeInitramfs(join(work, 'initramfs'), kernel, join(unpacked, 'busybox-static'), initrd)
     const raw = join(work, 'disk.raw')
     await makeDisk(raw, { kernel: findVmlinuz(kernel), initrd, rootDir, work })
-    await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, opts.output], {
+    // Written beside, then renamed: a reader (or a second build) never sees half an image.
+    const partial = join(work, 'image.qcow2')
+    await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, partial], {
       timeoutMs: limits.guestImageCommandTimeoutMs,
     })
+    renameSync(partial, opts.output)
+    writeFileSync(
+      recipeFile(opts.output),
+      `${JSON.stringify({ recipe: guestImageRecipe(), kernelPackage })}\n`,
+    )
     const durationMs = Date.now() - started
     log.info({ output: opts.output, kernelPackage, durationMs }, 'guest image built')
     return { output: opts.output, kernelPackage, durationMs }
   } finally {
     rmSync(work, { recursive: true, force: true })
+  }
+}
+
+/**
+ * A digest of everything that shapes the image except the package versions:
+ * a cached image whose recipe differs is stale (tests rebuild it).
+ */
+export function guestImageRecipe(): string {
+  const parts = [
+    rootFiles(),
+    initramfsInit(),
+    GUEST_MODULES,
+    USERLAND_PACKAGES,
+    GUEST_KERNEL_CMDLINE,
+    DISK_MIB,
+  ]
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16)
+}
+
+/** The sidecar recording which recipe built an image. */
+export function recipeFile(image: string): string {
+  return `${image}.recipe.json`
+}
+
+/** True when `image` exists and was built by this recipe. */
+export function guestImageCurrent(image: string): boolean {
+  try {
+    const { recipe } = JSON.parse(readFileSync(recipeFile(image), 'utf8')) as { recipe?: string }
+    return existsSync(image) && recipe === guestImageRecipe()
+  } catch {
+    return false
   }
 }
 

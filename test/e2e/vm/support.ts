@@ -5,12 +5,12 @@
  * TCG. Everything started here is stopped by pid, and every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_STATE_DIR } from '../../../src/common/config.ts'
 import { run } from '../../../src/guest-image/exec.ts'
-import { buildGuestImage } from '../../../src/guest-image/build.ts'
+import { buildGuestImage, guestImageCurrent } from '../../../src/guest-image/build.ts'
 import { debCacheDir, defaultGuestImagePath } from '../../../src/guest-image/command.ts'
 
 export const QEMU_MEMORY_MB = 256
@@ -27,13 +27,14 @@ export const GUEST_NET = { gateway: '192.0.2.1', guest: '192.0.2.10', prefix: 24
 export const GUEST_MAC = '52:54:00:c0:00:0a'
 const METADATA_ADDRESS = '169.254.169.254'
 
-/** The built guest image: $NIMBUS_GUEST_IMAGE, else the state dir's, built there when missing. */
+/** The built guest image: $NIMBUS_GUEST_IMAGE, else the state dir's, (re)built there when missing or stale. */
 export async function guestImage(): Promise<string> {
   const given = process.env.NIMBUS_GUEST_IMAGE
   if (given) return given
   const stateDir = process.env.NIMBUS_DEFAULT__STATE_DIR ?? DEFAULT_STATE_DIR
   const path = defaultGuestImagePath(stateDir)
-  if (!existsSync(path)) await buildGuestImage({ output: path, cacheDir: debCacheDir(stateDir) })
+  // Rebuilt when missing or built by an older recipe (guest scripts changed since).
+  if (!guestImageCurrent(path)) await buildGuestImage({ output: path, cacheDir: debCacheDir(stateDir) })
   return path
 }
 

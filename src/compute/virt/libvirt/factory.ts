@@ -1,0 +1,24 @@
+import type { Config } from '../../../common/config.ts'
+import type { VirtNic } from '../driver.ts'
+import { LibvirtDriver } from './driver.ts'
+import type { ImageSource } from './image-cache.ts'
+
+/**
+ * The libvirt driver as `[libvirt]` configures it. The compute service passes
+ * how to fetch images (the image service) and, until VirtNic carries it, how
+ * to find a port's bridge (default: Neutron linuxbridge's `brq<net-id[:11]>`).
+ */
+export function libvirtDriverFromConfig(
+  config: Config,
+  images: ImageSource,
+  bridgeFor?: (nic: VirtNic) => string,
+): LibvirtDriver {
+  return new LibvirtDriver({
+    uri: config.libvirt.connectionUri,
+    virtType: config.libvirt.virtType,
+    instancesPath: config.libvirt.instancesPath,
+    images,
+    ...(bridgeFor ? { bridgeFor } : {}),
+    nodename: config.host,
+  })
+}
