@@ -4,13 +4,17 @@ import { redactUrl } from '../common/config.ts'
 import { setLimits, limits } from '../common/limits.ts'
 import { logger, setLogLevel } from '../common/log.ts'
 import { createComputeApiService } from '../compute/api-service.ts'
+import { createComputeService } from '../compute/service.ts'
+import { createConductorService } from '../conductor/service.ts'
 import { openDatabase, type Database } from '../db/index.ts'
 import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
 import { createIdentityService, IdentityService } from '../identity/service.ts'
 import { createImageService } from '../image/service.ts'
 import { createMetadataService } from '../metadata/service.ts'
+import { createNetworkRpcService } from '../network/manager.ts'
 import { createNetworkService } from '../network/service.ts'
 import { createTransport, type Transport } from '../rpc/index.ts'
+import { createSchedulerService } from '../scheduler/manager.ts'
 import type { Runtime } from '../service/runtime.ts'
 import { HttpService, type Endpoint, type RuntimeOptions, type Service } from '../service/service.ts'
 
@@ -21,6 +25,12 @@ export const SERVICE_FACTORIES: Readonly<Record<string, (rt: Runtime) => Service
   identity: createIdentityService,
   image: createImageService,
   network: createNetworkService,
+  // The records-only network manager compute hosts call (until compute uses Neutron ports).
+  'network-rpc': createNetworkRpcService,
+  // The conductor first: compute hosts register through it.
+  conductor: createConductorService,
+  scheduler: createSchedulerService,
+  compute: createComputeService,
   'compute-api': createComputeApiService,
   metadata: createMetadataService,
 }

@@ -80,8 +80,8 @@ function printUp(cloud: Cloud, creds: AdminCredentials, cloudsYaml: string, open
   process.stdout.write(`${lines.join('\n')}\n`)
 }
 
-async function up(cmd: Command, opts: { cloudsYaml?: string }): Promise<void> {
-  const config = configFrom(cmd)
+async function up(cmd: Command, opts: { cloudsYaml?: string; fakeHosts?: number }): Promise<void> {
+  const config = configFrom(cmd, opts.fakeHosts ? { 'compute.fake_hosts': String(opts.fakeHosts) } : {})
   const cloud = await Cloud.start(config, ALL_SERVICES, { migrate: true })
   await cloud.bootstrapIdentity(adminPassword(config))
   const identity = cloud.endpoints().find((e) => e.type === 'identity')
@@ -176,7 +176,7 @@ export function buildProgram(): Command {
     .description('run every service in this process (embedded mode: SQLite, in-process RPC, fake driver)')
     .option('--clouds-yaml <file>', 'where to write the clouds.yaml entry', undefined)
     .option('--fake-hosts <n>', 'number of fake compute hosts', positiveInt, 1)
-    .action((opts: { cloudsYaml?: string }, cmd: Command) => up(cmd, opts))
+    .action((opts: { cloudsYaml?: string; fakeHosts?: number }, cmd: Command) => up(cmd, opts))
 
   program
     .command('serve')

@@ -1,17 +1,89 @@
+import { ConductorRpcApi } from '../conductor/rpcapi.ts'
+import { authMiddleware } from '../identity/middleware.ts'
 import { ApiServer } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
 import { HttpService } from '../service/service.ts'
+import { ComputeApi } from './api.ts'
+import type { ApiDeps } from './api/deps.ts'
+import { flavorRoutes } from './api/routes/flavors.ts'
+import { hostRoutes } from './api/routes/hosts.ts'
+import { instanceActionRoutes } from './api/routes/instance-actions.ts'
+import { keypairRoutes } from './api/routes/keypairs.ts'
+import { quotaRoutes } from './api/routes/quotas.ts'
+import { serverTagRoutes } from './api/routes/server-tags.ts'
+import { serverRoutes } from './api/routes/servers.ts'
 import { versionRoutes } from './api/versions.ts'
-import { authMiddleware } from '../identity/middleware.ts'
+import { seedDefaultFlavors } from './db/flavors.ts'
+import { HostApi } from './host-api.ts'
+import { DbImageApi } from './image.ts'
+import { ComputePolicy } from './policy.ts'
+import { QuotaEngine } from './quota.ts'
+import { ComputeRpcApi } from './rpcapi.ts'
+
+/** The facades the compute API's handlers use, built once per runtime. */
+export function computeApiDeps(rt: Runtime): ApiDeps {
+  const quotas = new QuotaEngine(rt.config.quota)
+  const hosts = new HostApi(rt.db, rt.config.compute)
+  const computeRpc = new ComputeRpcApi(rt.transport)
+  const compute = new ComputeApi({
+    db: rt.db,
+    config: rt.config.compute,
+    quotas,
+    hosts,
+    images: new DbImageApi(rt.db),
+    conductor: new ConductorRpcApi(rt.transport),
+    compute: computeRpc,
+  })
+  return {
+    config: rt.config,
+    db: rt.db,
+    compute,
+    hosts,
+    quotas,
+    computeRpc,
+    policy: new ComputePolicy(rt.config.compute.policyFile),
+  }
+}
+
+/** The compute API service: Nova v2.1 with microversions. */
+class ComputeApiService extends HttpService {
+  readonly #rt: Runtime
+
+  constructor(rt: Runtime, server: ApiServer) {
+    super(
+      rt.config,
+      server,
+      rt.config.compute.port,
+      { type: 'compute', catalogName: 'nova', path: '/v2.1' },
+      rt.options,
+    )
+    this.#rt = rt
+  }
+
+  override async start(): Promise<void> {
+    // A fresh cloud gets Nova's usual flavors, so `server create` works at once.
+    await seedDefaultFlavors(this.#rt.db.kysely)
+    await super.start()
+  }
+}
 
 /** Nova v2.1 on :8774. */
 export function createComputeApiService(rt: Runtime): HttpService {
-  const server = new ApiServer({ name: 'compute-api', style: 'nova', routes: [...versionRoutes], ...authMiddleware(rt) })
-  return new HttpService(
-    rt.config,
-    server,
-    rt.config.compute.port,
-    { type: 'compute', catalogName: 'nova', path: '/v2.1' },
-    rt.options,
-  )
+  const deps = computeApiDeps(rt)
+  const server = new ApiServer({
+    name: 'compute-api',
+    style: 'nova',
+    ...authMiddleware(rt),
+    routes: [
+      ...versionRoutes,
+      ...serverRoutes(deps),
+      ...serverTagRoutes(deps),
+      ...instanceActionRoutes(deps),
+      ...flavorRoutes(deps),
+      ...keypairRoutes(deps),
+      ...quotaRoutes(deps),
+      ...hostRoutes(deps),
+    ],
+  })
+  return new ComputeApiService(rt, server)
 }

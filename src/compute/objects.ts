@@ -33,10 +33,13 @@ export interface Flavor extends FlavorSnapshot {
 
 /** One requested network of a server create (`networks` list item). */
 export interface NetworkRequest {
+  /** Absent: the default network. */
   readonly networkId?: string | undefined
   readonly portId?: string | undefined
   readonly address?: string | undefined
   readonly tag?: string | undefined
+  /** The MAC the API generated for this NIC. */
+  readonly macAddress?: string | undefined
 }
 
 /** `networks` of a create: `auto` (default network), `none`, or a list. */
@@ -106,6 +109,7 @@ export type InstanceUpdates = Partial<
     | 'accessIpV6'
     | 'progress'
     | 'lockedBy'
+    | 'rootDeviceName'
     | 'systemMetadata'
     | 'metadata'
   >

@@ -46,7 +46,9 @@ export const versionRoutes: readonly Route[] = [
           { rel: 'self', href: `${req.baseUrl}/v2.1/` },
           { rel: 'describedby', type: 'text/html', href: 'http://docs.openstack.org/' },
         ],
-        'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' }],
+        'media-types': [
+          { base: 'application/json', type: 'application/vnd.openstack.compute+json;version=2.1' },
+        ],
       },
     }),
   },

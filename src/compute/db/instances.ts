@@ -1,4 +1,4 @@
-import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely'
+import { type Expression, type ExpressionBuilder, type SqlBool } from 'kysely'
 import { Conflict, NotFound, registerErrorClass } from '../../common/errors.ts'
 import { paginate, type SortKey } from '../../db/paginate.ts'
 import type { Queryable, Schema } from '../../db/schema.ts'
@@ -224,6 +224,7 @@ const UPDATE_COLUMNS: Readonly<Record<keyof InstanceUpdates, string>> = {
   accessIpV6: 'access_ip_v6',
   progress: 'progress',
   lockedBy: 'locked_by',
+  rootDeviceName: 'root_device_name',
   systemMetadata: 'system_metadata',
   metadata: 'metadata',
 }
@@ -434,10 +435,9 @@ function baseQuery(db: Queryable, f: InstanceFilter) {
   if (f.flavorId !== undefined) q = q.where('flavor_id', '=', f.flavorId)
   if (f.host !== undefined) q = q.where('host', '=', f.host)
   if (f.locked !== undefined) q = q.where('locked_by', f.locked ? 'is not' : 'is', null)
-  // changes-since/-before compare updated_at, or created_at for never-updated rows (Nova's behaviour).
-  const changed = sql<string>`coalesce(${sql.ref('instances.updated_at')}, ${sql.ref('instances.created_at')})`
-  if (f.changesSince !== undefined) q = q.where(changed, '>=', f.changesSince)
-  if (f.changesBefore !== undefined) q = q.where(changed, '<=', f.changesBefore)
+  // As in Nova, changes-since/-before compare updated_at (a never-updated row matches neither).
+  if (f.changesSince !== undefined) q = q.where('updated_at', '>=', f.changesSince)
+  if (f.changesBefore !== undefined) q = q.where('updated_at', '<=', f.changesBefore)
   if (f.tags || f.tagsAny || f.notTags || f.notTagsAny) q = q.where(tagFilter(f))
   return q
 }

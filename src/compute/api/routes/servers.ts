@@ -1,0 +1,374 @@
+import type { RequestContext } from '../../../common/context.ts'
+import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
+import { respond, type Route } from '../../../service/http.ts'
+import type { CreateServerRequest } from '../../api.ts'
+import { getFlavor } from '../../db/flavors.ts'
+import type { Instance, NetworkRequest, RequestedNetworks } from '../../objects.ts'
+import { boolFromString, idFromHref, normalizeName, versionedRoute, type ComputeRequest } from '../common.ts'
+import { instanceForCaller, type ApiDeps } from '../deps.ts'
+import { CREATE_SCHEMAS, forceDelete, QUERY_SCHEMAS, UPDATE_SCHEMAS } from '../schemas/servers.ts'
+import { parseServerListQuery } from '../server-list.ts'
+import { schemaFor, validateBody, validateQuery } from '../validation.ts'
+import {
+  addressesView,
+  createView,
+  detailListView,
+  listView,
+  showView,
+  type ShowOptions,
+} from '../views/servers.ts'
+
+/** The servers resource: create, list, show, update, delete and the forceDelete action. */
+export function serverRoutes(deps: ApiDeps): Route[] {
+  const r = (
+    method: Route['method'],
+    path: string,
+    status: number,
+    handler: (req: ComputeRequest) => unknown,
+  ) => versionedRoute({ method, path, status, handler })
+  return [
+    r('POST', '/v2.1/servers', 202, (req) => createServer(deps, req)),
+    r('GET', '/v2.1/servers', 200, (req) => listServers(deps, req, false)),
+    r('GET', '/v2.1/servers/detail', 200, (req) => listServers(deps, req, true)),
+    r('GET', '/v2.1/servers/:server_id', 200, (req) => showServer(deps, req)),
+    r('PUT', '/v2.1/servers/:server_id', 200, (req) => updateServer(deps, req)),
+    r('DELETE', '/v2.1/servers/:server_id', 204, (req) => deleteServer(deps, req)),
+    r('POST', '/v2.1/servers/:server_id/action', 202, (req) => serverAction(deps, req)),
+    r('GET', '/v2.1/servers/:server_id/ips', 200, (req) => listIps(deps, req)),
+    r('GET', '/v2.1/servers/:server_id/ips/:network_label', 200, (req) => showIps(deps, req)),
+  ]
+}
+
+// ---- create ----
+
+async function createServer(deps: ApiDeps, req: ComputeRequest) {
+  validateBody(schemaFor(CREATE_SCHEMAS, req.mv)!, req.body)
+  const ctx = req.api.ctx
+  const body = req.body as { server: Record<string, any>; [k: string]: any }
+  const server = body.server
+  const target = {
+    project_id: ctx.projectId ?? null,
+    user_id: ctx.userId ?? null,
+    availability_zone: server.availability_zone ?? null,
+  }
+  deps.policy.authorize(ctx, 'os_compute_api:servers:create', target)
+  const create = createRequest(req, body)
+  authorizeCreateOptions(deps, ctx, create, server, target)
+  const result = await deps.compute.create(ctx, create)
+  if (boolFromString(server.return_reservation_id ?? false)) return { reservation_id: result.reservationId }
+  const securityGroups = create.securityGroups.length
+    ? create.securityGroups.map((name) => ({ name }))
+    : [{ name: 'default' }]
+  const view = createView(req, result.instances[0]!, securityGroups) as { server: Record<string, unknown> }
+  view.server.adminPass = result.adminPassword
+  const self = (view.server.links as { rel: string; href: string }[])[0]!.href
+  return respond(202, view, { location: self })
+}
+
+function authorizeCreateOptions(
+  deps: ApiDeps,
+  ctx: RequestContext,
+  create: CreateServerRequest,
+  server: Record<string, any>,
+  target: Record<string, unknown>,
+): void {
+  if (create.availabilityZone?.includes(':'))
+    deps.policy.authorize(ctx, 'os_compute_api:servers:create:forced_host', target)
+  if (create.requestedHost !== undefined || create.requestedNode !== undefined) {
+    deps.policy.authorize(ctx, 'compute:servers:create:requested_destination', target)
+    if (create.availabilityZone?.includes(':')) {
+      throw new Invalid(
+        'One mechanism with host and/or hypervisor_hostname and another mechanism with zone:host:node are mutually exclusive.',
+      )
+    }
+  }
+  if (server.block_device_mapping?.length || server.block_device_mapping_v2?.length) {
+    deps.policy.authorize(ctx, 'os_compute_api:servers:create:attach_volume', target)
+  }
+  if (Array.isArray(create.networks) && create.networks.length > 0) {
+    deps.policy.authorize(ctx, 'os_compute_api:servers:create:attach_network', target)
+  }
+  if (server.trusted_image_certificates) {
+    deps.policy.authorize(ctx, 'os_compute_api:servers:create:trusted_certs', target)
+  }
+}
+
+function createRequest(
+  req: ComputeRequest,
+  body: { server: Record<string, any>; [k: string]: any },
+): CreateServerRequest {
+  const s = body.server
+  const mv = req.mv
+  if (s.block_device_mapping?.length && s.block_device_mapping_v2?.length) {
+    throw new Invalid('Using different block_device_mapping syntaxes is not allowed in the same request.')
+  }
+  const minCount = Number(s.min_count ?? 1)
+  const maxCount = Number(s.max_count ?? minCount)
+  if (minCount > maxCount) throw new Invalid('min_count must be <= max_count')
+  const name = normalizeName(s.name as string)
+  return {
+    name,
+    description: mv.atLeast('2.19') ? (s.description ?? null) : name,
+    hostname: mv.atLeast('2.90') ? s.hostname : undefined,
+    imageRef: imageRefOf(s),
+    flavorId: idFromHref(s.flavorRef),
+    adminPassword: s.adminPass,
+    metadata: s.metadata ?? {},
+    networks: requestedNetworks(s.networks),
+    keyName: s.key_name,
+    securityGroups: [
+      ...new Set(((s.security_groups ?? []) as { name?: string }[]).flatMap((g) => (g.name ? [g.name] : []))),
+    ],
+    userData: s.user_data,
+    availabilityZone: s.availability_zone,
+    minCount,
+    maxCount,
+    configDrive: s.config_drive === undefined ? undefined : boolFromString(s.config_drive),
+    accessIpV4: s.accessIPv4,
+    accessIpV6: s.accessIPv6,
+    autoDiskConfig: s['OS-DCF:diskConfig'] === undefined ? undefined : s['OS-DCF:diskConfig'] === 'AUTO',
+    tags: mv.atLeast('2.52') ? (s.tags ?? []) : [],
+    schedulerHints: body['os:scheduler_hints'] ?? body['OS-SCH-HNT:scheduler_hints'] ?? {},
+    requestedHost: mv.atLeast('2.74') ? s.host : undefined,
+    requestedNode: mv.atLeast('2.74') ? s.hypervisor_hostname : undefined,
+    trustedCerts: mv.atLeast('2.63') ? (s.trusted_image_certificates ?? undefined) : undefined,
+  }
+}
+
+/** imageRef, or the image of a block_device_mapping_v2 boot entry from an image. */
+function imageRefOf(s: Record<string, any>): string {
+  const href = s.imageRef as string | undefined
+  if (href) return idFromHref(href)
+  const bdms = (s.block_device_mapping_v2 ?? []) as Record<string, any>[]
+  if (bdms.length === 0 && !(s.block_device_mapping ?? []).length)
+    throw new Invalid('Missing imageRef attribute')
+  const boot = bdms.find((b) => String(b.boot_index ?? '') === '0') ?? bdms[0]
+  if (boot?.source_type === 'image' && boot.destination_type !== 'volume')
+    return String(boot.uuid ?? boot.image_id ?? '')
+  return ''
+}
+
+/** Nova's `_get_requested_networks` (the schema already checked the shape). */
+function requestedNetworks(networks: unknown): RequestedNetworks | undefined {
+  if (networks === undefined) return undefined
+  if (networks === 'auto' || networks === 'none') return networks
+  const ports = new Set<string>()
+  const out: NetworkRequest[] = []
+  for (const n of networks as Record<string, string | null | undefined>[]) {
+    const port = n.port ?? undefined
+    const address = n.fixed_ip ?? undefined
+    if (port) {
+      if (ports.has(port)) {
+        throw new Invalid(`Port ID '${port}' was specified twice: you cannot attach a port multiple times.`)
+      }
+      if (address !== undefined) {
+        throw new Invalid(
+          `Specified Fixed IP '${address}' cannot be used with port '${port}': the two cannot be specified together.`,
+        )
+      }
+      ports.add(port)
+      out.push({ portId: port, tag: n.tag ?? undefined })
+      continue
+    }
+    if (n.uuid === undefined || n.uuid === null) throw new Invalid("Bad network format: missing 'uuid'")
+    if (!/^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i.test(n.uuid)) {
+      throw new Invalid(`Bad networks format: network uuid is not in proper format (${n.uuid})`)
+    }
+    out.push({ networkId: n.uuid, address, tag: n.tag ?? undefined })
+  }
+  return out
+}
+
+// ---- read ----
+
+function showOptions(
+  deps: ApiDeps,
+  ctx: RequestContext,
+  req: ComputeRequest,
+  projectId?: string,
+): ShowOptions {
+  const target = projectId === undefined ? undefined : { project_id: projectId }
+  return {
+    isAdmin: ctx.isAdmin,
+    showExtendedAttrs: deps.policy.can(ctx, 'os_compute_api:os-extended-server-attributes', target),
+    showExtraSpecs:
+      req.mv.atLeast('2.47') &&
+      deps.policy.can(ctx, 'os_compute_api:servers:show:flavor-extra-specs', target),
+  }
+}
+
+function canSeeHostStatus(
+  deps: ApiDeps,
+  ctx: RequestContext,
+  req: ComputeRequest,
+  projectId?: string,
+): boolean {
+  if (!req.mv.atLeast('2.16')) return false
+  const target = projectId === undefined ? undefined : { project_id: projectId }
+  return deps.policy.can(ctx, 'os_compute_api:servers:show:host_status', target)
+}
+
+async function listServers(deps: ApiDeps, req: ComputeRequest, isDetail: boolean) {
+  const ctx = req.api.ctx
+  validateQuery(schemaFor(QUERY_SCHEMAS, req.mv)!, req.query)
+  deps.policy.authorize(ctx, `os_compute_api:servers:${isDetail ? 'detail' : 'index'}`)
+  let ips: Map<string, { address: string; version: number }[]> | undefined
+  const query = parseServerListQuery(req, deps.policy, ctx, isDetail, (instance, re, version) =>
+    (ips?.get(instance.uuid) ?? []).some((ip) => ip.version === version && re.test(ip.address)),
+  )
+  if (query.empty || (query.flavorId !== undefined && !(await flavorExists(deps, query.flavorId)))) {
+    return { servers: [] }
+  }
+  if (query.filter.where) ips = await allFixedIps(deps)
+  let page
+  try {
+    page = await deps.compute.list(query.filter, {
+      sort: query.sort,
+      limit: query.limit,
+      marker: query.marker,
+    })
+  } catch (err) {
+    if (err instanceof NotFound && query.marker !== undefined)
+      throw new Invalid(`marker [${query.marker}] not found`)
+    throw err
+  }
+  if (!isDetail) return listView(req, page.items)
+  const extras = await deps.compute.extras(page.items, canSeeHostStatus(deps, ctx, req))
+  return detailListView(req, page.items, extras, showOptions(deps, ctx, req))
+}
+
+async function flavorExists(deps: ApiDeps, flavorId: string): Promise<boolean> {
+  try {
+    await getFlavor(deps.db.kysely, flavorId)
+    return true
+  } catch (err) {
+    if (err instanceof NotFound) return false
+    throw err
+  }
+}
+
+async function allFixedIps(deps: ApiDeps): Promise<Map<string, { address: string; version: number }[]>> {
+  const rows = await deps.db.kysely
+    .selectFrom('network_allocations')
+    .select(['instance_uuid', 'address', 'version'])
+    .execute()
+  const out = new Map<string, { address: string; version: number }[]>()
+  for (const r of rows) {
+    const list = out.get(r.instance_uuid) ?? []
+    list.push({ address: r.address, version: r.version })
+    out.set(r.instance_uuid, list)
+  }
+  return out
+}
+
+async function showServer(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:servers:show', { project_id: instance.projectId })
+  const extras = await deps.compute.extras([instance], canSeeHostStatus(deps, ctx, req, instance.projectId))
+  const opts = {
+    ...showOptions(deps, ctx, req, instance.projectId),
+    showServerGroups: req.mv.atLeast('2.71'),
+  }
+  return { server: showView(req, instance, extras, opts) }
+}
+
+// ---- update ----
+
+async function updateServer(deps: ApiDeps, req: ComputeRequest) {
+  validateBody(schemaFor(UPDATE_SCHEMAS, req.mv)!, req.body)
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:servers:update', {
+    user_id: instance.userId,
+    project_id: instance.projectId,
+  })
+  const server = (req.body as { server: Record<string, any> }).server
+  const updates: { displayName?: string; displayDescription?: string | null; hostname?: string } = {}
+  if ('name' in server) updates.displayName = normalizeName(server.name)
+  if ('description' in server) updates.displayDescription = server.description
+  if ('hostname' in server) updates.hostname = server.hostname
+  const updated = Object.keys(updates).length ? await deps.compute.update(instance, updates) : instance
+  const full = req.mv.atLeast('2.75')
+  const extras = await deps.compute.extras(
+    [updated],
+    full && canSeeHostStatus(deps, ctx, req, updated.projectId),
+  )
+  const base = showOptions(deps, ctx, req, updated.projectId)
+  const opts: ShowOptions = {
+    ...base,
+    showExtendedAttrs: full && base.showExtendedAttrs,
+    full,
+    showServerGroups: req.mv.atLeast('2.71'),
+  }
+  return { server: showView(req, updated, extras, opts) }
+}
+
+// ---- delete and actions ----
+
+async function deleteServer(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:servers:delete', {
+    user_id: instance.userId,
+    project_id: instance.projectId,
+  })
+  await deps.compute.delete(ctx, instance)
+  return respond(204)
+}
+
+async function serverAction(deps: ApiDeps, req: ComputeRequest) {
+  const body = req.body as Record<string, unknown> | undefined
+  const action = body && typeof body === 'object' ? Object.keys(body)[0] : undefined
+  if (action !== 'forceDelete') throw new Invalid(`There is no such action: ${action ?? ''}`)
+  validateBody(forceDelete, body)
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:os-deferred-delete:force', {
+    user_id: instance.userId,
+    project_id: instance.projectId,
+  })
+  checkNoTask(instance, 'forceDelete')
+  await deps.compute.delete(ctx, instance)
+  return respond(202)
+}
+
+/** Nova's `check_instance_state` default: the action needs the instance without a task. */
+function checkNoTask(instance: Instance, action: string): void {
+  if (instance.taskState !== null) {
+    throw new Conflict(
+      `Cannot '${action}' instance ${instance.uuid} while it is in task_state ${instance.taskState}`,
+    )
+  }
+}
+
+// ---- ips ----
+
+async function listIps(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:ips:index', { project_id: instance.projectId })
+  const extras = await deps.compute.extras([instance], false)
+  return {
+    addresses: addressesView(
+      { ...instance, vmState: 'active' },
+      extras.fixedIps.get(instance.uuid) ?? [],
+      false,
+    ),
+  }
+}
+
+async function showIps(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:ips:show', { project_id: instance.projectId })
+  const extras = await deps.compute.extras([instance], false)
+  const all = addressesView(
+    { ...instance, vmState: 'active' },
+    extras.fixedIps.get(instance.uuid) ?? [],
+    false,
+  )
+  const label = req.params.network_label!
+  if (!(label in all)) throw new NotFound('Instance is not a member of specified network')
+  return { [label]: all[label] }
+}

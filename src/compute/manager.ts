@@ -1,0 +1,485 @@
+import type { RequestContext } from '../common/context.ts'
+import { NimbusError, NotFound, registerErrorClass } from '../common/errors.ts'
+import { logger } from '../common/log.ts'
+import type { ConductorRpcApi } from '../conductor/rpcapi.ts'
+import type { NetworkRpcApi } from '../network/rpcapi.ts'
+import { checkFlavorFitsImage } from './flavor-image.ts'
+import type { ImageMeta } from './image.ts'
+import type { FixedIp, Instance, InstanceUpdates } from './objects.ts'
+import type { ResourceTracker } from './resource-tracker.ts'
+import { Reverter } from './reverter.ts'
+import type { BuildAndRunArgs } from './rpcapi.ts'
+import { PowerState, TaskState, VmState } from './states.ts'
+import { VirtInstanceNotFound, type VirtDriver, type VirtInstance } from './virt/driver.ts'
+
+const log = logger('compute.manager')
+
+/**
+ * A compute host (Nova's ComputeManager): builds and destroys guests
+ * through its virt driver, claims resources in its resource tracker, gets
+ * fixed IPs from the network manager, and reaches the database only through
+ * the conductor. Every build step is an instance action event, so the
+ * build's timeline and any failure are visible in `server event show`.
+ */
+
+/** Event names of the build and delete steps on a host (Nova's `compute_` prefix). */
+export const HostEvent = {
+  BUILD: 'compute__do_build_and_run_instance',
+  CLAIM: 'compute_claim_resources',
+  NETWORK: 'compute_allocate_network',
+  IMAGE: 'compute_prepare_image',
+  BLOCK_DEVICES: 'compute_block_device_mapping',
+  SPAWN: 'compute_spawn',
+  TERMINATE: 'compute_terminate_instance',
+} as const
+
+/** A build step failed in a way another host would not fix (Nova's BuildAbortException). */
+export class BuildAbort extends NimbusError {}
+registerErrorClass(BuildAbort)
+
+/** A build step failed in a way another host might not (Nova's RescheduledException). */
+export class BuildReschedule extends NimbusError {}
+registerErrorClass(BuildReschedule)
+
+/** Fault code Nova records for build failures. */
+const BUILD_FAULT_CODE = 500
+/** Root device name the fake and libvirt drivers give the first disk. */
+const ROOT_DEVICE_NAME = '/dev/vda'
+
+export interface ComputeManagerDeps {
+  readonly host: string
+  readonly driver: VirtDriver
+  readonly tracker: ResourceTracker
+  readonly conductor: ConductorRpcApi
+  readonly network: NetworkRpcApi
+  /** Called after claims change, so the node report follows (debounced by the caller). */
+  readonly onUsageChanged?: (() => void) | undefined
+}
+
+export class ComputeManager {
+  readonly #d: ComputeManagerDeps
+  /** Per-instance queue: a build and a delete of one instance never run at once (Nova's instance lock). */
+  readonly #locks = new Map<string, Promise<unknown>>()
+  /** Consecutive failed builds per node, reported for the build failure weigher. */
+  readonly #failedBuilds = new Map<string, number>()
+
+  constructor(deps: ComputeManagerDeps) {
+    this.#d = deps
+  }
+
+  get host(): string {
+    return this.#d.host
+  }
+
+  /** The RPC methods, by wire name. */
+  endpoints(): Record<string, (ctx: RequestContext, args: any) => Promise<unknown>> {
+    return {
+      build_and_run_instance: (ctx, a: BuildAndRunArgs) => this.buildAndRunInstance(ctx, a),
+      terminate_instance: (ctx, a: { instance: Instance }) => this.terminateInstance(ctx, a.instance),
+      get_console_output: (ctx, a: { instance: Instance }) =>
+        this.#d.driver.getConsoleOutput(virtInstance(a.instance)),
+      get_host_uptime: () => this.#d.driver.getHostUptime(),
+    }
+  }
+
+  // ---- build ----
+
+  /** Builds one instance; on failure reschedules it or leaves it in ERROR with a fault (never stuck in BUILD). */
+  buildAndRunInstance(ctx: RequestContext, args: BuildAndRunArgs): Promise<void> {
+    return this.#withLock(args.instance.uuid, () => this.#build(ctx, args))
+  }
+
+  async #build(ctx: RequestContext, args: BuildAndRunArgs): Promise<void> {
+    const uuid = args.instance.uuid
+    await this.#eventStart(ctx, uuid, HostEvent.BUILD)
+    const revert = new Reverter()
+    try {
+      const instance = await this.#runBuild(ctx, args, revert)
+      revert.success()
+      await this.#eventFinish(ctx, uuid, HostEvent.BUILD)
+      this.#recordBuild(ctx, args.node, false)
+      log.info({ instance: instance.uuid, node: args.node }, 'instance active')
+    } catch (err) {
+      await revert.fail()
+      await this.#eventFinish(ctx, uuid, HostEvent.BUILD, err)
+      await this.#handleBuildFailure(ctx, args, err)
+    }
+  }
+
+  /** The steps of a build, each with its event; each adds its undo to `revert`. */
+  async #runBuild(ctx: RequestContext, args: BuildAndRunArgs, revert: Reverter): Promise<Instance> {
+    const { node } = args
+    let instance = args.instance
+    await this.#step(
+      ctx,
+      instance,
+      HostEvent.CLAIM,
+      async () => {
+        this.#d.tracker.claim(instance, node)
+        revert.add('drop claim', () => this.#dropClaim(instance.uuid))
+        this.#d.onUsageChanged?.()
+      },
+      reschedulable,
+    )
+    instance = await this.#update(ctx, instance, { taskState: TaskState.NETWORKING, launchedOn: this.host }, [
+      TaskState.SCHEDULING,
+    ])
+    const nics = await this.#step(
+      ctx,
+      instance,
+      HostEvent.NETWORK,
+      async () => {
+        const ips = await this.#d.network.allocateForInstance(ctx, {
+          instanceUuid: instance.uuid,
+          projectId: instance.projectId,
+          host: this.host,
+          requestedNetworks: instance.requestedNetworks,
+        })
+        revert.add('release fixed IPs', () => this.#d.network.deallocateForInstance(ctx, instance.uuid))
+        return ips
+      },
+      abortWith('Failed to allocate the network(s), not rescheduling.'),
+    )
+    instance = await this.#update(ctx, instance, { taskState: TaskState.BLOCK_DEVICE_MAPPING }, [
+      TaskState.NETWORKING,
+    ])
+    const image = await this.#step(
+      ctx,
+      instance,
+      HostEvent.IMAGE,
+      () => this.#prepareImage(ctx, instance, args.image),
+      abort,
+    )
+    await this.#step(
+      ctx,
+      instance,
+      HostEvent.BLOCK_DEVICES,
+      async () => undefined,
+      abortWith('Failure prepping block device.'),
+    )
+    instance = await this.#update(
+      ctx,
+      instance,
+      { taskState: TaskState.SPAWNING, rootDeviceName: ROOT_DEVICE_NAME },
+      [TaskState.BLOCK_DEVICE_MAPPING],
+    )
+    await this.#step(
+      ctx,
+      instance,
+      HostEvent.SPAWN,
+      async () => {
+        await this.#d.driver.spawn({
+          instance: virtInstance(instance),
+          image: {
+            id: image.id,
+            name: image.name ?? undefined,
+            sizeBytes: image.sizeBytes,
+            properties: image.properties,
+          },
+          nics: nics.map(virtNic),
+          adminPassword: args.request.adminPassword,
+          configDrive: instance.configDrive === 'True',
+        })
+        revert.add('destroy guest', () => this.#d.driver.destroy(virtInstance(instance)))
+      },
+      reschedulable,
+    )
+    return this.#update(
+      ctx,
+      instance,
+      {
+        vmState: VmState.ACTIVE,
+        taskState: null,
+        powerState: PowerState.RUNNING,
+        launchedAt: new Date().toISOString(),
+      },
+      [TaskState.SPAWNING],
+    )
+  }
+
+  /** The image as the caller sees it now: it must still exist, be active and fit the flavor. */
+  async #prepareImage(ctx: RequestContext, instance: Instance, given: ImageMeta): Promise<ImageMeta> {
+    const image = await this.#d.conductor.imageGet(ctx, given.id || instance.imageRef)
+    if (image.status !== 'active') throw new BuildAbort(`Image ${image.id} is not active.`)
+    checkFlavorFitsImage(instance.flavor, image, true)
+    return image
+  }
+
+  /**
+   * After a failed build: nothing if the instance was deleted meanwhile;
+   * otherwise a reschedule (the conductor tries another host, or gives up
+   * with a fault when attempts run out) or ERROR with a fault naming the
+   * step and why.
+   */
+  async #handleBuildFailure(ctx: RequestContext, args: BuildAndRunArgs, err: unknown): Promise<void> {
+    const uuid = args.instance.uuid
+    if (isGone(err)) {
+      log.info({ instance: uuid, reason: messageOf(err) }, 'instance deleted during build; cleaned up')
+      return
+    }
+    this.#recordBuild(ctx, args.node, true)
+    const reason = messageOf(err)
+    if (err instanceof BuildReschedule) {
+      await this.#reschedule(ctx, args, reason)
+      return
+    }
+    await this.#setError(ctx, uuid, `Build of instance ${uuid} aborted: ${reason}`, err)
+  }
+
+  async #reschedule(ctx: RequestContext, args: BuildAndRunArgs, reason: string): Promise<void> {
+    const uuid = args.instance.uuid
+    try {
+      const current = await this.#d.conductor.instanceGet(ctx, uuid)
+      await this.#d.conductor.instanceUpdate(ctx, {
+        uuid,
+        updates: { host: null, node: null, taskState: TaskState.SCHEDULING },
+        expectedTaskState: [current.taskState],
+        expectedVmState: [VmState.BUILDING],
+      })
+    } catch (err) {
+      log.info(
+        { instance: uuid, err: messageOf(err) },
+        'instance changed before its reschedule; not rescheduled',
+      )
+      return
+    }
+    log.info({ instance: uuid, host: this.host, reason }, 'build failed; rescheduling')
+    await this.#d.conductor.buildInstances(ctx, {
+      ...args.request,
+      instanceUuids: [uuid],
+      attempt: args.request.attempt + 1,
+      ignoreHosts: [...args.request.ignoreHosts, this.host],
+      lastFailure: `Build of instance ${uuid} was re-scheduled: ${reason}`,
+    })
+  }
+
+  async #setError(ctx: RequestContext, uuid: string, message: string, err: unknown): Promise<void> {
+    try {
+      await this.#d.conductor.instanceUpdate(ctx, {
+        uuid,
+        updates: { vmState: VmState.ERROR, taskState: null, host: null, node: null },
+        expectedVmState: [VmState.BUILDING],
+      })
+      await this.#d.conductor.instanceFaultCreate(ctx, {
+        instanceUuid: uuid,
+        code: BUILD_FAULT_CODE,
+        message,
+        details: stackOf(err),
+        host: this.host,
+      })
+      log.warn({ instance: uuid, reason: message }, 'build failed; instance set to ERROR')
+    } catch (e) {
+      log.info({ instance: uuid, err: messageOf(e) }, 'instance changed before it could be set to ERROR')
+    }
+  }
+
+  #recordBuild(ctx: RequestContext, node: string, failed: boolean): void {
+    const before = this.#failedBuilds.get(node) ?? 0
+    if (!failed && before === 0) return
+    this.#failedBuilds.set(node, failed ? before + 1 : 0)
+    this.#d.conductor.recordBuildResult(ctx, { host: this.host, node, failed }).catch((err: unknown) => {
+      log.warn({ err: messageOf(err), node }, 'build result not recorded')
+    })
+  }
+
+  // ---- delete ----
+
+  /**
+   * Destroys the guest, releases its fixed IPs and claim, then has the
+   * conductor mark the instance deleted. Each step succeeds if its part is
+   * already gone, so a repeated delete completes.
+   */
+  terminateInstance(ctx: RequestContext, instance: Instance): Promise<void> {
+    return this.#withLock(instance.uuid, async () => {
+      await this.#eventStart(ctx, instance.uuid, HostEvent.TERMINATE)
+      try {
+        await this.#d.driver.destroy(virtInstance(instance))
+        await this.#d.network.deallocateForInstance(ctx, instance.uuid)
+        this.#dropClaim(instance.uuid)
+        await this.#eventFinish(ctx, instance.uuid, HostEvent.TERMINATE)
+        await this.#d.conductor.instanceDestroy(ctx, instance.uuid)
+        log.info({ instance: instance.uuid }, 'instance deleted')
+      } catch (err) {
+        await this.#eventFinish(ctx, instance.uuid, HostEvent.TERMINATE, err)
+        await this.#d.conductor
+          .instanceUpdate(ctx, { uuid: instance.uuid, updates: { vmState: VmState.ERROR, taskState: null } })
+          .catch(() => undefined)
+        await this.#d.conductor
+          .instanceFaultCreate(ctx, {
+            instanceUuid: instance.uuid,
+            code: BUILD_FAULT_CODE,
+            message: `Delete of instance ${instance.uuid} failed: ${messageOf(err)}`,
+            details: stackOf(err),
+            host: this.host,
+          })
+          .catch(() => undefined)
+        throw err
+      }
+    })
+  }
+
+  // ---- periodic work (called by the host service) ----
+
+  /**
+   * Nova's `_sync_power_states`: records the hypervisor's power state of
+   * each idle instance; a guest found stopped while ACTIVE becomes STOPPED.
+   */
+  async syncPowerStates(ctx: RequestContext): Promise<number> {
+    const instances = await this.#d.conductor.instancesOnHost(ctx, this.host)
+    let changed = 0
+    for (const instance of instances) {
+      if (instance.taskState !== null || instance.vmState === VmState.BUILDING) continue
+      const power = await this.#d.driver
+        .getInfo(virtInstance(instance))
+        .then((info) => info.powerState)
+        .catch((err: unknown) => (err instanceof VirtInstanceNotFound ? PowerState.NOSTATE : undefined))
+      if (power === undefined || power === instance.powerState) continue
+      const updates: InstanceUpdates =
+        instance.vmState === VmState.ACTIVE && (power === PowerState.SHUTDOWN || power === PowerState.CRASHED)
+          ? { powerState: power, vmState: VmState.STOPPED }
+          : { powerState: power }
+      await this.#d.conductor
+        .instanceUpdate(ctx, { uuid: instance.uuid, updates, expectedTaskState: [null] })
+        .then(() => changed++)
+        .catch(() => undefined)
+    }
+    return changed
+  }
+
+  // ---- helpers ----
+
+  #dropClaim(uuid: string): void {
+    if (!this.#d.tracker.hasClaim(uuid)) return
+    this.#d.tracker.drop(uuid)
+    this.#d.onUsageChanged?.()
+  }
+
+  async #withLock<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(uuid) ?? Promise.resolve()
+    const run = previous.then(fn, fn)
+    const tail = run.catch(() => undefined)
+    this.#locks.set(uuid, tail)
+    try {
+      return await run
+    } finally {
+      if (this.#locks.get(uuid) === tail) this.#locks.delete(uuid)
+    }
+  }
+
+  /** A guarded instance update through the conductor. */
+  #update(
+    ctx: RequestContext,
+    instance: Instance,
+    updates: InstanceUpdates,
+    expectedTaskState: readonly (string | null)[],
+  ): Promise<Instance> {
+    return this.#d.conductor.instanceUpdate(ctx, { uuid: instance.uuid, updates, expectedTaskState })
+  }
+
+  /**
+   * One build step with its event; a failure is recorded on the event and
+   * rethrown as the step's kind of failure (`classify`), with the step named.
+   */
+  async #step<T>(
+    ctx: RequestContext,
+    instance: Instance,
+    event: string,
+    fn: () => Promise<T>,
+    classify: (step: string, err: unknown) => NimbusError,
+  ): Promise<T> {
+    await this.#eventStart(ctx, instance.uuid, event)
+    try {
+      const result = await fn()
+      await this.#eventFinish(ctx, instance.uuid, event)
+      return result
+    } catch (err) {
+      await this.#eventFinish(ctx, instance.uuid, event, err)
+      if (isGone(err)) throw err
+      throw classify(event, err)
+    }
+  }
+
+  async #eventStart(ctx: RequestContext, instanceUuid: string, event: string): Promise<void> {
+    await this.#d.conductor
+      .actionEventStart(ctx, { instanceUuid, event, host: this.host })
+      .catch((err: unknown) => {
+        log.debug({ instance: instanceUuid, event, err: messageOf(err) }, 'event start not recorded')
+      })
+  }
+
+  async #eventFinish(ctx: RequestContext, instanceUuid: string, event: string, err?: unknown): Promise<void> {
+    await this.#d.conductor
+      .actionEventFinish(ctx, {
+        instanceUuid,
+        event,
+        result: err === undefined ? 'Success' : 'Error',
+        traceback: err === undefined ? null : stackOf(err),
+        details: err === undefined ? null : messageOf(err),
+      })
+      .catch((e: unknown) =>
+        log.debug({ instance: instanceUuid, event, err: messageOf(e) }, 'event finish not recorded'),
+      )
+  }
+}
+
+// ---- failure kinds ----
+
+/** Claims that do not fit and failed spawns may work on another host (Nova reschedules them). */
+function reschedulable(step: string, err: unknown): NimbusError {
+  return new BuildReschedule(`${step}: ${messageOf(err)}`)
+}
+
+function abort(step: string, err: unknown): NimbusError {
+  return new BuildAbort(`${step}: ${messageOf(err)}`)
+}
+
+function abortWith(summary: string): (step: string, err: unknown) => NimbusError {
+  return (step, err) => new BuildAbort(`${step}: ${summary} (${messageOf(err)})`)
+}
+
+/** The instance was deleted (or is being deleted) while we worked on it. */
+function isGone(err: unknown): boolean {
+  if (!(err instanceof NimbusError)) return false
+  return (
+    (err instanceof NotFound && err.name === 'InstanceNotFound') ||
+    err.name === 'UnexpectedDeletingTaskState' ||
+    err.name === 'UnexpectedTaskState'
+  )
+}
+
+// ---- views for the driver ----
+
+export function virtInstance(instance: Instance): VirtInstance {
+  return {
+    uuid: instance.uuid,
+    name: `instance-${instance.uuid.slice(0, 8)}`,
+    hostname: instance.hostname,
+    memoryMb: instance.flavor.memoryMb,
+    vcpus: instance.flavor.vcpus,
+    rootGb: instance.flavor.rootGb,
+    ephemeralGb: instance.flavor.ephemeralGb,
+    swapMb: instance.flavor.swapMb,
+    imageRef: instance.imageRef,
+    userData: instance.userData,
+    keyData: instance.keyData,
+    metadata: instance.metadata,
+  }
+}
+
+function virtNic(ip: FixedIp) {
+  return {
+    networkId: ip.networkId,
+    networkLabel: ip.networkLabel,
+    macAddress: ip.macAddress,
+    address: ip.address,
+    version: ip.version,
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+function stackOf(err: unknown): string | null {
+  return err instanceof Error ? (err.stack ?? null) : null
+}

@@ -1,0 +1,52 @@
+import type { RequestContext } from '../common/context.ts'
+import type { BuildRequest } from '../conductor/rpcapi.ts'
+import { RpcClient, type Transport } from '../rpc/index.ts'
+import type { ImageMeta } from './image.ts'
+import type { Instance } from './objects.ts'
+
+/** Compute hosts' RPC topic: each host consumes `compute.<host>`. */
+export const COMPUTE_TOPIC = 'compute'
+
+export interface BuildAndRunArgs {
+  readonly instance: Instance
+  readonly image: ImageMeta
+  /** The hypervisor node the scheduler chose on this host. */
+  readonly node: string
+  /** The build as the conductor received it, to reschedule from. */
+  readonly request: BuildRequest
+}
+
+/**
+ * Client side of a compute host (Nova's ComputeAPI rpcapi). Every method
+ * goes to one host's own queue; the comment on each says whether it casts
+ * or calls, and why.
+ */
+export class ComputeRpcApi {
+  readonly #client: RpcClient
+
+  constructor(transport: Transport) {
+    this.#client = new RpcClient(transport, { topic: COMPUTE_TOPIC })
+  }
+
+  /** cast: the conductor does not wait for the build; the host reports through the conductor. */
+  buildAndRunInstance(ctx: RequestContext, host: string, args: BuildAndRunArgs): Promise<void> {
+    return this.#client.prepare({ server: host }).cast(ctx, 'build_and_run_instance', args)
+  }
+
+  /** cast: the API answers 204 at once; the host destroys the guest, frees what it held and marks it deleted. */
+  terminateInstance(ctx: RequestContext, instance: Instance): Promise<void> {
+    return this.#client.prepare({ server: instance.host! }).cast(ctx, 'terminate_instance', { instance })
+  }
+
+  /** call: the API needs the text back. */
+  getConsoleOutput(ctx: RequestContext, instance: Instance): Promise<string> {
+    return this.#client
+      .prepare({ server: instance.host! })
+      .call<string>(ctx, 'get_console_output', { instance })
+  }
+
+  /** call: the hypervisors API shows the host's uptime (bounded wait: a sick host must not hang the API). */
+  getHostUptime(ctx: RequestContext, host: string, timeoutMs?: number): Promise<string> {
+    return this.#client.prepare({ server: host, timeoutMs }).call<string>(ctx, 'get_host_uptime', {})
+  }
+}

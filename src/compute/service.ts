@@ -1,0 +1,191 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Config } from '../common/config.ts'
+import { adminContext } from '../common/context.ts'
+import { logger } from '../common/log.ts'
+import { ConductorRpcApi } from '../conductor/rpcapi.ts'
+import { NetworkRpcApi } from '../network/rpcapi.ts'
+import { RpcServer, type Transport } from '../rpc/index.ts'
+import type { Runtime } from '../service/runtime.ts'
+import type { Service } from '../service/service.ts'
+import { ComputeManager } from './manager.ts'
+import { PeriodicTasks } from './periodic.ts'
+import { ResourceTracker } from './resource-tracker.ts'
+import { COMPUTE_TOPIC } from './rpcapi.ts'
+import type { VirtDriver } from './virt/driver.ts'
+import { FakeDriver } from './virt/fake/driver.ts'
+
+const log = logger('compute.service')
+
+/** Nova's binary name for a compute host, as os-services lists it. */
+export const COMPUTE_BINARY = 'nova-compute'
+
+/** Attempts to register with the conductor at start-up (it may start after us in distributed mode). */
+const REGISTER_ATTEMPTS_MAX = 30
+const REGISTER_RETRY_DELAY_MS = 1_000
+/** Delay between a claim change and the node report that follows it (reports are batched). */
+const USAGE_REPORT_DELAY_MS = 200
+
+/**
+ * One compute host: a virt driver, its resource tracker and manager, an RPC
+ * server on `compute.<host>`, and the periodic tasks (heartbeat, resource
+ * report, power-state sync). It reaches the database only through the
+ * conductor.
+ */
+export class ComputeHost {
+  readonly host: string
+  readonly driver: VirtDriver
+  readonly tracker: ResourceTracker
+  readonly manager: ComputeManager
+  readonly #conductor: ConductorRpcApi
+  readonly #server: RpcServer
+  readonly #periodic = new PeriodicTasks()
+  #reportTimer: NodeJS.Timeout | undefined
+  #stopped = false
+
+  constructor(host: string, driver: VirtDriver, config: Config, transport: Transport) {
+    this.host = host
+    this.driver = driver
+    this.#conductor = new ConductorRpcApi(transport)
+    this.tracker = new ResourceTracker(host, config.compute)
+    this.manager = new ComputeManager({
+      host,
+      driver,
+      tracker: this.tracker,
+      conductor: this.#conductor,
+      network: new NetworkRpcApi(transport),
+      onUsageChanged: () => this.#scheduleReport(),
+    })
+    this.#server = new RpcServer(transport, { topic: COMPUTE_TOPIC, server: host }, this.manager.endpoints())
+    const c = config.compute
+    this.#periodic.add('heartbeat', c.reportIntervalS * 1000, () => this.#heartbeat())
+    this.#periodic.add('update_available_resource', c.updateResourcesIntervalS * 1000, () =>
+      this.updateResources(),
+    )
+    this.#periodic.add('sync_power_states', c.syncPowerStateIntervalS * 1000, () =>
+      this.manager.syncPowerStates(adminContext()),
+    )
+  }
+
+  async start(): Promise<void> {
+    await this.driver.initHost(this.host)
+    await this.#register()
+    const ctx = adminContext()
+    for (const node of await this.driver.getAvailableNodes()) {
+      this.tracker.setNode(await this.driver.getAvailableResource(node))
+    }
+    this.tracker.restore(await this.#conductor.instancesOnHost(ctx, this.host))
+    await this.#report()
+    await this.#server.start()
+    this.#periodic.start()
+    log.info({ host: this.host, driver: this.driver.name }, 'compute host started')
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    if (this.#reportTimer) clearTimeout(this.#reportTimer)
+    await this.#periodic.stop()
+    await this.#server.stop()
+    await this.driver.cleanupHost()
+  }
+
+  /** Refreshes the node totals from the driver and reports them (Nova's `update_available_resource`). */
+  async updateResources(): Promise<void> {
+    for (const node of await this.driver.getAvailableNodes()) {
+      this.tracker.setNode(await this.driver.getAvailableResource(node))
+    }
+    await this.#report()
+  }
+
+  /** Runs a periodic task now (tests). */
+  runPeriodic(name: 'heartbeat' | 'update_available_resource' | 'sync_power_states'): Promise<void> {
+    return this.#periodic.runNow(name)
+  }
+
+  async #register(): Promise<void> {
+    const ref = { host: this.host, binary: COMPUTE_BINARY, topic: COMPUTE_TOPIC }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#conductor.serviceCreate(adminContext(), ref)
+        await this.#heartbeat()
+        return
+      } catch (err) {
+        if (attempt >= REGISTER_ATTEMPTS_MAX) throw err
+        log.warn(
+          { host: this.host, attempt, err: (err as Error).message },
+          'conductor not reachable yet; retrying',
+        )
+        await sleep(REGISTER_RETRY_DELAY_MS)
+      }
+    }
+  }
+
+  async #heartbeat(): Promise<void> {
+    await this.#conductor.serviceHeartbeat(adminContext(), {
+      host: this.host,
+      binary: COMPUTE_BINARY,
+      topic: COMPUTE_TOPIC,
+    })
+  }
+
+  async #report(): Promise<void> {
+    const ctx = adminContext()
+    for (const report of this.tracker.reports()) await this.#conductor.computeNodeUpdate(ctx, report)
+  }
+
+  #scheduleReport(): void {
+    if (this.#reportTimer || this.#stopped) return
+    this.#reportTimer = setTimeout(() => {
+      this.#reportTimer = undefined
+      this.#report().catch((err: unknown) => log.warn({ err, host: this.host }, 'resource report failed'))
+    }, USAGE_REPORT_DELAY_MS)
+    this.#reportTimer.unref()
+  }
+}
+
+/** The names of the compute hosts this process runs: the configured host, or N numbered fake hosts. */
+export function computeHostNames(config: Config): string[] {
+  const n = config.compute.fakeHosts
+  if (n === 1) return [config.host]
+  return Array.from({ length: n }, (_, i) => `${config.host}-${i + 1}`)
+}
+
+function makeDriver(config: Config): VirtDriver {
+  const c = config.compute
+  return new FakeDriver({
+    vcpus: c.fakeVcpus,
+    memoryMb: c.fakeMemoryMb,
+    localGb: c.fakeLocalGb,
+    delaysMs: c.fakeSpawnDelayMs ? { 'spawn:start': c.fakeSpawnDelayMs } : undefined,
+  })
+}
+
+/** The `compute` service: one or more compute hosts in this process (`nimbus up --fake-hosts N`). */
+export class ComputeService implements Service {
+  readonly name = 'compute'
+  readonly hosts: readonly ComputeHost[]
+
+  constructor(rt: Runtime) {
+    this.hosts = computeHostNames(rt.config).map(
+      (name) => new ComputeHost(name, makeDriver(rt.config), rt.config, rt.transport),
+    )
+  }
+
+  /** One host by name (tests reach its fake driver through it). */
+  host(name: string): ComputeHost {
+    const found = this.hosts.find((h) => h.host === name)
+    if (!found) throw new Error(`no compute host ${name} in this process`)
+    return found
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.hosts.map((h) => h.start()))
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.hosts.map((h) => h.stop()))
+  }
+}
+
+export function createComputeService(rt: Runtime): Service {
+  return new ComputeService(rt)
+}

@@ -1,0 +1,397 @@
+import type { Config } from '../common/config.ts'
+import type { RequestContext } from '../common/context.ts'
+import { NimbusError, NoValidHost } from '../common/errors.ts'
+import { logger } from '../common/log.ts'
+import {
+  addFault,
+  EventResult,
+  finishAction,
+  finishEvent,
+  lastFinishedEvent,
+  startEvent,
+} from '../compute/db/actions.ts'
+import { recordBuildResult, upsertComputeNode } from '../compute/db/compute-nodes.ts'
+import {
+  buildsOlderThan,
+  getInstance,
+  instancesOnHost,
+  markInstanceDeleted,
+  updateInstance,
+} from '../compute/db/instances.ts'
+import { releaseAllocations } from '../compute/db/network-allocations.ts'
+import { DbImageApi, type ImageMeta } from '../compute/image.ts'
+import type { ComputeNodeReport, Instance } from '../compute/objects.ts'
+import type { ComputeRpcApi } from '../compute/rpcapi.ts'
+import { TaskState, VmState } from '../compute/states.ts'
+import type { Database } from '../db/index.ts'
+import { recordHeartbeat, registerService, type ServiceRow } from '../db/services.ts'
+import type { SchedulerRpcApi } from '../scheduler/rpcapi.ts'
+import type { RequestSpec } from '../scheduler/types.ts'
+import type {
+  BuildRequest,
+  BuildResultArgs,
+  EventArgs,
+  EventFinishArgs,
+  FaultArgs,
+  InstanceUpdateArgs,
+  ServiceRef,
+  ServiceState,
+} from './rpcapi.ts'
+
+const log = logger('conductor')
+
+/** Event names of the build timeline (`openstack server event show`). */
+export const BuildEvent = {
+  CONDUCTOR: 'conductor_schedule_and_build_instances',
+  SCHEDULE: 'scheduler_select_destinations',
+} as const
+
+/** Fault code of a build failure (Nova records 500 for NoValidHost and MaxRetriesExceeded). */
+const BUILD_FAULT_CODE = 500
+
+export interface ConductorDeps {
+  readonly db: Database
+  readonly config: Config
+  readonly scheduler: SchedulerRpcApi
+  readonly compute: ComputeRpcApi
+  /** The conductor's own host name (events record where a step ran). */
+  readonly host: string
+}
+
+/**
+ * The conductor (Nova's ComputeTaskManager + ConductorManager): it
+ * orchestrates builds (schedule, then hand each instance to its host) and
+ * is the only way compute hosts reach the database.
+ */
+export class ConductorManager {
+  readonly #d: ConductorDeps
+  readonly #images: DbImageApi
+
+  constructor(deps: ConductorDeps) {
+    this.#d = deps
+    this.#images = new DbImageApi(deps.db)
+  }
+
+  /** The RPC methods, by wire name. */
+  endpoints(): Record<string, (ctx: RequestContext, args: any) => Promise<unknown>> {
+    return {
+      build_instances: (ctx, a: BuildRequest) => this.buildInstances(ctx, a),
+      image_get: (ctx, a: { imageId: string }) => this.#images.get(ctx, a.imageId),
+      instance_update: (ctx, a: InstanceUpdateArgs) => this.instanceUpdate(a),
+      instance_get: (ctx, a: { uuid: string; readDeleted?: boolean }) =>
+        getInstance(this.#d.db.kysely, a.uuid, { readDeleted: a.readDeleted }),
+      instances_on_host: (ctx, a: { host: string }) => instancesOnHost(this.#d.db.kysely, a.host),
+      instance_destroy: (ctx, a: { uuid: string }) => this.instanceDestroy(ctx, a.uuid),
+      action_event_start: (ctx, a: EventArgs) => this.eventStart(ctx, a),
+      action_event_finish: (ctx, a: EventFinishArgs) => this.eventFinish(ctx, a),
+      action_finish: (ctx, a: { instanceUuid: string }) =>
+        finishAction(this.#d.db.kysely, a.instanceUuid, ctx.requestId),
+      instance_fault_create: (ctx, a: FaultArgs) => addFault(this.#d.db.kysely, a),
+      compute_node_update: (ctx, a: { report: ComputeNodeReport }) => this.computeNodeUpdate(a.report),
+      record_build_result: (ctx, a: BuildResultArgs) =>
+        recordBuildResult(this.#d.db.kysely, a.host, a.node, a.failed),
+      service_create: (ctx, a: ServiceRef) => this.serviceCreate(a),
+      service_heartbeat: (ctx, a: ServiceRef) => this.serviceHeartbeat(a),
+    }
+  }
+
+  // ---- the build ----
+
+  /**
+   * Schedules the instances and casts each to its host. Every failure here
+   * (no valid host, attempts used up, the scheduler unreachable) ends the
+   * instances in ERROR with a fault that says why; an instance deleted
+   * meanwhile is left alone.
+   */
+  async buildInstances(ctx: RequestContext, req: BuildRequest): Promise<void> {
+    const instances = await this.#stillBuilding(req.instanceUuids)
+    if (instances.length === 0) return
+    for (const i of instances) await this.#tryEventStart(ctx, i.uuid, BuildEvent.CONDUCTOR)
+    try {
+      if (req.attempt > this.#d.config.compute.maxAttempts)
+        throw maxRetriesExceeded(this.#d.config, instances[0]!, req)
+      const chosen = await this.#schedule(ctx, req, instances)
+      for (const [index, instance] of instances.entries()) {
+        await this.#castBuild(ctx, req, instance, chosen[index]!)
+      }
+      for (const i of instances)
+        await this.#tryEventFinish(ctx, i.uuid, BuildEvent.CONDUCTOR, EventResult.SUCCESS)
+    } catch (err) {
+      await this.#failBuild(ctx, instances, err)
+    }
+  }
+
+  async #stillBuilding(uuids: readonly string[]): Promise<Instance[]> {
+    const out: Instance[] = []
+    for (const uuid of uuids) {
+      const instance = await getInstance(this.#d.db.kysely, uuid).catch(() => undefined)
+      if (instance && instance.vmState === VmState.BUILDING && instance.taskState === TaskState.SCHEDULING) {
+        out.push(instance)
+      } else {
+        log.info({ instance: uuid }, 'instance no longer waiting for scheduling; skipped')
+      }
+    }
+    return out
+  }
+
+  /** Calls the scheduler (which also allocates the chosen hosts); records its decision in the event. */
+  async #schedule(ctx: RequestContext, req: BuildRequest, instances: readonly Instance[]) {
+    for (const i of instances) await this.#tryEventStart(ctx, i.uuid, BuildEvent.SCHEDULE)
+    const spec = requestSpec(req, instances)
+    try {
+      const result = await this.#d.scheduler.selectDestinations(ctx, spec, {
+        host: req.placement.requestedHost ?? req.placement.forceHost,
+        node: req.placement.requestedNode ?? req.placement.forceNode,
+      })
+      const details = JSON.stringify(result.record)
+      for (const i of instances) {
+        await this.#tryEventFinish(ctx, i.uuid, BuildEvent.SCHEDULE, EventResult.SUCCESS, { details })
+      }
+      return result.destinations
+    } catch (err) {
+      const record = err instanceof NimbusError ? err.detail.decisionRecord : undefined
+      const details = record === undefined ? messageOf(err) : JSON.stringify(record)
+      for (const i of instances) {
+        await this.#tryEventFinish(ctx, i.uuid, BuildEvent.SCHEDULE, EventResult.ERROR, {
+          details,
+          traceback: stackOf(err),
+        })
+      }
+      throw err
+    }
+  }
+
+  async #castBuild(
+    ctx: RequestContext,
+    req: BuildRequest,
+    instance: Instance,
+    dest: { host: string; node: string },
+  ): Promise<void> {
+    // The scheduler recorded the host; the zone follows the host unless one was asked for.
+    const updated = await updateInstance(
+      this.#d.db.kysely,
+      instance.uuid,
+      { availabilityZone: instance.availabilityZone ?? this.#d.config.compute.defaultAvailabilityZone },
+      { expectedTaskState: [TaskState.SCHEDULING] },
+    )
+    await this.#d.compute.buildAndRunInstance(ctx, dest.host, {
+      instance: updated,
+      image: req.image,
+      node: dest.node,
+      request: req,
+    })
+  }
+
+  /** ERROR with a fault for every instance still building; the scheduler's allocations are dropped. */
+  async #failBuild(ctx: RequestContext, instances: readonly Instance[], err: unknown): Promise<void> {
+    const message = messageOf(err)
+    log.warn({ instances: instances.map((i) => i.uuid), reason: message }, 'build failed in the conductor')
+    for (const instance of instances) {
+      try {
+        await this.#d.db.transaction(async (trx) => {
+          await updateInstance(
+            trx,
+            instance.uuid,
+            { vmState: VmState.ERROR, taskState: null, host: null, node: null },
+            { expectedVmState: [VmState.BUILDING] },
+          )
+          await addFault(trx, {
+            instanceUuid: instance.uuid,
+            code: BUILD_FAULT_CODE,
+            message,
+            details: stackOf(err),
+            host: this.#d.host,
+          })
+          await releaseAllocations(trx, instance.uuid)
+        })
+      } catch (e) {
+        log.info(
+          { instance: instance.uuid, err: messageOf(e) },
+          'instance changed while failing its build; left as is',
+        )
+      }
+      await this.#tryEventFinish(ctx, instance.uuid, BuildEvent.CONDUCTOR, EventResult.ERROR, {
+        details: message,
+        traceback: stackOf(err),
+      })
+    }
+  }
+
+  // ---- object proxy ----
+
+  instanceUpdate(a: InstanceUpdateArgs): Promise<Instance> {
+    return updateInstance(this.#d.db.kysely, a.uuid, a.updates, {
+      expectedTaskState: a.expectedTaskState,
+      expectedVmState: a.expectedVmState,
+    })
+  }
+
+  /** The host destroyed the guest: mark the instance deleted and finish the delete action. */
+  async instanceDestroy(ctx: RequestContext, uuid: string): Promise<Instance> {
+    return this.#d.db.transaction(async (trx) => {
+      const deleted = await markInstanceDeleted(trx, uuid)
+      await finishAction(trx, uuid, ctx.requestId).catch(() => undefined)
+      return deleted
+    })
+  }
+
+  async eventStart(ctx: RequestContext, a: EventArgs): Promise<void> {
+    await startEvent(this.#d.db.kysely, { ...a, requestId: ctx.requestId })
+  }
+
+  async eventFinish(ctx: RequestContext, a: EventFinishArgs): Promise<void> {
+    await finishEvent(this.#d.db.kysely, { ...a, requestId: ctx.requestId })
+  }
+
+  async computeNodeUpdate(report: ComputeNodeReport): Promise<void> {
+    await upsertComputeNode(this.#d.db.kysely, report)
+  }
+
+  async serviceCreate(ref: ServiceRef): Promise<ServiceState> {
+    return serviceState(await registerService(this.#d.db.kysely, ref))
+  }
+
+  async serviceHeartbeat(ref: ServiceRef): Promise<ServiceState> {
+    return serviceState(await recordHeartbeat(this.#d.db.kysely, { host: ref.host, binary: ref.binary }))
+  }
+
+  // ---- periodic ----
+
+  /**
+   * Moves every instance still in BUILD longer than `build_timeout_s` to
+   * ERROR, with a fault naming the last build step that completed, and
+   * frees its scheduler allocation and fixed IPs. A host still working on
+   * it finds the instance in ERROR at its next step and cleans up.
+   */
+  async checkBuildTimeouts(ctx: RequestContext): Promise<number> {
+    const timeoutS = this.#d.config.compute.buildTimeoutS
+    const cutoff = new Date(Date.now() - timeoutS * 1000).toISOString()
+    const stuck = await buildsOlderThan(this.#d.db.kysely, cutoff)
+    let failed = 0
+    for (const instance of stuck) {
+      const step = await lastFinishedEvent(this.#d.db.kysely, instance.uuid)
+      const message = `Build of instance ${instance.uuid} timed out after ${timeoutS} seconds in task state ${instance.taskState ?? 'none'}; last completed step: ${step ?? 'none'}.`
+      try {
+        await this.#d.db.transaction(async (trx) => {
+          await updateInstance(
+            trx,
+            instance.uuid,
+            { vmState: VmState.ERROR, taskState: null, host: null, node: null },
+            { expectedVmState: [VmState.BUILDING] },
+          )
+          await addFault(trx, {
+            instanceUuid: instance.uuid,
+            code: BUILD_FAULT_CODE,
+            message,
+            host: instance.host,
+          })
+          await releaseAllocations(trx, instance.uuid)
+        })
+        failed++
+        log.warn(
+          { ctx: ctx.requestId, instance: instance.uuid, step },
+          'build deadline passed; instance set to ERROR',
+        )
+      } catch (err) {
+        log.debug({ instance: instance.uuid, err: messageOf(err) }, 'instance left BUILD meanwhile')
+      }
+    }
+    return failed
+  }
+
+  // ---- events, tolerant of a deleted instance ----
+
+  async #tryEventStart(ctx: RequestContext, instanceUuid: string, event: string): Promise<void> {
+    try {
+      await startEvent(this.#d.db.kysely, {
+        instanceUuid,
+        requestId: ctx.requestId,
+        event,
+        host: this.#d.host,
+      })
+    } catch (err) {
+      log.debug({ instance: instanceUuid, event, err: messageOf(err) }, 'event not recorded')
+    }
+  }
+
+  async #tryEventFinish(
+    ctx: RequestContext,
+    instanceUuid: string,
+    event: string,
+    result: 'Success' | 'Error',
+    extra: { details?: string; traceback?: string | undefined } = {},
+  ): Promise<void> {
+    try {
+      await finishEvent(this.#d.db.kysely, {
+        instanceUuid,
+        requestId: ctx.requestId,
+        event,
+        result,
+        ...extra,
+      })
+    } catch (err) {
+      log.debug({ instance: instanceUuid, event, err: messageOf(err) }, 'event not recorded')
+    }
+  }
+}
+
+/** What the scheduler needs: the request spec built from the instances, image and placement hints. */
+export function requestSpec(req: BuildRequest, instances: readonly Instance[]): RequestSpec {
+  const first = instances[0]!
+  const f = first.flavor
+  return {
+    instanceUuids: instances.map((i) => i.uuid),
+    projectId: first.projectId,
+    flavor: {
+      id: f.flavorid,
+      name: f.name,
+      memoryMb: f.memoryMb,
+      vcpus: f.vcpus,
+      rootGb: f.rootGb,
+      ephemeralGb: f.ephemeralGb,
+      swapMb: f.swapMb,
+      extraSpecs: f.extraSpecs,
+    },
+    image: imageSpec(req.image),
+    availabilityZone: req.placement.availabilityZone,
+    schedulerHints: req.placement.schedulerHints,
+    ignoreHosts: req.ignoreHosts,
+    forceHost: req.placement.forceHost,
+  }
+}
+
+function imageSpec(image: ImageMeta) {
+  return {
+    id: image.id,
+    properties: image.properties,
+    minRamMb: image.minRamMb,
+    minDiskGb: image.minDiskGb,
+    sizeBytes: image.sizeBytes,
+  }
+}
+
+/** Nova's MaxRetriesExceeded, worded as Nova words it. */
+function maxRetriesExceeded(config: Config, instance: Instance, req: BuildRequest): NoValidHost {
+  const max = config.compute.maxAttempts
+  return new NoValidHost(
+    `Exceeded maximum number of retries. Exceeded max scheduling attempts ${max} for instance ${instance.uuid}. Last exception: ${req.lastFailure ?? 'unknown'}`,
+  )
+}
+
+function serviceState(row: ServiceRow): ServiceState {
+  return {
+    id: row.id,
+    uuid: row.uuid,
+    disabled: row.disabled,
+    forcedDown: row.forced_down,
+    reportCount: row.report_count,
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+function stackOf(err: unknown): string | undefined {
+  return err instanceof Error ? err.stack : undefined
+}

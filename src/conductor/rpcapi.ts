@@ -1,0 +1,174 @@
+import type { RequestContext } from '../common/context.ts'
+import type { ImageMeta } from '../compute/image.ts'
+import type { ComputeNodeReport, FixedIp, Instance, InstanceUpdates } from '../compute/objects.ts'
+import { RpcClient, type Transport } from '../rpc/index.ts'
+
+/** The conductor's RPC topic (one shared queue: any conductor takes the work). */
+export const CONDUCTOR_TOPIC = 'conductor'
+
+/** Where a build may go, from the create request. */
+export interface PlacementHints {
+  readonly availabilityZone?: string | undefined
+  readonly schedulerHints: Readonly<Record<string, string | readonly string[]>>
+  /** `availability_zone=zone:host[:node]` (admin): skips the filters. */
+  readonly forceHost?: string | undefined
+  readonly forceNode?: string | undefined
+  /** 2.74 `host` / `hypervisor_hostname` (admin): the filters still run. */
+  readonly requestedHost?: string | undefined
+  readonly requestedNode?: string | undefined
+}
+
+/** What `build_instances` needs: the instances were recorded by the API, in BUILD/scheduling. */
+export interface BuildRequest {
+  readonly instanceUuids: readonly string[]
+  readonly image: ImageMeta
+  readonly placement: PlacementHints
+  readonly adminPassword?: string | undefined
+  /** 1 on the first try; each reschedule adds one. */
+  readonly attempt: number
+  /** Hosts a previous attempt failed on (reschedule). */
+  readonly ignoreHosts: readonly string[]
+  /** Why the previous attempt failed, for the fault when attempts run out. */
+  readonly lastFailure?: string | undefined
+}
+
+export interface InstanceUpdateArgs {
+  readonly uuid: string
+  readonly updates: InstanceUpdates
+  readonly expectedTaskState?: readonly (string | null)[] | undefined
+  readonly expectedVmState?: readonly string[] | undefined
+}
+
+export interface EventArgs {
+  readonly instanceUuid: string
+  readonly event: string
+  readonly host: string | null
+}
+
+export interface EventFinishArgs {
+  readonly instanceUuid: string
+  readonly event: string
+  readonly result: 'Success' | 'Error'
+  readonly traceback?: string | null | undefined
+  readonly details?: string | null | undefined
+}
+
+export interface FaultArgs {
+  readonly instanceUuid: string
+  readonly code: number
+  readonly message: string
+  readonly details?: string | null | undefined
+  readonly host?: string | null | undefined
+}
+
+export interface ServiceRef {
+  readonly host: string
+  readonly binary: string
+  readonly topic: string | null
+}
+
+export interface ServiceState {
+  readonly id: number
+  readonly uuid: string
+  readonly disabled: boolean
+  readonly forcedDown: boolean
+  readonly reportCount: number
+}
+
+/** A server build that ended on a host: whether it failed there (for the build failure weigher). */
+export interface BuildResultArgs {
+  readonly host: string
+  readonly node: string
+  readonly failed: boolean
+}
+
+/** Every fixed IP the network records hold for an instance (to unplug at delete). */
+export type FixedIpList = readonly FixedIp[]
+
+/**
+ * Client side of the conductor. Two groups of methods, as in Nova:
+ * the compute task API (orchestration: `build_instances`, cast) and the
+ * object proxy compute hosts use instead of the database (all calls: the
+ * host needs the outcome before its next step).
+ */
+export class ConductorRpcApi {
+  readonly #client: RpcClient
+
+  constructor(transport: Transport) {
+    this.#client = new RpcClient(transport, { topic: CONDUCTOR_TOPIC })
+  }
+
+  // ---- compute task API ----
+
+  /** cast: the API answers 202 without waiting for scheduling; reschedules cast it again. */
+  buildInstances(ctx: RequestContext, request: BuildRequest): Promise<void> {
+    return this.#client.cast(ctx, 'build_instances', request)
+  }
+
+  // ---- object proxy for compute hosts (all calls) ----
+
+  /** call: the image as the request's caller sees it (hosts check status, min_ram, min_disk before spawning). */
+  imageGet(ctx: RequestContext, imageId: string): Promise<ImageMeta> {
+    return this.#client.call<ImageMeta>(ctx, 'image_get', { imageId })
+  }
+
+  /** call: a guarded instance update (Nova's `instance.save(expected_task_state=...)`). */
+  instanceUpdate(ctx: RequestContext, args: InstanceUpdateArgs): Promise<Instance> {
+    return this.#client.call<Instance>(ctx, 'instance_update', args)
+  }
+
+  /** call: one instance (read_deleted when asked). */
+  instanceGet(ctx: RequestContext, uuid: string, readDeleted = false): Promise<Instance> {
+    return this.#client.call<Instance>(ctx, 'instance_get', { uuid, readDeleted })
+  }
+
+  /** call: instances allocated to a host (resource tracker start-up, power sync). */
+  instancesOnHost(ctx: RequestContext, host: string): Promise<Instance[]> {
+    return this.#client.call<Instance[]>(ctx, 'instances_on_host', { host })
+  }
+
+  /** call: marks an instance deleted once its host has destroyed it. */
+  instanceDestroy(ctx: RequestContext, uuid: string): Promise<Instance> {
+    return this.#client.call<Instance>(ctx, 'instance_destroy', { uuid })
+  }
+
+  /** call: records the start of a step of the current request's action. */
+  actionEventStart(ctx: RequestContext, args: EventArgs): Promise<void> {
+    return this.#client.call<void>(ctx, 'action_event_start', args)
+  }
+
+  /** call: records the end of a step, with its result (and why, on error). */
+  actionEventFinish(ctx: RequestContext, args: EventFinishArgs): Promise<void> {
+    return this.#client.call<void>(ctx, 'action_event_finish', args)
+  }
+
+  /** call: marks the current request's action on an instance finished. */
+  actionFinish(ctx: RequestContext, instanceUuid: string): Promise<void> {
+    return this.#client.call<void>(ctx, 'action_finish', { instanceUuid })
+  }
+
+  /** call: records why an instance failed (its `fault`). */
+  instanceFaultCreate(ctx: RequestContext, args: FaultArgs): Promise<void> {
+    return this.#client.call<void>(ctx, 'instance_fault_create', args)
+  }
+
+  /** call: the resource tracker's report of one node. */
+  computeNodeUpdate(ctx: RequestContext, report: ComputeNodeReport): Promise<void> {
+    return this.#client.call<void>(ctx, 'compute_node_update', { report })
+  }
+
+  /** call: counts a failed (or resets after a successful) build on a node. */
+  recordBuildResult(ctx: RequestContext, args: BuildResultArgs): Promise<void> {
+    return this.#client.call<void>(ctx, 'record_build_result', args)
+  }
+
+  /** call: registers a service (host, binary) and returns its row. */
+  serviceCreate(ctx: RequestContext, service: ServiceRef): Promise<ServiceState> {
+    return this.#client.call<ServiceState>(ctx, 'service_create', service)
+  }
+
+  /** call: one heartbeat (Nova's servicegroup DB driver `report_state`). */
+  serviceHeartbeat(ctx: RequestContext, service: ServiceRef): Promise<ServiceState> {
+    return this.#client.call<ServiceState>(ctx, 'service_heartbeat', service)
+  }
+}
