@@ -121,6 +121,7 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       status: 201,
       handler: async (req) => {
         checks.ec2Create(req.body ?? {})
+        checkUnrestricted(req)
         const b = (req.body ?? {}) as Body
         const projectId: string | undefined = b.tenant_id ?? b.project_id
         if (!projectId)
