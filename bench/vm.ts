@@ -1,20 +1,26 @@
 /**
- * Real-VM figures under TCG (plain qemu-system-x86_64, no libvirt):
- *   - qemu start -> serial banner, without a NIC;
- *   - qemu start -> banner -> SSH port open -> SSH login with the metadata key,
+ * Real-VM figures under TCG:
+ *   - plain qemu-system-x86_64: qemu start -> serial banner, without a NIC;
+ *   - plain qemu: start -> banner -> SSH port open -> SSH login with the metadata key,
  *     with a tap in a network namespace (dnsmasq + metadata server there);
+ *   - the libvirt driver: spawn -> banner -> SSH login, and destroy;
  *   - qcow2 overlay creation on a 20 MB and a 2 GB base (should be equal:
  *     an overlay costs the same whatever the image size).
  * Usage: node --import tsx bench/vm.ts [--runs N]   (root; needs the guest image)
  */
-import { rmSync } from 'node:fs'
+import { copyFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { LibvirtDriver } from '../src/compute/virt/libvirt/driver.ts'
 import { createOverlay, inspect } from '../src/compute/virt/libvirt/image-cache.ts'
 import { run } from '../src/guest-image/exec.ts'
 import { GUEST_BANNER_MARKER, GUEST_DEFAULT_USER } from '../src/guest-image/guest-files.ts'
 import {
   BANNER_TIMEOUT_MS,
   createOverlay as createPlainOverlay,
+  createTestBridge,
+  deleteLink,
+  GUEST_MAC,
   GUEST_NET,
   GuestNetwork,
   guestImage,
@@ -31,7 +37,7 @@ const BASE_CREATE_TIMEOUT_MS = 300_000
 const MIB = 1024 * 1024
 /** Root disk of the flavor the driver would create (1 GB, like m1.tiny). */
 const ROOT_DISK_BYTES = 1024 * MIB
-const OVERLAY_RUNS = 20
+const OVERLAY_RUNS = 50
 const BASE_SIZES = [
   { label: '20 MB', bytes: 20 * 1024 * 1024 },
   { label: '2 GB', bytes: 2 * 1024 * 1024 * 1024 },
@@ -60,6 +66,7 @@ async function bootToBanner(image: string, dir: string): Promise<number> {
   } finally {
     await stopProcess(qemu)
     rmSync(disk, { force: true })
+    rmSync(serial, { force: true })
   }
 }
 
@@ -90,48 +97,140 @@ async function bootToSsh(
     await stopProcess(qemu)
     await net.destroy()
     rmSync(disk, { force: true })
+    rmSync(serial, { force: true })
     rmSync(join(dir, 'id_ed25519'), { force: true })
     rmSync(join(dir, 'id_ed25519.pub'), { force: true })
   }
 }
 
-/** Median wall time of `create` over OVERLAY_RUNS runs, in ms. */
-async function timeOverlays(dir: string, create: (overlay: string) => Promise<void>): Promise<number> {
-  const times: number[] = []
-  for (let i = 0; i < OVERLAY_RUNS; i++) {
-    const overlay = join(dir, `overlay-${i}.qcow2`)
-    const t = process.hrtime.bigint()
-    await create(overlay)
-    times.push(Number(process.hrtime.bigint() - t) / 1e6)
-    rmSync(overlay)
-  }
-  return median(times)
+/** Wall time of one call, in ms. */
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t = process.hrtime.bigint()
+  await fn()
+  return Number(process.hrtime.bigint() - t) / 1e6
 }
 
+/** A qcow2 base holding `bytes` of real data (random bytes, converted), not just a virtual size. */
+async function makeBase(dir: string, bytes: number): Promise<string> {
+  const path = join(dir, `base-${bytes}.qcow2`)
+  const raw = join(dir, 'base.raw')
+  await run(['dd', 'if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${bytes / MIB}`, 'status=none'], {
+    timeoutMs: BASE_CREATE_TIMEOUT_MS,
+  })
+  await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, path], {
+    timeoutMs: BASE_CREATE_TIMEOUT_MS,
+  })
+  rmSync(raw)
+  return path
+}
+
+/**
+ * Overlay creation on each base, the sizes interleaved run by run so load on
+ * a shared machine hits both alike: the driver's way (`-u` with the size
+ * known from the cache, the base never opened) and plain `qemu-img create -b`.
+ */
 async function overlayTimes(dir: string): Promise<string[]> {
-  const lines: string[] = []
+  const bases = []
   for (const size of BASE_SIZES) {
-    const path = join(dir, `base-${size.bytes}.qcow2`)
-    // A base with real data (not just a virtual size): random bytes, converted to qcow2.
-    const raw = join(dir, 'base.raw')
-    await run(['dd', 'if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${size.bytes / MIB}`, 'status=none'], {
-      timeoutMs: BASE_CREATE_TIMEOUT_MS,
+    const path = await makeBase(dir, size.bytes)
+    bases.push({
+      label: size.label,
+      path,
+      info: { path, ...(await inspect(path)) },
+      driver: [] as number[],
+      plain: [] as number[],
     })
-    await run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, path], {
-      timeoutMs: BASE_CREATE_TIMEOUT_MS,
-    })
-    rmSync(raw)
-    const base = { path, ...(await inspect(path)) }
-    // The driver's way: -u with the size known from the cache, so the base is never opened.
-    const driverMs = await timeOverlays(dir, (o) => createOverlay(base, o, ROOT_DISK_BYTES))
-    // Plain `qemu-img create -b` (opens the base to read its size), for comparison.
-    const plainMs = await timeOverlays(dir, (o) => createPlainOverlay(path, o))
-    rmSync(path)
-    lines.push(
-      `overlay on ${size.label} base: driver ${driverMs.toFixed(1)} ms, plain qemu-img ${plainMs.toFixed(1)} ms (median of ${OVERLAY_RUNS})`,
-    )
   }
-  return lines
+  const overlay = join(dir, 'overlay.qcow2')
+  for (let i = 0; i < OVERLAY_RUNS; i++) {
+    for (const b of bases) {
+      b.driver.push(await timed(() => createOverlay(b.info, overlay, ROOT_DISK_BYTES)))
+      rmSync(overlay)
+      b.plain.push(await timed(() => createPlainOverlay(b.path, overlay)))
+      rmSync(overlay)
+    }
+  }
+  for (const b of bases) rmSync(b.path)
+  return bases.map(
+    (b) =>
+      `overlay on ${b.label} base: driver ${median(b.driver).toFixed(1)} ms, plain qemu-img ${median(b.plain).toFixed(1)} ms (median of ${OVERLAY_RUNS})`,
+  )
+}
+
+interface LibvirtTimes {
+  readonly spawn: number
+  readonly banner: number
+  readonly port: number
+  readonly login: number
+  readonly destroy: number
+}
+
+/** The libvirt driver end to end: spawn (define + start + RUNNING) -> banner -> SSH, then destroy. */
+async function libvirtBoot(image: string, dir: string): Promise<LibvirtTimes> {
+  const bridge = `nbb${process.pid % 100_000}`
+  const instancesPath = `/var/lib/nimbus/bench-instances-${process.pid}`
+  const keys = await makeKeyPair(dir)
+  await createTestBridge(bridge)
+  const net = await GuestNetwork.create({
+    hostname: 'bench-vm',
+    publicKey: keys.publicKey,
+    uplinkBridge: bridge,
+  })
+  const driver = new LibvirtDriver({
+    uri: 'qemu:///system',
+    virtType: 'auto',
+    instancesPath,
+    images: { download: async (_img, dest) => copyFileSync(image, dest) },
+    bridgeFor: () => bridge,
+  })
+  const inst = {
+    uuid: randomUUID(),
+    name: 'bench',
+    hostname: 'bench-vm',
+    memoryMb: 256,
+    vcpus: 1,
+    rootGb: 1,
+    ephemeralGb: 0,
+    swapMb: 0,
+    imageRef: 'nimbus-guest',
+  }
+  try {
+    await driver.initHost('bench')
+    const started = Date.now()
+    await driver.spawn({
+      instance: inst,
+      image: { id: `bench-${process.pid}`, sizeBytes: 0, properties: {} },
+      nics: [
+        {
+          networkId: 'bench',
+          networkLabel: 'bench',
+          macAddress: GUEST_MAC,
+          address: GUEST_NET.guest,
+          version: 4,
+        },
+      ],
+      configDrive: false,
+    })
+    const spawn = Date.now() - started
+    const banner = await waitFor('banner', BANNER_TIMEOUT_MS * 2, async () =>
+      (await driver.getConsoleOutput(inst)).includes(GUEST_BANNER_MARKER) ? Date.now() - started : undefined,
+    )
+    const port = await waitFor('ssh port', SSH_TIMEOUT_MS, async () =>
+      (await net.tcpOpen(GUEST_NET.guest, 22)) ? Date.now() - started : undefined,
+    )
+    const out = await net.ssh(keys.privateKey, GUEST_DEFAULT_USER, 'hostname')
+    if (out.trim() !== 'bench-vm') throw new Error(`ssh hostname: ${out}`)
+    const login = Date.now() - started
+    const destroy = await timed(() => driver.destroy(inst))
+    return { spawn, banner, port, login, destroy }
+  } finally {
+    await driver.destroy(inst)
+    await net.destroy()
+    await deleteLink(bridge)
+    rmSync(instancesPath, { recursive: true, force: true })
+    rmSync(join(dir, 'id_ed25519'), { force: true })
+    rmSync(join(dir, 'id_ed25519.pub'), { force: true })
+  }
 }
 
 async function main(): Promise<void> {
@@ -142,10 +241,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) raw.push(await bootToBanner(image, dir))
     const net: { banner: number; port: number; login: number }[] = []
     for (let i = 0; i < runs; i++) net.push(await bootToSsh(image, dir))
+    const lv: LibvirtTimes[] = []
+    for (let i = 0; i < runs; i++) lv.push(await libvirtBoot(image, dir))
+    const m = (k: keyof LibvirtTimes) => fmt(median(lv.map((t) => t[k])))
     const lines = [
       `guest image ${image}, TCG, -m 256, ${runs} runs each (median)`,
       `raw boot, no NIC: qemu start -> banner ${fmt(median(raw))} (runs: ${raw.map(fmt).join(', ')})`,
       `with NIC (DHCP + metadata): -> banner ${fmt(median(net.map((n) => n.banner)))}, -> SSH port open ${fmt(median(net.map((n) => n.port)))}, -> SSH login done ${fmt(median(net.map((n) => n.login)))}`,
+      `libvirt (qemu:///system, NIC on a bridge): spawn returns ${m('spawn')}, -> banner ${m('banner')}, -> SSH port open ${m('port')}, -> SSH login done ${m('login')}; destroy ${m('destroy')}`,
       ...(await overlayTimes(dir)),
     ]
     process.stdout.write(`${lines.join('\n')}\n`)
