@@ -6,17 +6,20 @@ import type { HostState, PortPlan, RulePlan } from './state.ts'
  * The host's filtering as two nftables tables of Nimbus's own, replaced
  * atomically in one `nft -f` transaction on every change:
  *
- * - `bridge <name>`: per-port anti-spoofing on frames entering the bridge
- *   from a guest (source MAC, ARP sender, IPv4/IPv6 source must be the
- *   port's, no DHCP or router-advertisement serving), and tagging: the
- *   in-port index goes in the low 16 bits of the packet mark, the out-port
- *   index in the high 16 bits.
+ * - `bridge <name>`: anti-spoofing on frames entering the bridge from a
+ *   guest with port security: source MAC, ARP sender and IPv4/IPv6 source
+ *   must be the port's (or its allowed address pairs'), and guests may not
+ *   serve DHCP or send router advertisements. The checks are a handful of
+ *   rules over named sets keyed by interface, so their cost does not grow
+ *   with the number of ports. Frames are tagged: the in-port index in the
+ *   low 16 bits of the packet mark, the out-port index in the high 16.
  * - `inet <name>`: the security groups. Bridged IP traffic reaches the inet
  *   forward hook through br_netfilter, where conntrack runs (the bridge
  *   family's own conntrack is often not built), so rules are stateful:
- *   established/related traffic passes, new traffic must match a rule of
- *   the sending port's groups (egress) and of the receiving port's groups
- *   (ingress); anything else is dropped.
+ *   established/related traffic passes; new traffic must match a rule of
+ *   one of the sending port's groups (egress) and one of the receiving
+ *   port's groups (ingress); anything else is dropped. Each group's rules
+ *   are one chain, shared by all its ports.
  */
 const MARK_PORT_BITS = 16
 const MAX_PORT_INDEX = (1 << MARK_PORT_BITS) - 1
@@ -27,13 +30,17 @@ const INET_EGRESS_PRIORITY = -10
 const INET_INGRESS_PRIORITY = 0
 
 /** ICMPv6 that IPv6 needs to work at all (Neutron always allows it). */
-const ICMPV6_ALLOWED = 'nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, mld-listener-query'
-const ICMPV6_EGRESS_ALLOWED =
-  'nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld-listener-report, mld2-listener-report'
+const ICMPV6_ALWAYS =
+  'nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, nd-router-solicit, mld-listener-query, mld-listener-report, mld2-listener-report'
 
 const hex = (n: number) => `0x${n.toString(16)}`
 /** The out-port tag of an index (arithmetic, not `<<`: JS shifts are signed 32-bit). */
 const high = (n: number) => n * 2 ** MARK_PORT_BITS
+
+interface Indexed {
+  readonly port: PortPlan
+  readonly index: number
+}
 
 /** The script that replaces both tables (creating them first so `delete` cannot fail). */
 export function renderRuleset(table: string, state: HostState): string {
@@ -41,15 +48,9 @@ export function renderRuleset(table: string, state: HostState): string {
   if (filtered.length > MAX_PORT_INDEX)
     throw new Error(`more than ${MAX_PORT_INDEX} filtered ports on one host`)
   const indexed = filtered.map((port, i) => ({ port, index: i + 1 }))
-  return [
-    `table bridge ${table} {}`,
-    `delete table bridge ${table}`,
-    `table inet ${table} {}`,
-    `delete table inet ${table}`,
-    renderBridge(table, indexed),
-    renderInet(table, state, indexed),
-    '',
-  ].join('\n')
+  return [renderTeardown(table), renderBridge(table, indexed), renderInet(table, state, indexed), ''].join(
+    '\n',
+  )
 }
 
 /** Removes both tables (nothing else). */
@@ -59,60 +60,61 @@ export function renderTeardown(table: string): string {
     `delete table bridge ${table}`,
     `table inet ${table} {}`,
     `delete table inet ${table}`,
-    '',
   ].join('\n')
 }
 
-interface Indexed {
-  readonly port: PortPlan
-  readonly index: number
-}
+const elements = (xs: readonly string[]) => (xs.length ? ` elements = { ${xs.join(', ')} };` : '')
+const addressesOf = (p: PortPlan, version: 4 | 6) =>
+  [...p.ips, ...p.pairIps].filter((a) => ipVersionOf(a.split('/')[0]!) === version)
 
 function renderBridge(table: string, ports: readonly Indexed[]): string {
+  const tap = (p: PortPlan) => `"${p.tap}"`
+  const macs = ports.flatMap(({ port }) => [port.mac, ...port.pairMacs].map((m) => `${tap(port)} . ${m}`))
+  const v4 = ports.flatMap(({ port }) => addressesOf(port, 4).map((a) => `${tap(port)} . ${a}`))
+  const v6 = ports.flatMap(({ port }) => addressesOf(port, 6).map((a) => `${tap(port)} . ${a}`))
   const lines = [`table bridge ${table} {`]
+  lines.push(`  set ports { type ifname;${elements(ports.map(({ port }) => tap(port)))} }`)
+  lines.push(`  set macs { type ifname . ether_addr;${elements(macs)} }`)
+  lines.push(`  set ipv4 { type ifname . ipv4_addr; flags interval;${elements(v4)} }`)
+  lines.push(`  set ipv6 { type ifname . ipv6_addr; flags interval;${elements(v6)} }`)
   lines.push(
-    `  chain prerouting {`,
+    `  map in_tags { type ifname : mark;${elements(ports.map(({ port, index }) => `${tap(port)} : ${hex(index)}`))} }`,
+  )
+  lines.push(
+    '  chain prerouting {',
     `    type filter hook prerouting priority ${BRIDGE_PREROUTING_PRIORITY}; policy accept;`,
   )
-  if (ports.length)
-    lines.push(
-      `    iifname vmap { ${ports.map((p) => `"${p.port.tap}" : jump from_${p.index}`).join(', ')} }`,
-    )
+  for (const rule of [
+    'iifname != @ports accept',
+    'meta mark set iifname map @in_tags',
+    'iifname . ether saddr != @macs drop',
+    'ether type arp iifname . arp saddr ether != @macs drop',
+    'ether type arp iifname . arp saddr ip != @ipv4 drop',
+    // DHCP discovery comes from 0.0.0.0 before the guest has its address.
+    'ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept',
+    'ether type ip udp sport 67 udp dport 68 drop',
+    'ether type ip iifname . ip saddr != @ipv4 drop',
+    'ether type ip6 icmpv6 type nd-router-advert drop',
+    'ether type ip6 udp sport 547 udp dport 546 drop',
+    'ether type ip6 ip6 saddr { ::, fe80::/10 } accept',
+    'ether type ip6 iifname . ip6 saddr != @ipv6 drop',
+  ]) {
+    lines.push(`    ${rule}`)
+  }
   lines.push('  }')
   lines.push(
-    `  chain forward {`,
+    '  chain forward {',
     `    type filter hook forward priority ${BRIDGE_FORWARD_PRIORITY}; policy accept;`,
   )
   if (ports.length)
-    lines.push(`    oifname vmap { ${ports.map((p) => `"${p.port.tap}" : jump to_${p.index}`).join(', ')} }`)
+    lines.push(
+      `    oifname vmap { ${ports.map(({ port, index }) => `${tap(port)} : jump to_${index}`).join(', ')} }`,
+    )
   lines.push('  }')
-  for (const { port, index } of ports) {
-    lines.push(`  chain from_${index} {`, ...antiSpoofing(port, index).map((l) => `    ${l}`), '  }')
+  for (const { index } of ports)
     lines.push(`  chain to_${index} {`, `    meta mark set meta mark | ${hex(high(index))}`, '  }')
-  }
   lines.push('}')
   return lines.join('\n')
-}
-
-function antiSpoofing(port: PortPlan, index: number): string[] {
-  const macs = [port.mac, ...port.pairMacs]
-  const v4 = [...port.ips, ...port.pairIps].filter((a) => ipVersionOf(a.split('/')[0]!) === 4)
-  const v6 = [...port.ips, ...port.pairIps].filter((a) => ipVersionOf(a.split('/')[0]!) === 6)
-  const set = (xs: readonly string[]) => `{ ${xs.join(', ')} }`
-  const lines = [
-    `meta mark set ${hex(index)}`,
-    `ether saddr != ${set(macs)} drop`,
-    `ether type arp arp saddr ether != ${set(macs)} drop`,
-  ]
-  lines.push(v4.length ? `ether type arp arp saddr ip != ${set(v4)} drop` : 'ether type arp drop')
-  // DHCP discovery comes from 0.0.0.0 before the guest has its address.
-  lines.push('ether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept')
-  lines.push('ether type ip udp sport 67 udp dport 68 drop')
-  lines.push(v4.length ? `ether type ip ip saddr != ${set(v4)} drop` : 'ether type ip drop')
-  lines.push(`ether type ip6 ip6 saddr != ${set(['::', 'fe80::/10', ...v6])} drop`)
-  lines.push('ether type ip6 icmpv6 type nd-router-advert drop')
-  lines.push('ether type ip6 udp sport 547 udp dport 546 drop')
-  return lines
 }
 
 function renderInet(table: string, state: HostState, ports: readonly Indexed[]): string {
@@ -120,54 +122,65 @@ function renderInet(table: string, state: HostState, ports: readonly Indexed[]):
   for (const [group, members] of state.remoteGroups) {
     for (const version of [4, 6] as const) {
       const addrs = members.filter((m) => ipVersionOf(m.split('/')[0]!) === version)
-      const elements = addrs.length ? ` elements = { ${addrs.join(', ')} };` : ''
       lines.push(
-        `  set ${setName(group, version)} { type ipv${version}_addr; flags interval; auto-merge;${elements} }`,
+        `  set ${setName(group, version)} { type ipv${version}_addr; flags interval; auto-merge;${elements(addrs)} }`,
       )
     }
   }
+  const always = (direction: 'ingress' | 'egress') => [
+    'ct state established,related accept',
+    'ct state invalid drop',
+    direction === 'egress'
+      ? 'meta nfproto ipv4 udp sport 68 udp dport 67 accept'
+      : 'meta nfproto ipv4 udp sport 67 udp dport 68 accept',
+    `meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { ${ICMPV6_ALWAYS} } accept`,
+  ]
   lines.push(
-    `  chain from_ports {`,
+    '  chain from_ports {',
     `    type filter hook forward priority ${INET_EGRESS_PRIORITY}; policy accept;`,
   )
   if (ports.length) {
+    lines.push(...always('egress').map((l) => `    ${l}`))
     lines.push(
       `    meta mark & ${hex(MAX_PORT_INDEX)} vmap { ${ports.map((p) => `${hex(p.index)} : jump egress_${p.index}`).join(', ')} }`,
     )
   }
   lines.push('  }')
   lines.push(
-    `  chain to_ports {`,
+    '  chain to_ports {',
     `    type filter hook forward priority ${INET_INGRESS_PRIORITY}; policy accept;`,
   )
   if (ports.length) {
+    lines.push(...always('ingress').map((l) => `    ${l}`))
     const mask = hex(high(MAX_PORT_INDEX))
     lines.push(
       `    meta mark & ${mask} vmap { ${ports.map((p) => `${hex(high(p.index))} : jump ingress_${p.index}`).join(', ')} }`,
     )
   }
   lines.push('  }')
+  const groups = [...new Set(ports.flatMap(({ port }) => port.groups))]
+  for (const g of groups) {
+    const rules = state.rules.get(g) ?? []
+    for (const direction of ['egress', 'ingress'] as const) {
+      lines.push(`  chain ${groupChain(g, direction)} {`)
+      for (const r of rules)
+        if (r.direction === direction) lines.push(`    ${ruleMatch(r)} accept comment "${r.id}"`)
+      lines.push('  }')
+    }
+  }
   for (const { port, index } of ports) {
-    const rules = port.groups.flatMap((g) => state.rules.get(g) ?? [])
-    lines.push(`  chain egress_${index} {`, ...chainBody(rules, 'egress').map((l) => `    ${l}`), '  }')
-    lines.push(`  chain ingress_${index} {`, ...chainBody(rules, 'ingress').map((l) => `    ${l}`), '  }')
+    for (const direction of ['egress', 'ingress'] as const) {
+      lines.push(`  chain ${direction}_${index} {`)
+      for (const g of port.groups) lines.push(`    jump ${groupChain(g, direction)}`)
+      lines.push('    drop', '  }')
+    }
   }
   lines.push('}')
   return lines.join('\n')
 }
 
-function chainBody(rules: readonly RulePlan[], direction: 'ingress' | 'egress'): string[] {
-  const lines = ['ct state established,related accept', 'ct state invalid drop']
-  if (direction === 'ingress') {
-    lines.push('meta nfproto ipv4 udp sport 67 udp dport 68 accept')
-    lines.push(`meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { ${ICMPV6_ALLOWED} } accept`)
-  } else {
-    lines.push('meta nfproto ipv4 udp sport 68 udp dport 67 accept')
-    lines.push(`meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { ${ICMPV6_EGRESS_ALLOWED} } accept`)
-  }
-  for (const r of rules) if (r.direction === direction) lines.push(`${ruleMatch(r)} accept comment "${r.id}"`)
-  lines.push('drop')
-  return lines
+function groupChain(groupId: string, direction: 'ingress' | 'egress'): string {
+  return `sg_${groupId.replace(/-/g, '')}_${direction}`
 }
 
 /** One security group rule as an nft match. */
