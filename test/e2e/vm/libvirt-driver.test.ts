@@ -14,6 +14,7 @@ import { copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { after, before, describe, it } from 'node:test'
 import { NimbusError } from '../../../src/common/errors.ts'
+import { limits } from '../../../src/common/limits.ts'
 import { run } from '../../../src/guest-image/exec.ts'
 import { GUEST_BANNER_MARKER, GUEST_DEFAULT_USER } from '../../../src/guest-image/guest-files.ts'
 import { PowerState } from '../../../src/compute/states.ts'
@@ -77,6 +78,12 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
     assert.ok(!(await domainNames()).includes(driver.domainName(inst.uuid)), 'no domain')
     assert.ok(!existsSync(driver.instanceDir(inst.uuid)), 'no instance dir')
     assert.ok(!existsSync(`/sys/class/net/${tapName(mac)}`), 'no tap')
+  }
+
+  async function waitForBanner(inst: VirtInstance): Promise<void> {
+    await waitFor('banner on the console', BANNER_TIMEOUT_MS * 2, async () =>
+      (await driver.getConsoleOutput(inst)).includes(GUEST_BANNER_MARKER) ? true : undefined,
+    )
   }
 
   before(async () => {
@@ -150,9 +157,7 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
       assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
       assert.ok((await driver.listInstances()).includes(inst.uuid))
       assert.ok(existsSync(`/sys/class/net/${tapName(GUEST_MAC)}/brport`), 'tap on the bridge')
-      await waitFor('banner on the console', BANNER_TIMEOUT_MS * 2, async () =>
-        (await driver.getConsoleOutput(inst)).includes(GUEST_BANNER_MARKER) ? true : undefined,
-      )
+      await waitForBanner(inst)
       const bannerMs = Date.now() - started
       await waitFor('SSH', SSH_TIMEOUT_MS, async () =>
         (await net!.tcpOpen(GUEST_NET.guest, 22)) ? true : undefined,
@@ -174,17 +179,25 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
       await driver.resume(inst)
       assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
 
-      await driver.reboot(inst, 'HARD')
-      assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
-
-      // Soft power off reaches the guest's acpid once it has booted again.
-      await waitFor('banner after reboot', BANNER_TIMEOUT_MS * 2, async () =>
-        (await driver.getConsoleOutput(inst)).includes(GUEST_BANNER_MARKER) ? true : undefined,
+      // A clean (ACPI) reboot: the guest's acpid powers off, the driver starts it again, well before the
+      // shutdown timeout would force a hard one.
+      const softStarted = Date.now()
+      await driver.reboot(inst, 'SOFT')
+      assert.ok(
+        Date.now() - softStarted < limits.libvirtShutdownTimeoutMs,
+        'soft reboot did not fall back to hard',
       )
+      assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
+      await waitForBanner(inst)
+
       await driver.powerOff(inst)
       assert.equal((await driver.getInfo(inst)).powerState, PowerState.SHUTDOWN)
+      assert.match(await driver.getConsoleOutput(inst), /going down|Power down/, 'the guest shut itself down')
       await driver.powerOff(inst)
       await driver.powerOn(inst)
+      assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
+
+      await driver.reboot(inst, 'HARD')
       assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
     } finally {
       await driver.destroy(inst)
