@@ -10,7 +10,10 @@
  */
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs'
+import { copyFileSync, createWriteStream, existsSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { cpus } from 'node:os'
 import { after, before, describe, it } from 'node:test'
 import { NimbusError } from '../../../src/common/errors.ts'
@@ -199,6 +202,22 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
 
       await driver.reboot(inst, 'HARD')
       assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
+
+      const snapshotFile = join(keysDir, 'snapshot.qcow2')
+      await driver.snapshot(inst, 'snap-1', (data) =>
+        pipeline(Readable.from(data), createWriteStream(snapshotFile)),
+      )
+      const info = JSON.parse(
+        (await run(['qemu-img', 'info', '--output=json', snapshotFile], { timeoutMs: 30_000 })).stdout,
+      )
+      assert.equal(info.format, 'qcow2')
+      assert.equal(info['backing-filename'], undefined, 'the snapshot stands alone')
+      assert.equal(info['virtual-size'], inst.rootGb * 1024 ** 3)
+      assert.equal(
+        (await driver.getInfo(inst)).powerState,
+        PowerState.RUNNING,
+        'snapshot leaves the guest running',
+      )
     } finally {
       await driver.destroy(inst)
     }
