@@ -92,6 +92,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
         nftTable: net.nftTable,
         interfaceMappings: net.physicalInterfaceMappings,
         hostNetns: net.hostNamespace || undefined,
+        metadataUrl: `http://${rt.config.publicHost}:${rt.config.metadata.port}`,
         onPortsActive: (ids) => plugin.core.markActive(ids),
       })
     : undefined

@@ -6,6 +6,7 @@ import { HostNs, run } from './exec.ts'
 import { deleteNetns, DhcpServer, stopDhcp } from './dnsmasq.ts'
 import { dhcpNetns, OWNED_LINK_PREFIXES, routerNetns, vlanName } from './names.ts'
 import { renderRuleset, renderTeardown } from './nft.ts'
+import { ensureMetadataProxy, MetadataRelay, stopMetadataProxy } from './metadata.ts'
 import { ensureRouter } from './router.ts'
 import { planHost, type HostState, type NetworkPlan } from './state.ts'
 
@@ -28,6 +29,8 @@ export interface AgentOptions {
   readonly interfaceMappings: Readonly<Record<string, string>>
   /** Namespace standing in for the host (tests); undefined is the host itself. */
   readonly hostNetns?: string | undefined
+  /** The metadata service guests reach as 169.254.169.254 (base URL). */
+  readonly metadataUrl: string
   /** Told which ports are wired (tap on its bridge, filters loaded). */
   readonly onPortsActive?: (portIds: readonly string[]) => Promise<void>
 }
@@ -52,6 +55,7 @@ export class DataplaneAgent {
   readonly #store: Store
   readonly #opts: AgentOptions
   readonly #host: HostNs
+  readonly #metadata: MetadataRelay
   #timer: NodeJS.Timeout | undefined
   #debounce: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
@@ -67,6 +71,12 @@ export class DataplaneAgent {
     this.#store = store
     this.#opts = opts
     this.#host = new HostNs(opts.hostNetns)
+    this.#metadata = new MetadataRelay(store, opts.stateDir, opts.metadataUrl)
+  }
+
+  /** Points the metadata relay at another metadata service URL (tests, after it listens). */
+  set metadataUrl(url: string) {
+    this.#metadata.target = url
   }
 
   get dhcpDir(): string {
@@ -81,6 +91,7 @@ export class DataplaneAgent {
     mkdirSync(this.dhcpDir, { recursive: true, mode: 0o700 })
     mkdirSync(this.routersDir, { recursive: true, mode: 0o700 })
     this.#stopped = false
+    await this.#metadata.start()
     await this.sync()
     this.#timer = setInterval(() => this.changed(), RESYNC_INTERVAL_MS)
     this.#timer.unref()
@@ -92,6 +103,7 @@ export class DataplaneAgent {
     clearInterval(this.#timer)
     clearTimeout(this.#debounce)
     await this.#running
+    await this.#metadata.stop()
   }
 
   /** Something changed: sync soon. */
@@ -206,11 +218,14 @@ export class DataplaneAgent {
   async #syncRouters(plan: HostState): Promise<void> {
     const wanted = new Set(plan.routers.map((r) => r.id))
     for (const r of plan.routers) {
-      mkdirSync(join(this.routersDir, r.id), { recursive: true })
+      const dir = join(this.routersDir, r.id)
+      mkdirSync(dir, { recursive: true })
       await ensureRouter(this.#host, r, plan.networks)
+      if (r.interfaces.length) await ensureMetadataProxy(r.id, dir, this.#metadata.socketPath)
     }
     for (const id of existsSync(this.routersDir) ? readdirSync(this.routersDir) : []) {
       if (wanted.has(id)) continue
+      stopMetadataProxy(join(this.routersDir, id))
       await deleteNetns(routerNetns(id))
       await run('rm', ['-rf', join(this.routersDir, id)])
     }
@@ -240,6 +255,7 @@ export class DataplaneAgent {
       await deleteNetns(dhcpNetns(id))
     }
     for (const id of existsSync(this.routersDir) ? readdirSync(this.routersDir) : []) {
+      stopMetadataProxy(join(this.routersDir, id))
       await deleteNetns(routerNetns(id))
     }
     await run('rm', ['-rf', this.routersDir])

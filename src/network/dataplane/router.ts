@@ -1,5 +1,6 @@
 import { run, type HostNs } from './exec.ts'
 import { ensureNetns } from './dnsmasq.ts'
+import { METADATA_ADDRESS, METADATA_PROXY_PORT } from './metadata.ts'
 import { gatewayIfname, gatewayVethName, routerIfname, routerNetns, routerPortVethName } from './names.ts'
 import type { NetworkPlan, RouterPlan, RouterPortPlan } from './state.ts'
 
@@ -108,6 +109,10 @@ export function natRuleset(plan: RouterPlan): string {
   ]
   lines.push('  chain prerouting {', '    type nat hook prerouting priority dstnat; policy accept;')
   for (const f of plan.floatingIps) lines.push(`    ip daddr ${f.floating} dnat to ${f.fixed}`)
+  // Guests' metadata requests go to this namespace's proxy (metadata.ts).
+  if (plan.interfaces.length) {
+    lines.push(`    ip daddr ${METADATA_ADDRESS} tcp dport 80 redirect to :${METADATA_PROXY_PORT}`)
+  }
   lines.push('  }')
   lines.push('  chain output {', '    type nat hook output priority -100; policy accept;')
   for (const f of plan.floatingIps) lines.push(`    ip daddr ${f.floating} dnat to ${f.fixed}`)

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../../src/network/dataplane/exec.ts'
-import { bridgeName, routerNetns, tapName } from '../../../src/network/dataplane/names.ts'
+import {
+  bridgeName,
+  DHCP_NETNS_PREFIX,
+  ROUTER_NETNS_PREFIX,
+  routerNetns,
+  tapName,
+} from '../../../src/network/dataplane/names.ts'
 import type { NetworkService } from '../../../src/network/service.ts'
 import { startTestCloud, type TestCloud } from '../../functional/harness.ts'
 import { Neutron } from '../../functional/network/client.ts'
-import { BLOCKED_TIMEOUT_MS, dnsmasqPids, netnsList, Topology } from './topology.ts'
+import { BLOCKED_TIMEOUT_MS, dnsmasqPids, netnsList, pidsMentioning, Topology } from './topology.ts'
 
 /**
  * The data plane against the real kernel, as root: bridges, nftables,
@@ -33,7 +39,7 @@ describe(
       netnsBefore = await netnsList()
       await topo.create()
       tc = await startTestCloud({
-        services: ['identity', 'network'],
+        services: ['identity', 'network', 'metadata'],
         config: {
           'DEFAULT.host': HOST,
           'network.dataplane': 'true',
@@ -42,6 +48,8 @@ describe(
         },
       })
       api = await Neutron.connect(tc)
+      // The metadata service listens on a free port in tests: point the relay at it.
+      agent()!.metadataUrl = tc.endpoint('metadata').url
       agentDir = `${tc.stateDir}/network/${HOST}`
     })
 
@@ -272,6 +280,13 @@ describe(
       assert.equal(await topo.connects(outside, address, WEB_PORT, BLOCKED_TIMEOUT_MS), false)
     })
 
+    it('relays a guest’s request to 169.254.169.254 to the metadata service', async () => {
+      const direct = await fetch(`${tc.endpoint('metadata').url}/`)
+      const expected = await direct.text()
+      const answer = await topo.get(ids.g1, 'http://169.254.169.254/')
+      assert.equal(answer, `${direct.status} ${expected.trim()}`)
+    })
+
     it('leaves nothing behind once everything is deleted', async () => {
       await api.ok('DELETE', `/v2.0/floatingips/${ids.fip.id}`, undefined, 204)
       await api.ok(
@@ -295,7 +310,11 @@ describe(
       await agent()!.teardown()
       const tables = await run('ip', ['netns', 'exec', topo.hostNs, 'nft', 'list', 'tables'])
       assert.ok(!tables.stdout.includes(NFT_TABLE), tables.stdout)
-      const left = (await netnsList()).filter((n) => !netnsBefore.includes(n) && !n.startsWith(topo.prefix))
+      // No dnsmasq, no metadata proxy: nothing started from the agent's directory runs on.
+      assert.deepEqual(await pidsMentioning(agentDir), [])
+      // Only the data plane's own namespaces count: other suites may run VMs meanwhile.
+      const dataplaneNs = (n: string) => n.startsWith(DHCP_NETNS_PREFIX) || n.startsWith(ROUTER_NETNS_PREFIX)
+      const left = (await netnsList()).filter((n) => dataplaneNs(n) && !netnsBefore.includes(n))
       assert.deepEqual(left, [])
     })
   },

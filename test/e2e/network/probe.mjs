@@ -2,6 +2,8 @@
 // (`ip netns exec NS node probe.mjs ...`). Plain JS so it runs without tsx.
 //   listen <port>                       prints "ready", answers "ok\n" to each connection
 //   connect <host> <port> <timeoutMs> [sourceIp]   exit 0 if it got "ok", 1 otherwise
+//   get <url> <timeoutMs>               prints "<status> <body>"
+import http from 'node:http'
 import net from 'node:net'
 
 const [mode, ...args] = process.argv.slice(2)
@@ -20,6 +22,22 @@ if (mode === 'listen') {
     if (String(d).startsWith('ok')) process.exit(0)
   })
   socket.on('error', (e) => fail(e.code))
+} else if (mode === 'get') {
+  // get URL TIMEOUT_MS: prints the status and body, exit 0 on any answer.
+  const [url, timeoutMs] = args
+  const req = http.get(url, { timeout: Number(timeoutMs) }, (res) => {
+    let body = ''
+    res.on('data', (d) => (body += d))
+    res.on('end', () => {
+      console.log(`${res.statusCode} ${body}`)
+      process.exit(0)
+    })
+  })
+  req.on('timeout', () => req.destroy(new Error('timeout')))
+  req.on('error', (e) => {
+    console.log(e.message)
+    process.exit(1)
+  })
 } else {
   console.error('usage: probe.mjs listen PORT | connect HOST PORT TIMEOUT_MS [SOURCE_IP]')
   process.exit(2)

@@ -121,6 +121,22 @@ export class Topology {
     }
   }
 
+  /** An HTTP GET from `ns`: `<status> <body>`, or undefined when nothing answered. */
+  async get(ns: string, url: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<string | undefined> {
+    try {
+      const { stdout } = await run(
+        'ip',
+        ['netns', 'exec', ns, process.execPath, PROBE, 'get', url, String(timeoutMs)],
+        {
+          timeoutMs: timeoutMs + 5_000,
+        },
+      )
+      return stdout.trim()
+    } catch {
+      return undefined
+    }
+  }
+
   /** Polls `check` until it holds or `timeoutMs` passes; returns the time it took. */
   async until(check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
     const start = Date.now()
@@ -151,13 +167,18 @@ export async function netnsList(): Promise<string[]> {
 
 /** Pids of dnsmasq processes whose command line mentions `dir`. */
 export async function dnsmasqPids(dir: string): Promise<number[]> {
+  return pidsMentioning(dir, 'dnsmasq')
+}
+
+/** Pids of processes whose command line mentions `dir` (and starts with `exe` if given). */
+export async function pidsMentioning(dir: string, exe = ''): Promise<number[]> {
   const { readdirSync, readFileSync } = await import('node:fs')
   const out: number[] = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8')
-      if (cmd.startsWith('dnsmasq') && cmd.includes(dir)) out.push(Number(entry))
+      if (cmd.startsWith(exe) && cmd.includes(dir)) out.push(Number(entry))
     } catch {
       // The process ended meanwhile.
     }

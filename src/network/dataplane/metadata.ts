@@ -1,0 +1,136 @@
+import { spawn } from 'node:child_process'
+import { existsSync, rmSync } from 'node:fs'
+import http from 'node:http'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { logger } from '../../common/log.ts'
+import type { Store } from '../store.ts'
+import { isAlive, readPid } from './dnsmasq.ts'
+import { routerNetns } from './names.ts'
+
+const log = logger('network.metadata')
+
+/** Where guests' metadata requests land inside each router namespace (Neutron's 9697). */
+export const METADATA_PROXY_PORT = 9697
+export const METADATA_ADDRESS = '169.254.169.254'
+const PROXY_SCRIPT = fileURLToPath(new URL('./metadata-proxy.mjs', import.meta.url))
+/** Time a starting proxy gets to write its pid file. */
+const PROXY_START_WAIT_MS = 3_000
+const POLL_MS = 20
+const RELAY_TIMEOUT_MS = 30_000
+
+/**
+ * The host side of the metadata path (Neutron's metadata agent): a unix
+ * socket the per-router proxies relay guests' requests to. It finds the
+ * instance by the guest's address on the router's networks and forwards to
+ * the metadata service with `X-Instance-ID`, `X-Tenant-ID`,
+ * `X-Forwarded-For` and `X-Neutron-Router-ID`, as Neutron does.
+ */
+export class MetadataRelay {
+  readonly socketPath: string
+  readonly #store: Store
+  #target: string
+  #server: http.Server | undefined
+
+  constructor(store: Store, stateDir: string, target: string) {
+    this.#store = store
+    this.socketPath = join(stateDir, 'metadata.sock')
+    this.#target = target
+  }
+
+  /** The metadata service base URL (tests learn it after the service is listening). */
+  set target(url: string) {
+    this.#target = url
+  }
+
+  async start(): Promise<void> {
+    rmSync(this.socketPath, { force: true })
+    this.#server = http.createServer((req, res) => void this.#relay(req, res))
+    await new Promise<void>((resolve) => this.#server!.listen(this.socketPath, resolve))
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server
+    this.#server = undefined
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+    rmSync(this.socketPath, { force: true })
+  }
+
+  async #relay(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      const guestIp = String(req.headers['x-forwarded-for'] ?? '')
+      const routerId = String(req.headers['x-neutron-router-id'] ?? '')
+      const port = await this.#portOf(routerId, guestIp)
+      const headers: Record<string, string> = {
+        'x-forwarded-for': guestIp,
+        'x-neutron-router-id': routerId,
+      }
+      if (port) {
+        headers['x-instance-id'] = port.device_id as string
+        headers['x-tenant-id'] = port.project_id
+      }
+      const url = new URL(req.url ?? '/', this.#target)
+      const upstream = http.request(url, { method: req.method, headers, timeout: RELAY_TIMEOUT_MS }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers)
+        up.pipe(res)
+      })
+      upstream.on('timeout', () => upstream.destroy(new Error('timeout')))
+      upstream.on('error', (err) => {
+        log.warn({ err: err.message }, 'metadata service unreachable')
+        if (!res.headersSent) res.writeHead(502)
+        res.end()
+      })
+      req.pipe(upstream)
+    } catch (err) {
+      log.error({ err }, 'metadata relay failed')
+      res.writeHead(500)
+      res.end()
+    }
+  }
+
+  /** The guest port with this address on one of the router's networks. */
+  async #portOf(routerId: string, ip: string) {
+    const routerPorts = (await this.#store.list('ports', { device_id: routerId })).map(
+      (p) => p.network_id as string,
+    )
+    const ports = await this.#store.list('ports', { network_id: [...new Set(routerPorts)] })
+    return ports.find(
+      (p) =>
+        p.device_id &&
+        !String(p.device_owner).startsWith('network:') &&
+        (p.fixed_ips as { ip_address: string }[]).some((f) => f.ip_address === ip),
+    )
+  }
+}
+
+/** Starts the router's proxy unless it runs; its pid file lives in `dir`. */
+export async function ensureMetadataProxy(routerId: string, dir: string, socketPath: string): Promise<void> {
+  const pidFile = join(dir, 'metadata-proxy.pid')
+  const pid = readPid(pidFile)
+  if (pid !== undefined && isAlive(pid)) return
+  rmSync(pidFile, { force: true })
+  const child = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      routerNetns(routerId),
+      process.execPath,
+      PROXY_SCRIPT,
+      String(METADATA_PROXY_PORT),
+      socketPath,
+      routerId,
+      pidFile,
+    ],
+    { detached: true, stdio: 'ignore' },
+  )
+  child.unref()
+  const deadline = Date.now() + PROXY_START_WAIT_MS
+  while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS))
+}
+
+/** Stops the router's proxy (by its pid file only). */
+export function stopMetadataProxy(dir: string): void {
+  const pid = readPid(join(dir, 'metadata-proxy.pid'))
+  if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGTERM')
+}
