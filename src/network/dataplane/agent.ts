@@ -164,6 +164,15 @@ export class DataplaneAgent {
     }
     const uplink = net.physnet ? this.#opts.interfaceMappings[net.physnet] : undefined
     if (!uplink) return
+    try {
+      await this.#ensureUplink(net, uplink, links)
+    } catch (err) {
+      // One network's uplink (a missing interface, a kernel without 802.1Q) must not stop every other port's wiring.
+      log.error({ err, network: net.id, uplink }, 'cannot attach the physical network to the bridge')
+    }
+  }
+
+  async #ensureUplink(net: NetworkPlan, uplink: string, links: ReadonlyMap<string, Link>): Promise<void> {
     if (net.type === 'vlan' && net.vlan !== null) {
       const vlan = vlanName(net.id)
       if (!links.has(vlan)) {
@@ -221,7 +230,7 @@ export class DataplaneAgent {
       const dir = join(this.routersDir, r.id)
       mkdirSync(dir, { recursive: true })
       await ensureRouter(this.#host, r, plan.networks)
-      if (r.interfaces.length) await ensureMetadataProxy(r.id, dir, this.#metadata.socketPath)
+      if (r.interfaces.length) ensureMetadataProxy(r.id, dir, this.#metadata.socketPath)
     }
     for (const id of existsSync(this.routersDir) ? readdirSync(this.routersDir) : []) {
       if (wanted.has(id)) continue

@@ -113,6 +113,9 @@ export class DhcpServer {
     })
     return [
       '--conf-file=/dev/null',
+      // Its files live under the (0700) state directory, which the unprivileged user dnsmasq
+      // switches to by default cannot read; it runs alone in its own namespace.
+      '--user=root',
       '--no-hosts',
       '--no-resolv',
       '--port=0',
@@ -123,6 +126,8 @@ export class DhcpServer {
       `--dhcp-hostsfile=${join(this.#dir, 'host')}`,
       `--dhcp-optsfile=${join(this.#dir, 'opts')}`,
       '--leasefile-ro',
+      `--log-facility=${join(this.#dir, 'log')}`,
+      '--log-dhcp',
       '--dhcp-authoritative',
       `--dhcp-option-force=option:mtu,${this.#plan.mtu}`,
       ...ranges,

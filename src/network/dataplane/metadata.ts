@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process'
-import { existsSync, rmSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { rmSync } from 'node:fs'
 import http from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -14,9 +14,6 @@ const log = logger('network.metadata')
 export const METADATA_PROXY_PORT = 9697
 export const METADATA_ADDRESS = '169.254.169.254'
 const PROXY_SCRIPT = fileURLToPath(new URL('./metadata-proxy.mjs', import.meta.url))
-/** Time a starting proxy gets to write its pid file. */
-const PROXY_START_WAIT_MS = 3_000
-const POLL_MS = 20
 const RELAY_TIMEOUT_MS = 30_000
 
 /**
@@ -103,9 +100,17 @@ export class MetadataRelay {
   }
 }
 
-/** Starts the router's proxy unless it runs; its pid file lives in `dir`. */
-export async function ensureMetadataProxy(routerId: string, dir: string, socketPath: string): Promise<void> {
+/** Proxies this process started and that have not exited, by pid file: spawn once, even before the pid file exists. */
+const STARTED = new Map<string, ChildProcess>()
+
+/**
+ * Starts the router's proxy unless it runs; its pid file lives in `dir`.
+ * Does not wait for it to listen: a sync must not stall on a process start.
+ */
+export function ensureMetadataProxy(routerId: string, dir: string, socketPath: string): void {
   const pidFile = join(dir, 'metadata-proxy.pid')
+  const started = STARTED.get(pidFile)
+  if (started && started.exitCode === null && started.signalCode === null) return
   const pid = readPid(pidFile)
   if (pid !== undefined && isAlive(pid)) return
   rmSync(pidFile, { force: true })
@@ -124,13 +129,15 @@ export async function ensureMetadataProxy(routerId: string, dir: string, socketP
     ],
     { detached: true, stdio: 'ignore' },
   )
+  child.on('exit', () => STARTED.delete(pidFile))
   child.unref()
-  const deadline = Date.now() + PROXY_START_WAIT_MS
-  while (!existsSync(pidFile) && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS))
+  STARTED.set(pidFile, child)
 }
 
 /** Stops the router's proxy (by its pid file only). */
 export function stopMetadataProxy(dir: string): void {
-  const pid = readPid(join(dir, 'metadata-proxy.pid'))
+  const pidFile = join(dir, 'metadata-proxy.pid')
+  const pid = readPid(pidFile) ?? STARTED.get(pidFile)?.pid
   if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGTERM')
+  STARTED.delete(pidFile)
 }

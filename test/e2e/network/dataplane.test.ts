@@ -64,6 +64,13 @@ describe(
 
     const agent = () => tc?.cloud.service<NetworkService>('network').agent
 
+    async function hasBusybox(): Promise<boolean> {
+      return run('busybox', ['true']).then(
+        () => true,
+        () => false,
+      )
+    }
+
     /** True when the router's namespace NATs the floating address. */
     async function natInKernel(routerId: string, address: string): Promise<boolean> {
       const { stdout } = await run('ip', [
@@ -167,6 +174,31 @@ describe(
       )
     })
 
+    it('answers DHCP with the port’s address (busybox udhcpc in the guest)', async (t) => {
+      if (!(await hasBusybox())) return t.skip('busybox (Debian busybox-static) is not installed')
+      const { stdout, stderr } = await run('ip', [
+        'netns',
+        'exec',
+        ids.g2,
+        'busybox',
+        'udhcpc',
+        '-i',
+        'eth0',
+        '-n',
+        '-q',
+        '-t',
+        '3',
+        '-T',
+        '1',
+        '-s',
+        '/bin/true',
+      ])
+      assert.match(
+        `${stdout}${stderr}`,
+        new RegExp(`lease of ${ids.p2.fixed_ips[0].ip_address.replace(/\./g, '\\.')} obtained`),
+      )
+    })
+
     it('keeps guests on two unrouted networks apart', async () => {
       const other = await api.create('networks', 'network', { name: 'other' })
       await api.create('subnets', 'subnet', {
@@ -259,7 +291,7 @@ describe(
             () => true,
             () => false,
           ),
-        PROPAGATION_MS,
+        PROPAGATION_MS * 3, // a new router: namespace, veths, NAT and proxy
       )
       const outside = await topo.external('outside', bridgeName(ext.id), '203.0.113.1/24')
       const address = fip.floating_ip_address as string
