@@ -167,8 +167,8 @@ export class ComputeApi {
           count,
           placement,
         })
-        await insertInstance(trx, values)
-        await setInstanceTags(trx, values.uuid, req.tags)
+        const instance = await insertInstance(trx, values)
+        if (req.tags.length) await setInstanceTags(trx, values.uuid, req.tags)
         await startAction(trx, {
           instanceUuid: values.uuid,
           action: 'create',
@@ -176,7 +176,7 @@ export class ComputeApi {
           userId: ctx.userId ?? null,
           projectId: ctx.projectId ?? null,
         })
-        created.push(await getInstance(trx, values.uuid))
+        created.push(instance)
       }
       return created
     })
@@ -346,15 +346,29 @@ export class ComputeApi {
     return listInstances(this.#d.db.kysely, filter, page)
   }
 
-  /** Faults, fixed IPs, tags (and host statuses) of `instances`, in three queries. */
-  async extras(instances: readonly Instance[], withHostStatus: boolean): Promise<InstanceExtras> {
-    const uuids = instances.map((i) => i.uuid)
+  /**
+   * What the views of `instances` need besides the rows: faults (only of
+   * ERROR and DELETED ones, the only statuses that show them), fixed IPs
+   * (not while building: the view shows none), tags (from 2.26) and host
+   * statuses (2.16, admins).
+   */
+  async extras(
+    instances: readonly Instance[],
+    opts: { hostStatus: boolean; tags: boolean },
+  ): Promise<InstanceExtras> {
     const db = this.#d.db.kysely
+    const failed = instances.filter((i) => i.deleted || i.vmState === VmState.ERROR).map((i) => i.uuid)
+    const built = instances.filter((i) => i.vmState !== VmState.BUILDING).map((i) => i.uuid)
     const [faults, fixedIps, tags, hostStatuses] = await Promise.all([
-      latestFaults(db, uuids),
-      fixedIpsOf(db, uuids),
-      tagsOf(db, uuids),
-      withHostStatus ? this.#d.hosts.hostStatuses(instances) : Promise.resolve(undefined),
+      latestFaults(db, failed),
+      fixedIpsOf(db, built),
+      opts.tags
+        ? tagsOf(
+            db,
+            instances.map((i) => i.uuid),
+          )
+        : Promise.resolve(new Map<string, string[]>()),
+      opts.hostStatus ? this.#d.hosts.hostStatuses(instances) : Promise.resolve(undefined),
     ])
     return { faults, fixedIps, tags, hostStatuses }
   }
@@ -391,7 +405,9 @@ export class ComputeApi {
       userId: ctx.userId ?? null,
       projectId: ctx.projectId ?? null,
     })
-    const service = instance.host ? await this.#d.hosts.computeService(instance.host) : undefined
+    const service = instance.host
+      ? (await this.#d.hosts.recentComputeServices()).get(instance.host)
+      : undefined
     if (!instance.host || !service?.up) {
       await this.#localDelete(ctx, instance)
       return

@@ -36,9 +36,17 @@ export interface ServiceView extends ServiceRow {
   readonly zone: string
 }
 
+/**
+ * How long the service list behind host statuses is reused: a server view
+ * is asked for far more often than a service changes state, and up/down is
+ * only decided to the second anyway.
+ */
+const SERVICES_CACHE_MS = 1_000
+
 export class HostApi {
   readonly #db: Database
   readonly #config: ComputeConfig
+  #computeServices: { readonly atMs: number; readonly byHost: Promise<Map<string, ServiceView>> } | undefined
 
   constructor(db: Database, config: ComputeConfig) {
     this.#db = db
@@ -75,9 +83,22 @@ export class HostApi {
     return (await this.services({ host, binary: Binary.COMPUTE }))[0]
   }
 
+  /** Compute services by host, reused for up to SERVICES_CACHE_MS (server views, delete routing). */
+  recentComputeServices(): Promise<Map<string, ServiceView>> {
+    const now = Date.now()
+    if (!this.#computeServices || now - this.#computeServices.atMs > SERVICES_CACHE_MS) {
+      const byHost = this.services({ binary: Binary.COMPUTE }).then(
+        (list) => new Map(list.map((s) => [s.host, s])),
+      )
+      this.#computeServices = { atMs: now, byHost }
+      byHost.catch(() => (this.#computeServices = undefined))
+    }
+    return this.#computeServices.byHost
+  }
+
   /** `host_status` of each instance (2.16), from its host's compute service. */
   async hostStatuses(instances: readonly Instance[]): Promise<Map<string, string>> {
-    const computes = new Map((await this.services({ binary: Binary.COMPUTE })).map((s) => [s.host, s]))
+    const computes = await this.recentComputeServices()
     const out = new Map<string, string>()
     for (const i of instances) out.set(i.uuid, hostStatusOf(i, computes.get(i.host ?? '')))
     return out

@@ -1,7 +1,7 @@
 import type { RequestContext } from '../common/context.ts'
 import { NimbusError, NotFound, registerErrorClass } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
-import type { ConductorRpcApi } from '../conductor/rpcapi.ts'
+import type { ConductorRpcApi, InstanceUpdateArgs } from '../conductor/rpcapi.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { ImageMeta } from './image.ts'
@@ -90,44 +90,46 @@ export class ComputeManager {
   }
 
   async #build(ctx: RequestContext, args: BuildAndRunArgs): Promise<void> {
-    const uuid = args.instance.uuid
-    await this.#eventStart(ctx, uuid, HostEvent.BUILD)
+    const build = new BuildSteps(this.#d.conductor, ctx, args.instance.uuid, this.host)
     const revert = new Reverter()
     try {
-      const instance = await this.#runBuild(ctx, args, revert)
+      const instance = await this.#runBuild(ctx, args, build, revert)
       revert.success()
-      await this.#eventFinish(ctx, uuid, HostEvent.BUILD)
       this.#recordBuild(ctx, args.node, false)
       log.info({ instance: instance.uuid, node: args.node }, 'instance active')
     } catch (err) {
       await revert.fail()
-      await this.#eventFinish(ctx, uuid, HostEvent.BUILD, err)
+      await build.fail(err)
       await this.#handleBuildFailure(ctx, args, err)
     }
   }
 
-  /** The steps of a build, each with its event; each adds its undo to `revert`. */
-  async #runBuild(ctx: RequestContext, args: BuildAndRunArgs, revert: Reverter): Promise<Instance> {
+  /**
+   * The steps of a build. Each step transition is one conductor call that
+   * finishes the last step's event, moves the task state on (guarded, so a
+   * delete meanwhile stops the build) and starts the next step's event; each
+   * step adds its undo to `revert`.
+   */
+  async #runBuild(
+    ctx: RequestContext,
+    args: BuildAndRunArgs,
+    build: BuildSteps,
+    revert: Reverter,
+  ): Promise<Instance> {
     const { node } = args
     let instance = args.instance
-    await this.#step(
-      ctx,
-      instance,
-      HostEvent.CLAIM,
-      async () => {
-        this.#d.tracker.claim(instance, node)
-        revert.add('drop claim', () => this.#dropClaim(instance.uuid))
-        this.#d.onUsageChanged?.()
-      },
-      reschedulable,
-    )
-    instance = await this.#update(ctx, instance, { taskState: TaskState.NETWORKING, launchedOn: this.host }, [
-      TaskState.SCHEDULING,
-    ])
-    const nics = await this.#step(
-      ctx,
-      instance,
-      HostEvent.NETWORK,
+    await build.begin(HostEvent.CLAIM)
+    build.run(reschedulable, () => {
+      this.#d.tracker.claim(instance, node)
+      revert.add('drop claim', () => this.#dropClaim(instance.uuid))
+      this.#d.onUsageChanged?.()
+    })
+    instance = await build.next(HostEvent.NETWORK, {
+      updates: { taskState: TaskState.NETWORKING, launchedOn: this.host },
+      expectedTaskState: [TaskState.SCHEDULING],
+    })
+    const nics = await build.runAsync(
+      abortWith('Failed to allocate the network(s), not rescheduling.'),
       async () => {
         const ips = await this.#d.network.allocateForInstance(ctx, {
           instanceUuid: instance.uuid,
@@ -138,63 +140,41 @@ export class ComputeManager {
         revert.add('release fixed IPs', () => this.#d.network.deallocateForInstance(ctx, instance.uuid))
         return ips
       },
-      abortWith('Failed to allocate the network(s), not rescheduling.'),
     )
-    instance = await this.#update(ctx, instance, { taskState: TaskState.BLOCK_DEVICE_MAPPING }, [
-      TaskState.NETWORKING,
-    ])
-    const image = await this.#step(
-      ctx,
-      instance,
-      HostEvent.IMAGE,
-      () => this.#prepareImage(ctx, instance, args.image),
-      abort,
-    )
-    await this.#step(
-      ctx,
-      instance,
-      HostEvent.BLOCK_DEVICES,
-      async () => undefined,
-      abortWith('Failure prepping block device.'),
-    )
-    instance = await this.#update(
-      ctx,
-      instance,
-      { taskState: TaskState.SPAWNING, rootDeviceName: ROOT_DEVICE_NAME },
-      [TaskState.BLOCK_DEVICE_MAPPING],
-    )
-    await this.#step(
-      ctx,
-      instance,
-      HostEvent.SPAWN,
-      async () => {
-        await this.#d.driver.spawn({
-          instance: virtInstance(instance),
-          image: {
-            id: image.id,
-            name: image.name ?? undefined,
-            sizeBytes: image.sizeBytes,
-            properties: image.properties,
-          },
-          nics: nics.map(virtNic),
-          adminPassword: args.request.adminPassword,
-          configDrive: instance.configDrive === 'True',
-        })
-        revert.add('destroy guest', () => this.#d.driver.destroy(virtInstance(instance)))
-      },
-      reschedulable,
-    )
-    return this.#update(
-      ctx,
-      instance,
-      {
+    instance = await build.next(HostEvent.IMAGE, {
+      updates: { taskState: TaskState.BLOCK_DEVICE_MAPPING },
+      expectedTaskState: [TaskState.NETWORKING],
+    })
+    const image = await build.runAsync(abort, () => this.#prepareImage(ctx, instance, args.image))
+    await build.next(HostEvent.BLOCK_DEVICES)
+    instance = await build.next(HostEvent.SPAWN, {
+      updates: { taskState: TaskState.SPAWNING, rootDeviceName: ROOT_DEVICE_NAME },
+      expectedTaskState: [TaskState.BLOCK_DEVICE_MAPPING],
+    })
+    await build.runAsync(reschedulable, async () => {
+      await this.#d.driver.spawn({
+        instance: virtInstance(instance),
+        image: {
+          id: image.id,
+          name: image.name ?? undefined,
+          sizeBytes: image.sizeBytes,
+          properties: image.properties,
+        },
+        nics: nics.map(virtNic),
+        adminPassword: args.request.adminPassword,
+        configDrive: instance.configDrive === 'True',
+      })
+      revert.add('destroy guest', () => this.#d.driver.destroy(virtInstance(instance)))
+    })
+    return build.end({
+      updates: {
         vmState: VmState.ACTIVE,
         taskState: null,
         powerState: PowerState.RUNNING,
         launchedAt: new Date().toISOString(),
       },
-      [TaskState.SPAWNING],
-    )
+      expectedTaskState: [TaskState.SPAWNING],
+    })
   }
 
   /** The image as the caller sees it now: it must still exist, be active and fit the flavor. */
@@ -291,24 +271,39 @@ export class ComputeManager {
    */
   terminateInstance(ctx: RequestContext, instance: Instance): Promise<void> {
     return this.#withLock(instance.uuid, async () => {
-      await this.#eventStart(ctx, instance.uuid, HostEvent.TERMINATE)
+      const uuid = instance.uuid
+      await this.#d.conductor
+        .instanceStep(ctx, { instanceUuid: uuid, host: this.host, start: [HostEvent.TERMINATE] })
+        .catch((err: unknown) => log.debug({ instance: uuid, err: messageOf(err) }, 'event not recorded'))
       try {
         await this.#d.driver.destroy(virtInstance(instance))
-        await this.#d.network.deallocateForInstance(ctx, instance.uuid)
-        this.#dropClaim(instance.uuid)
-        await this.#eventFinish(ctx, instance.uuid, HostEvent.TERMINATE)
-        await this.#d.conductor.instanceDestroy(ctx, instance.uuid)
-        log.info({ instance: instance.uuid }, 'instance deleted')
+        await this.#d.network.deallocateForInstance(ctx, uuid)
+        this.#dropClaim(uuid)
+        await this.#d.conductor.instanceDestroy(ctx, uuid, [
+          { event: HostEvent.TERMINATE, result: 'Success' },
+        ])
+        log.info({ instance: uuid }, 'instance deleted')
       } catch (err) {
-        await this.#eventFinish(ctx, instance.uuid, HostEvent.TERMINATE, err)
         await this.#d.conductor
-          .instanceUpdate(ctx, { uuid: instance.uuid, updates: { vmState: VmState.ERROR, taskState: null } })
+          .instanceStep(ctx, {
+            instanceUuid: uuid,
+            host: this.host,
+            finish: [
+              {
+                event: HostEvent.TERMINATE,
+                result: 'Error',
+                details: messageOf(err),
+                traceback: stackOf(err),
+              },
+            ],
+            update: { updates: { vmState: VmState.ERROR, taskState: null } },
+          })
           .catch(() => undefined)
         await this.#d.conductor
           .instanceFaultCreate(ctx, {
-            instanceUuid: instance.uuid,
+            instanceUuid: uuid,
             code: BUILD_FAULT_CODE,
-            message: `Delete of instance ${instance.uuid} failed: ${messageOf(err)}`,
+            message: `Delete of instance ${uuid} failed: ${messageOf(err)}`,
             details: stackOf(err),
             host: this.host,
           })
@@ -365,60 +360,114 @@ export class ComputeManager {
       if (this.#locks.get(uuid) === tail) this.#locks.delete(uuid)
     }
   }
+}
 
-  /** A guarded instance update through the conductor. */
-  #update(
-    ctx: RequestContext,
-    instance: Instance,
-    updates: InstanceUpdates,
-    expectedTaskState: readonly (string | null)[],
-  ): Promise<Instance> {
-    return this.#d.conductor.instanceUpdate(ctx, { uuid: instance.uuid, updates, expectedTaskState })
+// ---- build steps ----
+
+type Classify = (step: string, err: unknown) => NimbusError
+
+/**
+ * The event bookkeeping of one build: which step runs, its transitions
+ * (one conductor call each), and the failure record. A step's failure is
+ * rethrown as its kind (abort or reschedule) with the step named.
+ */
+class BuildSteps {
+  readonly #conductor: ConductorRpcApi
+  readonly #ctx: RequestContext
+  readonly #uuid: string
+  readonly #host: string
+  #current: string | undefined
+
+  constructor(conductor: ConductorRpcApi, ctx: RequestContext, uuid: string, host: string) {
+    this.#conductor = conductor
+    this.#ctx = ctx
+    this.#uuid = uuid
+    this.#host = host
   }
 
-  /**
-   * One build step with its event; a failure is recorded on the event and
-   * rethrown as the step's kind of failure (`classify`), with the step named.
-   */
-  async #step<T>(
-    ctx: RequestContext,
-    instance: Instance,
-    event: string,
-    fn: () => Promise<T>,
-    classify: (step: string, err: unknown) => NimbusError,
-  ): Promise<T> {
-    await this.#eventStart(ctx, instance.uuid, event)
+  /** Starts the build's event and its first step. */
+  async begin(step: string): Promise<void> {
+    await this.#conductor.instanceStep(this.#ctx, {
+      instanceUuid: this.#uuid,
+      host: this.#host,
+      start: [HostEvent.BUILD, step],
+    })
+    this.#current = step
+  }
+
+  /** Finishes the current step, applies `update` (guarded) and starts `step`. */
+  async next(step: string, update?: Omit<InstanceUpdateArgs, 'uuid'>): Promise<Instance> {
+    const finished = this.#current
+    this.#current = undefined
+    const instance = await this.#conductor.instanceStep(this.#ctx, {
+      instanceUuid: this.#uuid,
+      host: this.#host,
+      finish: finished ? [{ event: finished, result: 'Success' }] : [],
+      update,
+      start: [step],
+    })
+    this.#current = step
+    return instance ?? (await this.#conductor.instanceGet(this.#ctx, this.#uuid))
+  }
+
+  /** Finishes the current step and the build, with the final update. */
+  async end(update: Omit<InstanceUpdateArgs, 'uuid'>): Promise<Instance> {
+    const finished = this.#current
+    this.#current = undefined
+    const events = [...(finished ? [finished] : []), HostEvent.BUILD].map((event) => ({
+      event,
+      result: 'Success' as const,
+    }))
+    const instance = await this.#conductor.instanceStep(this.#ctx, {
+      instanceUuid: this.#uuid,
+      host: this.#host,
+      finish: events,
+      update,
+    })
+    return instance!
+  }
+
+  /** Runs the current step's synchronous work. */
+  run(classify: Classify, fn: () => void): void {
     try {
-      const result = await fn()
-      await this.#eventFinish(ctx, instance.uuid, event)
-      return result
+      fn()
     } catch (err) {
-      await this.#eventFinish(ctx, instance.uuid, event, err)
-      if (isGone(err)) throw err
-      throw classify(event, err)
+      throw this.#classified(classify, err)
     }
   }
 
-  async #eventStart(ctx: RequestContext, instanceUuid: string, event: string): Promise<void> {
-    await this.#d.conductor
-      .actionEventStart(ctx, { instanceUuid, event, host: this.host })
-      .catch((err: unknown) => {
-        log.debug({ instance: instanceUuid, event, err: messageOf(err) }, 'event start not recorded')
-      })
+  /** Runs the current step's work. */
+  async runAsync<T>(classify: Classify, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw this.#classified(classify, err)
+    }
   }
 
-  async #eventFinish(ctx: RequestContext, instanceUuid: string, event: string, err?: unknown): Promise<void> {
-    await this.#d.conductor
-      .actionEventFinish(ctx, {
-        instanceUuid,
-        event,
-        result: err === undefined ? 'Success' : 'Error',
-        traceback: err === undefined ? null : stackOf(err),
-        details: err === undefined ? null : messageOf(err),
+  /** Records the failure: the running step (if any) and the build end in Error. */
+  async fail(err: unknown): Promise<void> {
+    const events = [...(this.#current ? [this.#current] : []), HostEvent.BUILD]
+    this.#current = undefined
+    await this.#conductor
+      .instanceStep(this.#ctx, {
+        instanceUuid: this.#uuid,
+        host: this.#host,
+        finish: events.map((event) => ({
+          event,
+          result: 'Error' as const,
+          details: messageOf(err),
+          traceback: stackOf(err),
+        })),
       })
       .catch((e: unknown) =>
-        log.debug({ instance: instanceUuid, event, err: messageOf(e) }, 'event finish not recorded'),
+        log.debug({ instance: this.#uuid, err: messageOf(e) }, 'failure events not recorded'),
       )
+  }
+
+  #classified(classify: Classify, err: unknown): unknown {
+    if (isGone(err) || this.#current === undefined) return err
+    return classify(this.#current, err)
   }
 }
 

@@ -8,6 +8,7 @@ import {
   finishAction,
   finishEvent,
   lastFinishedEvent,
+  recordEvents,
   startEvent,
 } from '../compute/db/actions.ts'
 import { recordBuildResult, upsertComputeNode } from '../compute/db/compute-nodes.ts'
@@ -35,6 +36,8 @@ import type {
   FaultArgs,
   InstanceUpdateArgs,
   ServiceRef,
+  StepArgs,
+  StepFinish,
   ServiceState,
 } from './rpcapi.ts'
 
@@ -81,7 +84,9 @@ export class ConductorManager {
       instance_get: (ctx, a: { uuid: string; readDeleted?: boolean }) =>
         getInstance(this.#d.db.kysely, a.uuid, { readDeleted: a.readDeleted }),
       instances_on_host: (ctx, a: { host: string }) => instancesOnHost(this.#d.db.kysely, a.host),
-      instance_destroy: (ctx, a: { uuid: string }) => this.instanceDestroy(ctx, a.uuid),
+      instance_destroy: (ctx, a: { uuid: string; finish?: StepFinish[] }) =>
+        this.instanceDestroy(ctx, a.uuid, a.finish),
+      instance_step: (ctx, a: StepArgs) => this.instanceStep(ctx, a),
       action_event_start: (ctx, a: EventArgs) => this.eventStart(ctx, a),
       action_event_finish: (ctx, a: EventFinishArgs) => this.eventFinish(ctx, a),
       action_finish: (ctx, a: { instanceUuid: string }) =>
@@ -106,16 +111,33 @@ export class ConductorManager {
   async buildInstances(ctx: RequestContext, req: BuildRequest): Promise<void> {
     const instances = await this.#stillBuilding(req.instanceUuids)
     if (instances.length === 0) return
-    for (const i of instances) await this.#tryEventStart(ctx, i.uuid, BuildEvent.CONDUCTOR)
+    for (const i of instances)
+      await this.#events(ctx, i.uuid, { start: [BuildEvent.CONDUCTOR, BuildEvent.SCHEDULE] })
     try {
       if (req.attempt > this.#d.config.compute.maxAttempts)
         throw maxRetriesExceeded(this.#d.config, instances[0]!, req)
-      const chosen = await this.#schedule(ctx, req, instances)
+      const { destinations, details } = await this.#schedule(ctx, req, instances)
       for (const [index, instance] of instances.entries()) {
-        await this.#castBuild(ctx, req, instance, chosen[index]!)
+        const dest = destinations[index]!
+        await this.#d.compute.buildAndRunInstance(ctx, dest.host, {
+          // What the scheduler recorded, without reading the row back.
+          instance: {
+            ...instance,
+            host: dest.host,
+            node: dest.node,
+            availabilityZone: instance.availabilityZone ?? this.#d.config.compute.defaultAvailabilityZone,
+          },
+          image: req.image,
+          node: dest.node,
+          request: req,
+        })
+        await this.#events(ctx, instance.uuid, {
+          finish: [
+            { event: BuildEvent.SCHEDULE, result: EventResult.SUCCESS, details },
+            { event: BuildEvent.CONDUCTOR, result: EventResult.SUCCESS },
+          ],
+        })
       }
-      for (const i of instances)
-        await this.#tryEventFinish(ctx, i.uuid, BuildEvent.CONDUCTOR, EventResult.SUCCESS)
     } catch (err) {
       await this.#failBuild(ctx, instances, err)
     }
@@ -134,52 +156,28 @@ export class ConductorManager {
     return out
   }
 
-  /** Calls the scheduler (which also allocates the chosen hosts); records its decision in the event. */
+  /** Calls the scheduler (which also allocates the chosen hosts); its decision becomes the event's details. */
   async #schedule(ctx: RequestContext, req: BuildRequest, instances: readonly Instance[]) {
-    for (const i of instances) await this.#tryEventStart(ctx, i.uuid, BuildEvent.SCHEDULE)
     const spec = requestSpec(req, instances)
     try {
       const result = await this.#d.scheduler.selectDestinations(ctx, spec, {
         host: req.placement.requestedHost ?? req.placement.forceHost,
         node: req.placement.requestedNode ?? req.placement.forceNode,
+        defaultZone: this.#d.config.compute.defaultAvailabilityZone,
       })
-      const details = JSON.stringify(result.record)
-      for (const i of instances) {
-        await this.#tryEventFinish(ctx, i.uuid, BuildEvent.SCHEDULE, EventResult.SUCCESS, { details })
-      }
-      return result.destinations
+      return { destinations: result.destinations, details: JSON.stringify(result.record) }
     } catch (err) {
       const record = err instanceof NimbusError ? err.detail.decisionRecord : undefined
       const details = record === undefined ? messageOf(err) : JSON.stringify(record)
       for (const i of instances) {
-        await this.#tryEventFinish(ctx, i.uuid, BuildEvent.SCHEDULE, EventResult.ERROR, {
-          details,
-          traceback: stackOf(err),
+        await this.#events(ctx, i.uuid, {
+          finish: [
+            { event: BuildEvent.SCHEDULE, result: EventResult.ERROR, details, traceback: stackOf(err) },
+          ],
         })
       }
       throw err
     }
-  }
-
-  async #castBuild(
-    ctx: RequestContext,
-    req: BuildRequest,
-    instance: Instance,
-    dest: { host: string; node: string },
-  ): Promise<void> {
-    // The scheduler recorded the host; the zone follows the host unless one was asked for.
-    const updated = await updateInstance(
-      this.#d.db.kysely,
-      instance.uuid,
-      { availabilityZone: instance.availabilityZone ?? this.#d.config.compute.defaultAvailabilityZone },
-      { expectedTaskState: [TaskState.SCHEDULING] },
-    )
-    await this.#d.compute.buildAndRunInstance(ctx, dest.host, {
-      instance: updated,
-      image: req.image,
-      node: dest.node,
-      request: req,
-    })
   }
 
   /** ERROR with a fault for every instance still building; the scheduler's allocations are dropped. */
@@ -210,9 +208,15 @@ export class ConductorManager {
           'instance changed while failing its build; left as is',
         )
       }
-      await this.#tryEventFinish(ctx, instance.uuid, BuildEvent.CONDUCTOR, EventResult.ERROR, {
-        details: message,
-        traceback: stackOf(err),
+      await this.#events(ctx, instance.uuid, {
+        finish: [
+          {
+            event: BuildEvent.CONDUCTOR,
+            result: EventResult.ERROR,
+            details: message,
+            traceback: stackOf(err),
+          },
+        ],
       })
     }
   }
@@ -227,12 +231,54 @@ export class ConductorManager {
   }
 
   /** The host destroyed the guest: mark the instance deleted and finish the delete action. */
-  async instanceDestroy(ctx: RequestContext, uuid: string): Promise<Instance> {
+  async instanceDestroy(
+    ctx: RequestContext,
+    uuid: string,
+    finish: readonly StepFinish[] = [],
+  ): Promise<Instance> {
     return this.#d.db.transaction(async (trx) => {
+      if (finish.length) {
+        await recordEvents(trx, { instanceUuid: uuid, requestId: ctx.requestId, host: null, finish }).catch(
+          () => undefined,
+        )
+      }
       const deleted = await markInstanceDeleted(trx, uuid)
       await finishAction(trx, uuid, ctx.requestId).catch(() => undefined)
       return deleted
     })
+  }
+
+  /** A step transition in one transaction (see StepArgs). */
+  async instanceStep(ctx: RequestContext, a: StepArgs): Promise<Instance | null> {
+    const outcome = await this.#d.db.transaction(async (trx) => {
+      let instance: Instance | null = null
+      let refused: unknown
+      if (a.update) {
+        try {
+          instance = await updateInstance(trx, a.instanceUuid, a.update.updates, {
+            expectedTaskState: a.update.expectedTaskState,
+            expectedVmState: a.update.expectedVmState,
+          })
+        } catch (err) {
+          refused = err
+        }
+      }
+      const start = refused === undefined ? a.start : undefined
+      if (a.finish?.length || start?.length) {
+        await recordEvents(trx, {
+          instanceUuid: a.instanceUuid,
+          requestId: ctx.requestId,
+          host: a.host,
+          finish: a.finish,
+          start,
+        }).catch((err: unknown) =>
+          log.debug({ instance: a.instanceUuid, err: messageOf(err) }, 'events not recorded'),
+        )
+      }
+      return { instance, refused }
+    })
+    if (outcome.refused !== undefined) throw outcome.refused
+    return outcome.instance
   }
 
   async eventStart(ctx: RequestContext, a: EventArgs): Promise<void> {
@@ -301,36 +347,20 @@ export class ConductorManager {
 
   // ---- events, tolerant of a deleted instance ----
 
-  async #tryEventStart(ctx: RequestContext, instanceUuid: string, event: string): Promise<void> {
-    try {
-      await startEvent(this.#d.db.kysely, {
-        instanceUuid,
-        requestId: ctx.requestId,
-        event,
-        host: this.#d.host,
-      })
-    } catch (err) {
-      log.debug({ instance: instanceUuid, event, err: messageOf(err) }, 'event not recorded')
-    }
-  }
-
-  async #tryEventFinish(
+  async #events(
     ctx: RequestContext,
     instanceUuid: string,
-    event: string,
-    result: 'Success' | 'Error',
-    extra: { details?: string; traceback?: string | undefined } = {},
+    batch: { start?: readonly string[]; finish?: readonly StepFinish[] },
   ): Promise<void> {
     try {
-      await finishEvent(this.#d.db.kysely, {
+      await recordEvents(this.#d.db.kysely, {
         instanceUuid,
         requestId: ctx.requestId,
-        event,
-        result,
-        ...extra,
+        host: this.#d.host,
+        ...batch,
       })
     } catch (err) {
-      log.debug({ instance: instanceUuid, event, err: messageOf(err) }, 'event not recorded')
+      log.debug({ instance: instanceUuid, err: messageOf(err) }, 'events not recorded')
     }
   }
 }

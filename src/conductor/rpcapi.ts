@@ -75,6 +75,29 @@ export interface ServiceState {
   readonly reportCount: number
 }
 
+/** One event to finish in a step transition. */
+export interface StepFinish {
+  readonly event: string
+  readonly result: 'Success' | 'Error'
+  readonly traceback?: string | null | undefined
+  readonly details?: string | null | undefined
+}
+
+/**
+ * A step transition of a host's work on an instance, done in one
+ * transaction: a guarded instance update (if any), then the events that end
+ * and those that begin. If the update is refused (the instance was deleted
+ * or moved on), only the finished events are recorded and the refusal is
+ * thrown.
+ */
+export interface StepArgs {
+  readonly instanceUuid: string
+  readonly host: string | null
+  readonly finish?: readonly StepFinish[] | undefined
+  readonly update?: Omit<InstanceUpdateArgs, 'uuid'> | undefined
+  readonly start?: readonly string[] | undefined
+}
+
 /** A server build that ended on a host: whether it failed there (for the build failure weigher). */
 export interface BuildResultArgs {
   readonly host: string
@@ -127,9 +150,17 @@ export class ConductorRpcApi {
     return this.#client.call<Instance[]>(ctx, 'instances_on_host', { host })
   }
 
-  /** call: marks an instance deleted once its host has destroyed it. */
-  instanceDestroy(ctx: RequestContext, uuid: string): Promise<Instance> {
-    return this.#client.call<Instance>(ctx, 'instance_destroy', { uuid })
+  /** call: marks an instance deleted once its host has destroyed it (with the delete's last events). */
+  instanceDestroy(ctx: RequestContext, uuid: string, finish: readonly StepFinish[] = []): Promise<Instance> {
+    return this.#client.call<Instance>(ctx, 'instance_destroy', { uuid, finish })
+  }
+
+  /**
+   * call: one step transition (events and a guarded update in one
+   * transaction); resolves with the updated instance, or null without an update.
+   */
+  instanceStep(ctx: RequestContext, args: StepArgs): Promise<Instance | null> {
+    return this.#client.call<Instance | null>(ctx, 'instance_step', args)
   }
 
   /** call: records the start of a step of the current request's action. */

@@ -92,7 +92,7 @@ export class SchedulerManager {
         ...this.#options(),
       })
       const destinations: Destination[] = selection.hosts.map((h) => ({ host: h.host, node: h.nodename }))
-      await this.#allocate(trx, spec.instanceUuids, destinations)
+      await this.#allocate(trx, spec.instanceUuids, destinations, destination.defaultZone)
       log.info(
         { instances: spec.instanceUuids, hosts: destinations.map((d) => d.host) },
         'destinations selected',
@@ -122,13 +122,21 @@ export class SchedulerManager {
     trx: Transaction<Schema>,
     uuids: readonly string[],
     dests: readonly Destination[],
+    defaultZone: string | undefined,
   ): Promise<void> {
     const now = nowIso()
     for (const [i, uuid] of uuids.entries()) {
       const dest = dests[i]!
       await trx
         .updateTable('instances')
-        .set({ host: dest.host, node: dest.node, scheduled_at: now, updated_at: now })
+        .set((eb) => ({
+          host: dest.host,
+          node: dest.node,
+          scheduled_at: now,
+          updated_at: now,
+          // The zone follows the host unless the request named one.
+          ...(defaultZone ? { availability_zone: eb.fn.coalesce('availability_zone', eb.val(defaultZone)) } : {}),
+        }))
         .where('uuid', '=', uuid)
         .where('deleted', '=', false)
         .execute()

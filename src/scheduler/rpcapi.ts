@@ -15,6 +15,8 @@ export interface Destination {
 export interface DestinationRequest {
   readonly host?: string | undefined
   readonly node?: string | undefined
+  /** The zone an instance gets when it asked for none (recorded with its host). */
+  readonly defaultZone?: string | undefined
 }
 
 export interface SelectDestinationsResult {

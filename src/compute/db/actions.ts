@@ -77,24 +77,30 @@ export async function startAction(db: Queryable, a: ActionStart): Promise<void> 
     .execute()
 }
 
-async function findAction(
+/**
+ * Marks the action of (instance, request) as just updated and returns its
+ * id: one statement does the lookup and the `updated_at` Nova keeps on
+ * every event.
+ */
+async function touchAction(
   db: Queryable,
   instanceUuid: string,
   requestId: string,
-): Promise<InstanceActionRow> {
+  now: string,
+): Promise<string> {
   const row = await db
-    .selectFrom('instance_actions')
-    .selectAll()
+    .updateTable('instance_actions')
+    .set({ updated_at: now })
     .where('instance_uuid', '=', instanceUuid)
     .where('request_id', '=', requestId)
-    .orderBy('created_at', 'desc')
+    .returning('id')
     .executeTakeFirst()
   if (!row) {
     throw new InstanceActionNotFound(
       `Action for request_id ${requestId} on instance ${instanceUuid} not found`,
     )
   }
-  return row
+  return row.id
 }
 
 export interface EventStart {
@@ -106,25 +112,12 @@ export interface EventStart {
 
 /** Records the start of one step of the action `requestId` started. */
 export async function startEvent(db: Queryable, e: EventStart): Promise<void> {
-  const action = await findAction(db, e.instanceUuid, e.requestId)
-  const now = nowIso()
-  await db
-    .insertInto('instance_action_events')
-    .values({
-      id: newId(),
-      action_id: action.id,
-      event: e.event,
-      start_time: now,
-      finish_time: null,
-      result: null,
-      traceback: null,
-      host: e.host,
-      details: null,
-      created_at: now,
-      updated_at: null,
-    })
-    .execute()
-  await db.updateTable('instance_actions').set({ updated_at: now }).where('id', '=', action.id).execute()
+  await recordEvents(db, {
+    instanceUuid: e.instanceUuid,
+    requestId: e.requestId,
+    host: e.host,
+    start: [e.event],
+  })
 }
 
 export interface EventFinish {
@@ -141,45 +134,82 @@ export interface EventFinish {
  * `event_finish_with_failure`); a failed event marks its action `Error`.
  */
 export async function finishEvent(db: Queryable, e: EventFinish): Promise<void> {
-  const action = await findAction(db, e.instanceUuid, e.requestId)
+  await recordEvents(db, { instanceUuid: e.instanceUuid, requestId: e.requestId, host: null, finish: [e] })
+}
+
+/** The end of some steps and the start of others, on one action. */
+export interface EventBatch {
+  readonly instanceUuid: string
+  readonly requestId: string
+  readonly host: string | null
+  readonly finish?: readonly Omit<EventFinish, 'instanceUuid' | 'requestId'>[] | undefined
+  readonly start?: readonly string[] | undefined
+}
+
+/**
+ * Finishes then starts events of one action with one action lookup: what a
+ * step transition records (the compute host's steps go through here).
+ */
+export async function recordEvents(db: Queryable, batch: EventBatch): Promise<void> {
   const now = nowIso()
-  const event = await db
-    .selectFrom('instance_action_events')
-    .select('id')
-    .where('action_id', '=', action.id)
-    .where('event', '=', e.event)
-    .where('finish_time', 'is', null)
-    .orderBy('created_at', 'desc')
-    .executeTakeFirst()
-  if (!event) {
-    throw new InstanceActionNotFound(`Event ${e.event} not found for action id ${action.id}`)
+  const actionId = await touchAction(db, batch.instanceUuid, batch.requestId, now)
+  for (const f of batch.finish ?? []) {
+    await db
+      .updateTable('instance_action_events')
+      .set({
+        finish_time: now,
+        result: f.result,
+        traceback: f.traceback ?? null,
+        details: f.details ?? null,
+        updated_at: now,
+      })
+      .where('id', '=', (eb) =>
+        eb
+          .selectFrom('instance_action_events')
+          .select('id')
+          .where('action_id', '=', actionId)
+          .where('event', '=', f.event)
+          .where('finish_time', 'is', null)
+          .orderBy('created_at', 'desc')
+          .limit(1),
+      )
+      .execute()
+    if (f.result === EventResult.ERROR) {
+      await db
+        .updateTable('instance_actions')
+        .set({ message: EventResult.ERROR })
+        .where('id', '=', actionId)
+        .execute()
+    }
   }
-  await db
-    .updateTable('instance_action_events')
-    .set({
-      finish_time: now,
-      result: e.result,
-      traceback: e.traceback ?? null,
-      details: e.details ?? null,
-      updated_at: now,
-    })
-    .where('id', '=', event.id)
-    .execute()
-  await db
-    .updateTable('instance_actions')
-    .set({ updated_at: now, ...(e.result === EventResult.ERROR ? { message: EventResult.ERROR } : {}) })
-    .where('id', '=', action.id)
-    .execute()
+  for (const event of batch.start ?? []) {
+    await db
+      .insertInto('instance_action_events')
+      .values({
+        id: newId(),
+        action_id: actionId,
+        event,
+        start_time: now,
+        finish_time: null,
+        result: null,
+        traceback: null,
+        host: batch.host,
+        details: null,
+        created_at: now,
+        updated_at: null,
+      })
+      .execute()
+  }
 }
 
 /** Marks an action finished (Nova's `action_finish`). */
 export async function finishAction(db: Queryable, instanceUuid: string, requestId: string): Promise<void> {
-  const action = await findAction(db, instanceUuid, requestId)
   const now = nowIso()
   await db
     .updateTable('instance_actions')
     .set({ finish_time: now, updated_at: now })
-    .where('id', '=', action.id)
+    .where('instance_uuid', '=', instanceUuid)
+    .where('request_id', '=', requestId)
     .execute()
 }
 

@@ -158,8 +158,14 @@ function newInstanceRow(i: NewInstance): NewInstanceRow {
   }
 }
 
-export async function insertInstance(db: Queryable, instance: NewInstance): Promise<void> {
-  await db.insertInto('instances').values(newInstanceRow(instance)).execute()
+export async function insertInstance(db: Queryable, instance: NewInstance): Promise<Instance> {
+  return instanceFromRow(
+    await db
+      .insertInto('instances')
+      .values(newInstanceRow(instance))
+      .returningAll()
+      .executeTakeFirstOrThrow(),
+  )
 }
 
 /** Replaces an instance's tags. */

@@ -233,7 +233,10 @@ async function listServers(deps: ApiDeps, req: ComputeRequest, isDetail: boolean
     throw err
   }
   if (!isDetail) return listView(req, page.items)
-  const extras = await deps.compute.extras(page.items, canSeeHostStatus(deps, ctx, req))
+  const extras = await deps.compute.extras(page.items, {
+    hostStatus: canSeeHostStatus(deps, ctx, req),
+    tags: req.mv.atLeast('2.26'),
+  })
   return detailListView(req, page.items, extras, showOptions(deps, ctx, req))
 }
 
@@ -265,7 +268,10 @@ async function showServer(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
   deps.policy.authorize(ctx, 'os_compute_api:servers:show', { project_id: instance.projectId })
-  const extras = await deps.compute.extras([instance], canSeeHostStatus(deps, ctx, req, instance.projectId))
+  const extras = await deps.compute.extras([instance], {
+    hostStatus: canSeeHostStatus(deps, ctx, req, instance.projectId),
+    tags: req.mv.atLeast('2.26'),
+  })
   const opts = {
     ...showOptions(deps, ctx, req, instance.projectId),
     showServerGroups: req.mv.atLeast('2.71'),
@@ -290,10 +296,10 @@ async function updateServer(deps: ApiDeps, req: ComputeRequest) {
   if ('hostname' in server) updates.hostname = server.hostname
   const updated = Object.keys(updates).length ? await deps.compute.update(instance, updates) : instance
   const full = req.mv.atLeast('2.75')
-  const extras = await deps.compute.extras(
-    [updated],
-    full && canSeeHostStatus(deps, ctx, req, updated.projectId),
-  )
+  const extras = await deps.compute.extras([updated], {
+    hostStatus: full && canSeeHostStatus(deps, ctx, req, updated.projectId),
+    tags: req.mv.atLeast('2.26'),
+  })
   const base = showOptions(deps, ctx, req, updated.projectId)
   const opts: ShowOptions = {
     ...base,
@@ -348,7 +354,10 @@ async function listIps(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
   deps.policy.authorize(ctx, 'os_compute_api:ips:index', { project_id: instance.projectId })
-  const extras = await deps.compute.extras([instance], false)
+  const extras = await deps.compute.extras([{ ...instance, vmState: 'active' }], {
+    hostStatus: false,
+    tags: false,
+  })
   return {
     addresses: addressesView(
       { ...instance, vmState: 'active' },
@@ -362,7 +371,10 @@ async function showIps(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
   deps.policy.authorize(ctx, 'os_compute_api:ips:show', { project_id: instance.projectId })
-  const extras = await deps.compute.extras([instance], false)
+  const extras = await deps.compute.extras([{ ...instance, vmState: 'active' }], {
+    hostStatus: false,
+    tags: false,
+  })
   const all = addressesView(
     { ...instance, vmState: 'active' },
     extras.fixedIps.get(instance.uuid) ?? [],
