@@ -1,6 +1,6 @@
 import { owns, projectFor, requireAdminFor, SYSTEM, type Caller } from './authz.ts'
+import type { CorePlugin } from './core.ts'
 import {
-  CorePlugin,
   DEVICE_OWNER_FLOATING_IP,
   DEVICE_OWNER_ROUTER_GATEWAY,
   DEVICE_OWNER_ROUTER_INTERFACE,
