@@ -1,20 +1,20 @@
-import { createHash, randomUUID, type Hash } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { randomUUID } from 'node:crypto'
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { Writable, type Readable } from 'node:stream'
+import { finished } from 'node:stream/promises'
 import { PayloadTooLarge } from '../../common/errors.ts'
 import { logger } from '../../common/log.ts'
 import { INSPECT_HEADER_BYTES } from './format-inspector.ts'
+import { ParallelDigests } from './hash-workers.ts'
 
 /**
  * Image data on the local file system, one file per image under the store's
  * directory (Glance's `file` store). An upload streams into a temporary file
  * under `tmp/` while its size and hashes are computed, and is renamed into
  * place only once complete, so a reader never sees a partial image and a
- * failed upload leaves nothing behind. Memory use is bounded by the stream
- * buffers whatever the image size.
+ * failed upload leaves nothing behind. Memory use is bounded (a ring of
+ * RING_SLOTS slots per upload) whatever the image size.
  */
 
 /** What an upload produced. */
@@ -47,8 +47,14 @@ export interface OpenedData {
 
 const TMP_DIR = 'tmp'
 const TMP_SUFFIX = '.part'
-/** Read and write buffer size: large enough that a transfer costs few system calls. */
+/** Read buffer and upload slot size: large enough that a transfer costs few system calls. */
 const STREAM_CHUNK_BYTES = 1024 * 1024
+/**
+ * Slots of an upload's ring: how many slots may be written and hashed at
+ * once while the next fills. Bounds an upload's memory to
+ * RING_SLOTS * STREAM_CHUNK_BYTES.
+ */
+const RING_SLOTS = 8
 /** Image ids are uuids; anything else never names a file (no path tricks). */
 const ID_PATTERN = /^[0-9a-fA-F-]{36}$/
 
@@ -88,18 +94,21 @@ export class FileStore {
   async add(id: string, source: Readable, opts: AddOptions): Promise<StoredImageData> {
     const target = this.path(id)
     const tmp = join(this.#tmpDir, `${id}.${randomUUID()}${TMP_SUFFIX}`)
-    const meter = new ImageMeter(opts.maxSizeBytes)
-    const detach = feed(source, meter)
+    // Listen to the source at once: an error it emits before a listener would crash the process.
+    const sink = new ImageSink(tmp, opts.maxSizeBytes)
+    const detach = feed(source, sink)
     try {
-      await pipeline(meter, createWriteStream(tmp, { mode: 0o600, highWaterMark: STREAM_CHUNK_BYTES }))
+      await finished(sink)
       await rename(tmp, target)
+      return sink.result()
     } catch (err) {
+      sink.destroy()
+      await finished(sink).catch(() => undefined)
       await rm(tmp, { force: true })
       throw err
     } finally {
       detach()
     }
-    return meter.result()
   }
 
   /**
@@ -149,7 +158,7 @@ export class FileStore {
  * before its end (a client that went away), without destroying the source.
  * Returns the function that disconnects them.
  */
-function feed(source: Readable, into: Transform): () => void {
+function feed(source: Readable, into: Writable): () => void {
   const onError = (err: Error) => into.destroy(err)
   const onClose = () => {
     if (!source.readableEnded) into.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }))
@@ -166,45 +175,139 @@ function feed(source: Readable, into: Transform): () => void {
 }
 
 /**
- * Counts, hashes and caps the bytes passing through, and keeps the first
- * INSPECT_HEADER_BYTES of them. Refusing as soon as the cap is passed keeps a
- * too-large upload from filling the disk first.
+ * Where an upload's bytes go: copied into slots of a shared ring; each full
+ * slot is written to the file at its offset and hashed on the hash workers,
+ * all at once, while the next slot fills. A slot is refilled only when its
+ * write and both digests are done, which is also the backpressure on the
+ * source. Refuses as soon as the size cap is passed, so a too-large upload
+ * does not fill the disk first.
  */
-class ImageMeter extends Transform {
+class ImageSink extends Writable {
+  readonly #path: string
+  #file: FileHandle | undefined
   readonly #maxSizeBytes: number
-  readonly #md5: Hash = createHash('md5')
-  readonly #sha512: Hash = createHash('sha512')
-  readonly #header: Buffer[] = []
-  #headerBytes = 0
+  readonly #ring = new SharedArrayBuffer(RING_SLOTS * STREAM_CHUNK_BYTES)
+  readonly #bytes = Buffer.from(this.#ring)
+  readonly #digests = new ParallelDigests(this.#ring)
+  /** Slots dispatched, oldest first, each settled when written and hashed. */
+  readonly #inflight: Promise<void>[] = []
+  #header: Buffer = Buffer.alloc(0)
+  #seq = 0
+  #fill = 0
   #size = 0
+  #failure: unknown
+  #result: StoredImageData | undefined
 
-  constructor(maxSizeBytes: number) {
-    super()
+  constructor(path: string, maxSizeBytes: number) {
+    super({ highWaterMark: STREAM_CHUNK_BYTES })
+    this.#path = path
     this.#maxSizeBytes = maxSizeBytes
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.#size += chunk.length
-    if (this.#size > this.#maxSizeBytes) {
-      done(new PayloadTooLarge('The incoming image is too large: The provided image is too large.'))
-      return
-    }
-    this.#md5.update(chunk)
-    this.#sha512.update(chunk)
-    if (this.#headerBytes < INSPECT_HEADER_BYTES) {
-      const part = chunk.subarray(0, INSPECT_HEADER_BYTES - this.#headerBytes)
-      this.#header.push(Buffer.from(part))
-      this.#headerBytes += part.length
-    }
-    done(null, chunk)
+  override _construct(done: (err?: Error | null) => void): void {
+    open(this.#path, 'wx', 0o600).then((file) => {
+      this.#file = file
+      done()
+    }, done)
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.#take(chunk).then(() => done(), done)
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.#finish().then(() => done(), done)
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    // Let dispatched writes and digests settle before the file and ring go away.
+    Promise.allSettled(this.#inflight)
+      .then(() => this.#file?.close())
+      .catch(() => undefined)
+      .finally(() => {
+        if (!this.#result) this.#digests.drop()
+        done(err)
+      })
   }
 
   result(): StoredImageData {
-    return {
-      size: this.#size,
-      checksum: this.#md5.digest('hex'),
-      osHashValue: this.#sha512.digest('hex'),
-      header: Buffer.concat(this.#header),
+    if (!this.#result) throw new Error('the upload did not finish')
+    return this.#result
+  }
+
+  async #take(chunk: Buffer): Promise<void> {
+    this.#size += chunk.length
+    if (this.#size > this.#maxSizeBytes) {
+      throw new PayloadTooLarge('The incoming image is too large: The provided image is too large.')
     }
+    if (this.#header.length < INSPECT_HEADER_BYTES) {
+      this.#header = Buffer.concat([
+        this.#header,
+        chunk.subarray(0, INSPECT_HEADER_BYTES - this.#header.length),
+      ])
+    }
+    for (let done = 0; done < chunk.length;) {
+      if (this.#fill === 0) await this.#slotFree()
+      // Copy no further than the end of this slot (copy() alone would run on into the next).
+      const end = Math.min(chunk.length, done + STREAM_CHUNK_BYTES - this.#fill)
+      const copied = chunk.copy(this.#bytes, this.#slotOffset() + this.#fill, done, end)
+      this.#fill += copied
+      done += copied
+      if (this.#fill === STREAM_CHUNK_BYTES) this.#dispatch()
+    }
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#fill > 0) this.#dispatch()
+    await Promise.all(this.#inflight)
+    this.#check()
+    const { md5, sha512 } = await this.#digests.digests()
+    await this.#file!.close()
+    this.#file = undefined
+    this.#result = { size: this.#size, checksum: md5, osHashValue: sha512, header: this.#header }
+  }
+
+  /** Waits until the slot about to fill is no longer being written or hashed. */
+  async #slotFree(): Promise<void> {
+    if (this.#inflight.length === RING_SLOTS) await this.#inflight.shift()
+    this.#check()
+  }
+
+  /** Writes and hashes the filled part of the current slot, without waiting. */
+  #dispatch(): void {
+    const offset = this.#slotOffset()
+    const length = this.#fill
+    const position = this.#seq * STREAM_CHUNK_BYTES
+    const work = Promise.all([
+      writeAll(this.#file!, this.#bytes.subarray(offset, offset + length), position),
+      this.#digests.update(this.#seq, offset, length),
+    ])
+    // Record a failure for the next step to throw; never leave a rejection unhandled.
+    this.#inflight.push(
+      work.then(
+        () => undefined,
+        (err: unknown) => {
+          this.#failure ??= err
+        },
+      ),
+    )
+    this.#seq++
+    this.#fill = 0
+  }
+
+  #slotOffset(): number {
+    return (this.#seq % RING_SLOTS) * STREAM_CHUNK_BYTES
+  }
+
+  #check(): void {
+    if (this.#failure !== undefined) throw this.#failure
+  }
+}
+
+/** Writes all of `data` at `position` (a positional write may be short). */
+async function writeAll(file: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    const { bytesWritten } = await file.write(data, done, data.length - done, position + done)
+    done += bytesWritten
   }
 }

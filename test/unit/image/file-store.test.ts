@@ -53,6 +53,18 @@ describe('image file store', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal(await store.size(id), data.length)
   })
 
+  it('keeps the bytes in order when chunks straddle slots and outnumber the ring', async () => {
+    const id = randomUUID()
+    const data = randomBytes(20 * 1024 * 1024 + 5)
+    const chunks: Buffer[] = []
+    for (let at = 0; at < data.length; at += 100_003) chunks.push(data.subarray(at, at + 100_003))
+    const stored = await store.add(id, Readable.from(chunks), { maxSizeBytes: MAX })
+    assert.equal(stored.size, data.length)
+    assert.equal(stored.osHashValue, createHash('sha512').update(data).digest('hex'))
+    assert.equal(stored.checksum, createHash('md5').update(data).digest('hex'))
+    assert.ok(readFileSync(store.path(id)).equals(data))
+  })
+
   it('stores an empty image', async () => {
     const id = randomUUID()
     const stored = await store.add(id, Readable.from([]), { maxSizeBytes: MAX })
