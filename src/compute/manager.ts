@@ -229,7 +229,8 @@ export class ComputeManager {
       instanceUuids: [uuid],
       attempt: args.request.attempt + 1,
       ignoreHosts: [...args.request.ignoreHosts, this.host],
-      lastFailure: `Build of instance ${uuid} was re-scheduled: ${reason}`,
+      // Nova keeps the bare reason (retry['exc_reason']) for MaxRetriesExceeded's message.
+      lastFailure: reason,
     })
   }
 

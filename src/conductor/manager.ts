@@ -139,7 +139,7 @@ export class ConductorManager {
         })
       }
     } catch (err) {
-      await this.#failBuild(ctx, instances, err)
+      await this.#failBuild(ctx, instances, retryOutcome(req, instances, err))
     }
   }
 
@@ -405,6 +405,20 @@ function maxRetriesExceeded(config: Config, instance: Instance, req: BuildReques
   const max = config.compute.maxAttempts
   return new NoValidHost(
     `Exceeded maximum number of retries. Exceeded max scheduling attempts ${max} for instance ${instance.uuid}. Last exception: ${req.lastFailure ?? 'unknown'}`,
+  )
+}
+
+/**
+ * A reschedule that finds no other host has run out of hosts, not of luck:
+ * Nova reports MaxRetriesExceeded ("Exhausted all hosts ..."); the last
+ * build failure is kept so the fault still names the step and why.
+ */
+function retryOutcome(req: BuildRequest, instances: readonly Instance[], err: unknown): unknown {
+  if (req.attempt <= 1 || !(err instanceof NoValidHost) || err.message.startsWith('Exceeded maximum'))
+    return err
+  return new NoValidHost(
+    `Exceeded maximum number of retries. Exhausted all hosts available for retrying build failures for instance ${instances[0]!.uuid}. Last exception: ${req.lastFailure ?? err.message}`,
+    err.detail,
   )
 }
 

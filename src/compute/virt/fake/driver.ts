@@ -76,7 +76,7 @@ const CONSOLE_MAX_LINES = 1_000
 
 export class FakeDriver implements VirtDriver {
   readonly name = 'fake'
-  readonly #options: FakeDriverOptions
+  #options: FakeDriverOptions
   readonly #guests = new Map<string, FakeGuest>()
   readonly #delays = new Map<FakeStep, number>()
   readonly #failures = new Map<FakeStep, Failure>()
@@ -101,6 +101,11 @@ export class FakeDriver implements VirtDriver {
   /** Makes `step` fail with `message`, `times` times (default: until cleared). */
   injectFailure(step: FakeStep, message: string, times?: number): void {
     this.#failures.set(step, { message, remaining: times })
+  }
+
+  /** Changes the node's totals (the resource tracker sees them at its next update). */
+  setCapacity(capacity: { vcpus?: number; memoryMb?: number; localGb?: number }): void {
+    this.#options = { ...this.#options, ...capacity }
   }
 
   /** Removes every injected failure and delay. */
