@@ -9,6 +9,7 @@ import { resourceRoutes } from './api/resources.ts'
 import { versionRoutes } from './api/versions.ts'
 import type { NetworkApi } from './api.ts'
 import { DataplaneAgent } from './dataplane/agent.ts'
+import { AgentNotifier } from './notifier.ts'
 import { NetworkPlugin } from './plugin.ts'
 import { settingsFrom } from './settings.ts'
 import { authMiddleware } from '../identity/middleware.ts'
@@ -21,6 +22,7 @@ import { authMiddleware } from '../identity/middleware.ts'
 export class NetworkService extends HttpService {
   readonly plugin: NetworkPlugin
   readonly agent: DataplaneAgent | undefined
+  readonly #notifier: AgentNotifier
   #unsubscribe: (() => void) | undefined
 
   constructor(
@@ -28,26 +30,31 @@ export class NetworkService extends HttpService {
     server: ApiServer,
     plugin: NetworkPlugin,
     agent: DataplaneAgent | undefined,
+    notifier: AgentNotifier,
     opts: RuntimeOptions,
   ) {
     super(config, server, config.network.port, { type: 'network', catalogName: 'neutron', path: '' }, opts)
     this.plugin = plugin
     this.agent = agent
+    this.#notifier = notifier
   }
 
   override async start(): Promise<void> {
     const agent = this.agent
-    this.#unsubscribe = agent
-      ? this.plugin.onChange(() => agent.changed())
-      : this.plugin.onChange((what) => {
-          if (what.kind === 'port') void this.plugin.core.markBoundActive()
-        })
+    this.#unsubscribe = this.plugin.onChange((what) => {
+      // This host's agent hears at once; other hosts' agents through the fanout.
+      if (agent) agent.changed()
+      else if (what.kind === 'port') void this.plugin.core.markBoundActive()
+      this.#notifier.notify(what.kind)
+    })
     await agent?.start()
+    await this.#notifier.start()
     await super.start()
   }
 
   override async stop(): Promise<void> {
     this.#unsubscribe?.()
+    await this.#notifier.stop()
     await this.agent?.stop()
     await super.stop()
   }
@@ -96,5 +103,6 @@ export function createNetworkService(rt: Runtime): NetworkService {
         onPortsActive: (ids) => plugin.core.markActive(ids),
       })
     : undefined
-  return new NetworkService(rt.config, server, plugin, agent, rt.options)
+  const notifier = new AgentNotifier(rt.transport, rt.config.host, agent)
+  return new NetworkService(rt.config, server, plugin, agent, notifier, rt.options)
 }
