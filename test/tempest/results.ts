@@ -33,13 +33,14 @@ function outcomeOf(status: string): Outcome | undefined {
     case 'success':
     case 'xfail':
       return 'passed'
-    case 'fail':
-    case 'uxsuccess':
-      return 'failed'
     case 'skip':
       return 'skipped'
-    default:
+    case 'exists':
+    case 'inprogress':
       return undefined
+    default:
+      // `fail`, `failure`, `error`, `uxsuccess` and anything unknown: never hide a result as a pass.
+      return 'failed'
   }
 }
 

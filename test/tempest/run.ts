@@ -164,6 +164,30 @@ function git(args: string[]): string {
   return spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
 }
 
+/** Reads the workspace's last run, prints the table and totals, writes docs/conformance.md; 0 when all passed. */
+function report(ws: string, regex: string, writeDocs: boolean): number {
+  const subunit = spawnSync('stestr', ['last', '--subunit'], { cwd: ws, maxBuffer: 1 << 28 })
+  const csv = spawnSync('subunit2csv', [], { input: subunit.stdout, maxBuffer: 1 << 28, encoding: 'utf8' })
+  const results = parseSubunitCsv(csv.stdout)
+  const summary = summarize(results)
+  console.log(renderTable(summary))
+  if (writeDocs) {
+    const meta = {
+      date: new Date().toISOString().slice(0, 10),
+      commit: git(['rev-parse', '--short', 'HEAD']),
+      regex,
+    }
+    writeFileSync(
+      join(ROOT, 'docs', 'conformance.md'),
+      renderConformance(summary, results, meta, FEATURE_FLAGS),
+    )
+    console.log('tempest: wrote docs/conformance.md')
+  }
+  const { passed, failed, skipped } = summary.total
+  console.log(`tempest: ${passed} passed, ${failed} failed, ${skipped} skipped`)
+  return failed === 0 && passed > 0 ? 0 : 1
+}
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -174,11 +198,16 @@ async function main(): Promise<number> {
       concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
       'no-docs': { type: 'boolean', default: false },
       workspace: { type: 'string' },
+      'report-only': { type: 'boolean', default: false },
     },
   })
   const regex = values.smoke
     ? SMOKE_REGEX
     : (positionals[0] ?? '^tempest\\.api\\.(compute|identity|image|network)\\.')
+  if (values['report-only']) {
+    if (!values.workspace) throw new Error('--report-only needs --workspace DIR of an earlier run')
+    return report(join(resolve(values.workspace), 'tempest'), regex, !values['no-docs'])
+  }
   ensureTempest()
   const workDir = values.workspace
     ? resolve(values.workspace)
@@ -221,28 +250,7 @@ async function main(): Promise<number> {
       stdio: 'inherit',
       timeout: TEMPEST_RUN_TIMEOUT_MS,
     })
-    const subunit = spawnSync('stestr', ['last', '--subunit'], { cwd: ws, maxBuffer: 1 << 28 })
-    const csv = spawnSync('subunit2csv', [], { input: subunit.stdout, maxBuffer: 1 << 28, encoding: 'utf8' })
-    const results = parseSubunitCsv(csv.stdout)
-    const summary = summarize(results)
-    console.log(renderTable(summary))
-    if (!values['no-docs']) {
-      const doc = renderConformance(
-        summary,
-        results,
-        {
-          date: new Date().toISOString().slice(0, 10),
-          commit: git(['rev-parse', '--short', 'HEAD']),
-          regex,
-        },
-        FEATURE_FLAGS,
-      )
-      writeFileSync(join(ROOT, 'docs', 'conformance.md'), doc)
-      console.log('tempest: wrote docs/conformance.md')
-    }
-    const { passed, failed, skipped } = summary.total
-    console.log(`tempest: ${passed} passed, ${failed} failed, ${skipped} skipped`)
-    return failed === 0 && passed > 0 ? 0 : 1
+    return report(ws, regex, !values['no-docs'])
   } finally {
     await cloud.stop()
     if (!values.workspace) rmSync(workDir, { recursive: true, force: true })

@@ -9,7 +9,8 @@ const CSV = [
   '"tempest.api.identity.v3.test_tokens.TokensV3Test.test_create_token[id-6f8e4436,smoke]",success,2026-11-25 21:00:00+00:00,2026-11-25 21:00:01+00:00',
   'tempest.api.identity.v3.test_tokens.TokensV3Test.test_validate_token[id-a9512ac3],fail,x,y',
   '"tempest.api.compute.servers.test_create_server.ServersTestJSON.test_list_servers[id-9a438d88,smoke]",skip,x,y',
-  'setUpClass (tempest.api.compute.admin.test_flavors.FlavorsAdminTestJSON),fail,x,y',
+  'setUpClass (tempest.api.compute.admin.test_flavors.FlavorsAdminTestJSON),failure,x,y',
+  'tempest.api.image.v2.test_images.X.test_y,surprise,x,y',
 ].join('\n')
 
 describe('tempest results', () => {
@@ -22,15 +23,19 @@ describe('tempest results', () => {
 
   it('counts pass, fail and skip per module', () => {
     const results = parseSubunitCsv(CSV)
-    assert.equal(results.length, 4)
+    assert.equal(results.length, 5)
     const s = summarize(results)
-    assert.deepEqual(s.total, { passed: 1, failed: 2, skipped: 1 })
+    assert.deepEqual(s.total, { passed: 1, failed: 3, skipped: 1 })
     assert.deepEqual(s.modules.get('tempest.api.identity.v3.test_tokens'), {
       passed: 1,
       failed: 1,
       skipped: 0,
     })
-    assert.deepEqual(s.modules.get('tempest.api.compute.admin.test_flavors'), { passed: 0, failed: 1, skipped: 0 })
+    assert.deepEqual(s.modules.get('tempest.api.compute.admin.test_flavors'), {
+      passed: 0,
+      failed: 1,
+      skipped: 0,
+    })
     assert.deepEqual(s.modules.get('tempest.api.compute.servers.test_create_server'), {
       passed: 0,
       failed: 0,
@@ -46,7 +51,7 @@ describe('tempest results', () => {
       { date: 'd', commit: 'c', regex: 'r' },
       FEATURE_FLAGS,
     )
-    assert.match(doc, /1 passed, 2 failed, 1 skipped/)
+    assert.match(doc, /1 passed, 3 failed, 1 skipped/)
     assert.match(doc, /\[service_available\] cinder = False`: no block storage service/)
     assert.match(doc, /test_validate_token/)
     for (const f of FEATURE_FLAGS) {
