@@ -116,12 +116,8 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
     value: 'False',
     why: 'changePassword needs a guest agent',
   },
-  {
-    section: 'compute-feature-enabled',
-    key: 'enable_instance_password',
-    value: 'False',
-    why: 'no admin password injection',
-  },
+  // Nova returns adminPass on create by default; Nimbus does the same.
+  { section: 'compute-feature-enabled', key: 'enable_instance_password', value: 'True' },
   { section: 'compute-feature-enabled', key: 'attach_encrypted_volume', value: 'False', why: 'no volumes' },
   { section: 'compute-feature-enabled', key: 'vnc_console', value: 'False', why: 'no remote consoles' },
   { section: 'compute-feature-enabled', key: 'serial_console', value: 'False', why: 'no remote consoles' },
