@@ -202,6 +202,10 @@ function mediaType(req: Req): string {
  * answers 415 in Glance's words.
  */
 export function configureImageServer(app: FastifyInstance): void {
+  // The framework ignores trailing slashes, but `/v2/images/` names an image with an empty id: 404 (Glance).
+  app.addHook('onRequest', async (req) => {
+    if (req.url.split('?')[0] === '/v2/images/') throw new NotFound('The resource could not be found.')
+  })
   // Uploads take as long as the data takes; a stalled client is cut by the idle timeout.
   app.server.requestTimeout = 0
   app.server.setTimeout(limits.imageTransferIdleTimeoutMs)

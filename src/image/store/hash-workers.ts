@@ -108,7 +108,12 @@ class HashWorker {
 
   #ensure(): Worker {
     if (this.#worker) return this.#worker
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { algorithm: this.#algorithm } })
+    // No execArgv: the worker is plain JavaScript and needs none of the parent's loaders (tsx).
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      workerData: { algorithm: this.#algorithm },
+    })
     worker.unref()
     worker.on('message', (reply: Reply) => this.#settle(reply))
     worker.on('error', (err) => this.#fail(worker, err))

@@ -119,6 +119,9 @@ describe('image API: image records', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.match(missing.headers.get('content-type') ?? '', /text\/html/)
     assert.match(missing.text, /404 Not Found/)
     assert.equal((await user.get('/v2/images/null')).status, 404)
+    // An empty id (Tempest's null-id tests): not the image list.
+    assert.equal((await user.get('/v2/images/')).status, 404)
+    assert.equal((await user.request('DELETE', '/v2/images/')).status, 404)
   })
 
   it('needs a token (401) and answers 405 with Allow for a wrong method', async () => {
