@@ -136,12 +136,7 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
     value: 'False',
     why: 'interoperable image import is not implemented',
   },
-  {
-    section: 'image-feature-enabled',
-    key: 'os_glance_reserved',
-    value: 'False',
-    why: 'os_glance_* reserved properties are not enforced',
-  },
+  { section: 'image-feature-enabled', key: 'os_glance_reserved', value: 'True' },
   // Network.
   {
     section: 'network-feature-enabled',
