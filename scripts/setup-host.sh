@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 NODE_MAJOR_MIN=20
-# The real OpenStack clients the acceptance tests drive.
-DEBIAN_PACKAGES=(python3-openstackclient)
+# The real OpenStack clients the acceptance tests drive, Tempest, and what the
+# network data plane and its namespace tests use (busybox-static: DHCP client in test guests).
+DEBIAN_PACKAGES=(python3-openstackclient tempest iproute2 nftables dnsmasq-base busybox-static)
 
 need_node() {
   if ! command -v node >/dev/null; then
