@@ -42,14 +42,34 @@ export interface ComputeImageApi {
  * accepted members; everything for admins). Every Nimbus service shares one
  * database, so this works in embedded and distributed mode alike.
  */
+/**
+ * How long a looked-up image is reused for the same caller: a burst of
+ * boots from one image looks it up once, and an image changes status far
+ * less often than that.
+ */
+const IMAGE_CACHE_MS = 2_000
+/** Entries the cache holds at most (oldest dropped first). */
+const IMAGE_CACHE_ENTRIES_MAX = 1_000
+
 export class DbImageApi implements ComputeImageApi {
   readonly #db: Database
+  readonly #cache = new Map<string, { readonly atMs: number; readonly image: ImageMeta }>()
 
   constructor(db: Database) {
     this.#db = db
   }
 
   async get(ctx: RequestContext, id: string): Promise<ImageMeta> {
+    const key = `${id}/${ctx.isAdmin ? '*' : (ctx.projectId ?? '')}`
+    const hit = this.#cache.get(key)
+    if (hit && Date.now() - hit.atMs < IMAGE_CACHE_MS) return hit.image
+    const image = await this.#lookup(ctx, id)
+    if (this.#cache.size >= IMAGE_CACHE_ENTRIES_MAX) this.#cache.delete(this.#cache.keys().next().value!)
+    this.#cache.set(key, { atMs: Date.now(), image })
+    return image
+  }
+
+  async #lookup(ctx: RequestContext, id: string): Promise<ImageMeta> {
     const image = await findImage(this.#db, id)
     if (!image || !(await this.#visible(ctx, image))) {
       throw new ImageNotFound(`Image ${id} could not be found.`, { imageId: id })

@@ -5,7 +5,7 @@ import type { ConductorRpcApi, InstanceUpdateArgs } from '../conductor/rpcapi.ts
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { ImageMeta } from './image.ts'
-import type { FixedIp, Instance, InstanceUpdates } from './objects.ts'
+import type { EventOp, FixedIp, Instance, InstanceUpdates } from './objects.ts'
 import type { ResourceTracker } from './resource-tracker.ts'
 import { Reverter } from './reverter.ts'
 import type { BuildAndRunArgs } from './rpcapi.ts'
@@ -105,10 +105,12 @@ export class ComputeManager {
   }
 
   /**
-   * The steps of a build. Each step transition is one conductor call that
-   * finishes the last step's event, moves the task state on (guarded, so a
-   * delete meanwhile stops the build) and starts the next step's event; each
-   * step adds its undo to `revert`.
+   * The steps of a build. The host's own quick steps (the claim, the block
+   * devices) are timed here and reported with the next transition; each
+   * transition is one conductor call that reports the steps since the last
+   * one, moves the task state on (guarded, so a delete meanwhile stops the
+   * build) and starts the next remote step. Each step adds its undo to
+   * `revert`.
    */
   async #runBuild(
     ctx: RequestContext,
@@ -118,8 +120,7 @@ export class ComputeManager {
   ): Promise<Instance> {
     const { node } = args
     let instance = args.instance
-    await build.begin(HostEvent.CLAIM)
-    build.run(reschedulable, () => {
+    build.local(HostEvent.CLAIM, reschedulable, () => {
       this.#d.tracker.claim(instance, node)
       revert.add('drop claim', () => this.#dropClaim(instance.uuid))
       this.#d.onUsageChanged?.()
@@ -128,7 +129,7 @@ export class ComputeManager {
       updates: { taskState: TaskState.NETWORKING, launchedOn: this.host },
       expectedTaskState: [TaskState.SCHEDULING],
     })
-    const nics = await build.runAsync(
+    const nics = await build.run(
       abortWith('Failed to allocate the network(s), not rescheduling.'),
       async () => {
         const ips = await this.#d.network.allocateForInstance(ctx, {
@@ -145,13 +146,15 @@ export class ComputeManager {
       updates: { taskState: TaskState.BLOCK_DEVICE_MAPPING },
       expectedTaskState: [TaskState.NETWORKING],
     })
-    const image = await build.runAsync(abort, () => this.#prepareImage(ctx, instance, args.image))
-    await build.next(HostEvent.BLOCK_DEVICES)
+    const image = await build.run(abort, () => this.#prepareImage(ctx, instance, args.image))
+    build.done()
+    // No volumes yet: the root disk comes from the image, so there is nothing to map.
+    build.local(HostEvent.BLOCK_DEVICES, abortWith('Failure prepping block device.'), () => undefined)
     instance = await build.next(HostEvent.SPAWN, {
       updates: { taskState: TaskState.SPAWNING, rootDeviceName: ROOT_DEVICE_NAME },
       expectedTaskState: [TaskState.BLOCK_DEVICE_MAPPING],
     })
-    await build.runAsync(reschedulable, async () => {
+    await build.run(reschedulable, async () => {
       await this.#d.driver.spawn({
         instance: virtInstance(instance),
         image: {
@@ -273,15 +276,14 @@ export class ComputeManager {
   terminateInstance(ctx: RequestContext, instance: Instance): Promise<void> {
     return this.#withLock(instance.uuid, async () => {
       const uuid = instance.uuid
-      await this.#d.conductor
-        .instanceStep(ctx, { instanceUuid: uuid, host: this.host, start: [HostEvent.TERMINATE] })
-        .catch((err: unknown) => log.debug({ instance: uuid, err: messageOf(err) }, 'event not recorded'))
+      const startedAt = now()
       try {
         await this.#d.driver.destroy(virtInstance(instance))
         await this.#d.network.deallocateForInstance(ctx, uuid)
         this.#dropClaim(uuid)
         await this.#d.conductor.instanceDestroy(ctx, uuid, [
-          { event: HostEvent.TERMINATE, result: 'Success' },
+          { op: 'start', event: HostEvent.TERMINATE, at: startedAt },
+          { op: 'finish', event: HostEvent.TERMINATE, result: 'Success', at: now() },
         ])
         log.info({ instance: uuid }, 'instance deleted')
       } catch (err) {
@@ -289,8 +291,10 @@ export class ComputeManager {
           .instanceStep(ctx, {
             instanceUuid: uuid,
             host: this.host,
-            finish: [
+            events: [
+              { op: 'start', event: HostEvent.TERMINATE, at: startedAt },
               {
+                op: 'finish',
                 event: HostEvent.TERMINATE,
                 result: 'Error',
                 details: messageOf(err),
@@ -368,15 +372,17 @@ export class ComputeManager {
 type Classify = (step: string, err: unknown) => NimbusError
 
 /**
- * The event bookkeeping of one build: which step runs, its transitions
- * (one conductor call each), and the failure record. A step's failure is
- * rethrown as its kind (abort or reschedule) with the step named.
+ * The event bookkeeping of one build: the step running now, the event
+ * operations not yet reported (each with its time), the transitions (one
+ * conductor call each) and the failure record. A step's failure is rethrown
+ * as its kind (abort or reschedule) with the step named.
  */
 class BuildSteps {
   readonly #conductor: ConductorRpcApi
   readonly #ctx: RequestContext
   readonly #uuid: string
   readonly #host: string
+  readonly #pending: EventOp[]
   #current: string | undefined
 
   constructor(conductor: ConductorRpcApi, ctx: RequestContext, uuid: string, host: string) {
@@ -384,61 +390,59 @@ class BuildSteps {
     this.#ctx = ctx
     this.#uuid = uuid
     this.#host = host
+    this.#pending = [{ op: 'start', event: HostEvent.BUILD, at: now() }]
   }
 
-  /** Starts the build's event and its first step. */
-  async begin(step: string): Promise<void> {
-    await this.#conductor.instanceStep(this.#ctx, {
-      instanceUuid: this.#uuid,
-      host: this.#host,
-      start: [HostEvent.BUILD, step],
-    })
+  /** Runs a quick step of this host now; its events go with the next transition. */
+  local(step: string, classify: Classify, fn: () => void): void {
+    this.#pending.push({ op: 'start', event: step, at: now() })
     this.#current = step
-  }
-
-  /** Finishes the current step, applies `update` (guarded) and starts `step`. */
-  async next(step: string, update?: Omit<InstanceUpdateArgs, 'uuid'>): Promise<Instance> {
-    const finished = this.#current
-    this.#current = undefined
-    const instance = await this.#conductor.instanceStep(this.#ctx, {
-      instanceUuid: this.#uuid,
-      host: this.#host,
-      finish: finished ? [{ event: finished, result: 'Success' }] : [],
-      update,
-      start: [step],
-    })
-    this.#current = step
-    return instance ?? (await this.#conductor.instanceGet(this.#ctx, this.#uuid))
-  }
-
-  /** Finishes the current step and the build, with the final update. */
-  async end(update: Omit<InstanceUpdateArgs, 'uuid'>): Promise<Instance> {
-    const finished = this.#current
-    this.#current = undefined
-    const events = [...(finished ? [finished] : []), HostEvent.BUILD].map((event) => ({
-      event,
-      result: 'Success' as const,
-    }))
-    const instance = await this.#conductor.instanceStep(this.#ctx, {
-      instanceUuid: this.#uuid,
-      host: this.#host,
-      finish: events,
-      update,
-    })
-    return instance!
-  }
-
-  /** Runs the current step's synchronous work. */
-  run(classify: Classify, fn: () => void): void {
     try {
       fn()
     } catch (err) {
       throw this.#classified(classify, err)
     }
+    this.done()
   }
 
-  /** Runs the current step's work. */
-  async runAsync<T>(classify: Classify, fn: () => Promise<T>): Promise<T> {
+  /** The current step succeeded (reported with the next transition). */
+  done(): void {
+    if (this.#current === undefined) return
+    this.#pending.push({ op: 'finish', event: this.#current, result: 'Success', at: now() })
+    this.#current = undefined
+  }
+
+  /** Reports the steps so far, applies `update` (guarded) and starts `step`. */
+  async next(step: string, update: Omit<InstanceUpdateArgs, 'uuid'>): Promise<Instance> {
+    this.done()
+    const events = this.#pending.splice(0)
+    const instance = await this.#conductor.instanceStep(this.#ctx, {
+      instanceUuid: this.#uuid,
+      host: this.#host,
+      events,
+      update,
+      next: [{ op: 'start', event: step, at: now() }],
+    })
+    this.#current = step
+    return instance!
+  }
+
+  /** Reports the last steps and the build's success with the final update. */
+  async end(update: Omit<InstanceUpdateArgs, 'uuid'>): Promise<Instance> {
+    this.done()
+    const events = this.#pending.splice(0)
+    const instance = await this.#conductor.instanceStep(this.#ctx, {
+      instanceUuid: this.#uuid,
+      host: this.#host,
+      events,
+      update,
+      next: [{ op: 'finish', event: HostEvent.BUILD, result: 'Success', at: now() }],
+    })
+    return instance!
+  }
+
+  /** Runs the current (remote) step's work. */
+  async run<T>(classify: Classify, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
     } catch (err) {
@@ -446,21 +450,24 @@ class BuildSteps {
     }
   }
 
-  /** Records the failure: the running step (if any) and the build end in Error. */
+  /** Records the failure: what is pending, the running step (if any) and the build end in Error. */
   async fail(err: unknown): Promise<void> {
-    const events = [...(this.#current ? [this.#current] : []), HostEvent.BUILD]
+    const failed = (event: string): EventOp => ({
+      op: 'finish',
+      event,
+      result: 'Error',
+      details: messageOf(err),
+      traceback: stackOf(err),
+      at: now(),
+    })
+    const events = [
+      ...this.#pending.splice(0),
+      ...(this.#current ? [failed(this.#current)] : []),
+      failed(HostEvent.BUILD),
+    ]
     this.#current = undefined
     await this.#conductor
-      .instanceStep(this.#ctx, {
-        instanceUuid: this.#uuid,
-        host: this.#host,
-        finish: events.map((event) => ({
-          event,
-          result: 'Error' as const,
-          details: messageOf(err),
-          traceback: stackOf(err),
-        })),
-      })
+      .instanceStep(this.#ctx, { instanceUuid: this.#uuid, host: this.#host, events })
       .catch((e: unknown) =>
         log.debug({ instance: this.#uuid, err: messageOf(e) }, 'failure events not recorded'),
       )
@@ -470,6 +477,10 @@ class BuildSteps {
     if (isGone(err) || this.#current === undefined) return err
     return classify(this.#current, err)
   }
+}
+
+function now(): string {
+  return new Date().toISOString()
 }
 
 // ---- failure kinds ----

@@ -146,6 +146,18 @@ export interface InstanceActionEvent {
   readonly details: string | null
 }
 
+/** One event operation; `at` is when it happened (default: when it is recorded). */
+export type EventOp =
+  | { readonly op: 'start'; readonly event: string; readonly at?: string | undefined }
+  | {
+      readonly op: 'finish'
+      readonly event: string
+      readonly result: 'Success' | 'Error'
+      readonly traceback?: string | null | undefined
+      readonly details?: string | null | undefined
+      readonly at?: string | undefined
+    }
+
 export interface KeyPair {
   readonly id: number
   readonly name: string

@@ -9,6 +9,7 @@ import {
   finishEvent,
   lastFinishedEvent,
   recordEvents,
+  type EventOp,
   startEvent,
 } from '../compute/db/actions.ts'
 import { recordBuildResult, upsertComputeNode } from '../compute/db/compute-nodes.ts'
@@ -25,6 +26,7 @@ import type { ComputeNodeReport, Instance } from '../compute/objects.ts'
 import type { ComputeRpcApi } from '../compute/rpcapi.ts'
 import { TaskState, VmState } from '../compute/states.ts'
 import type { Database } from '../db/index.ts'
+import type { Queryable } from '../db/schema.ts'
 import { recordHeartbeat, registerService, type ServiceRow } from '../db/services.ts'
 import type { SchedulerRpcApi } from '../scheduler/rpcapi.ts'
 import type { RequestSpec } from '../scheduler/types.ts'
@@ -37,7 +39,6 @@ import type {
   InstanceUpdateArgs,
   ServiceRef,
   StepArgs,
-  StepFinish,
   ServiceState,
 } from './rpcapi.ts'
 
@@ -84,8 +85,8 @@ export class ConductorManager {
       instance_get: (ctx, a: { uuid: string; readDeleted?: boolean }) =>
         getInstance(this.#d.db.kysely, a.uuid, { readDeleted: a.readDeleted }),
       instances_on_host: (ctx, a: { host: string }) => instancesOnHost(this.#d.db.kysely, a.host),
-      instance_destroy: (ctx, a: { uuid: string; finish?: StepFinish[] }) =>
-        this.instanceDestroy(ctx, a.uuid, a.finish),
+      instance_destroy: (ctx, a: { uuid: string; events?: EventOp[] }) =>
+        this.instanceDestroy(ctx, a.uuid, a.events),
       instance_step: (ctx, a: StepArgs) => this.instanceStep(ctx, a),
       action_event_start: (ctx, a: EventArgs) => this.eventStart(ctx, a),
       action_event_finish: (ctx, a: EventFinishArgs) => this.eventFinish(ctx, a),
@@ -112,7 +113,10 @@ export class ConductorManager {
     const instances = await this.#stillBuilding(req.instanceUuids)
     if (instances.length === 0) return
     for (const i of instances)
-      await this.#events(ctx, i.uuid, { start: [BuildEvent.CONDUCTOR, BuildEvent.SCHEDULE] })
+      await this.#events(ctx, i.uuid, [
+        { op: 'start', event: BuildEvent.CONDUCTOR },
+        { op: 'start', event: BuildEvent.SCHEDULE },
+      ])
     try {
       if (req.attempt > this.#d.config.compute.maxAttempts)
         throw maxRetriesExceeded(this.#d.config, instances[0]!, req)
@@ -131,12 +135,10 @@ export class ConductorManager {
           node: dest.node,
           request: req,
         })
-        await this.#events(ctx, instance.uuid, {
-          finish: [
-            { event: BuildEvent.SCHEDULE, result: EventResult.SUCCESS, details },
-            { event: BuildEvent.CONDUCTOR, result: EventResult.SUCCESS },
-          ],
-        })
+        await this.#events(ctx, instance.uuid, [
+          { op: 'finish', event: BuildEvent.SCHEDULE, result: EventResult.SUCCESS, details },
+          { op: 'finish', event: BuildEvent.CONDUCTOR, result: EventResult.SUCCESS },
+        ])
       }
     } catch (err) {
       await this.#failBuild(ctx, instances, retryOutcome(req, instances, err))
@@ -170,11 +172,15 @@ export class ConductorManager {
       const record = err instanceof NimbusError ? err.detail.decisionRecord : undefined
       const details = record === undefined ? messageOf(err) : JSON.stringify(record)
       for (const i of instances) {
-        await this.#events(ctx, i.uuid, {
-          finish: [
-            { event: BuildEvent.SCHEDULE, result: EventResult.ERROR, details, traceback: stackOf(err) },
-          ],
-        })
+        await this.#events(ctx, i.uuid, [
+          {
+            op: 'finish',
+            event: BuildEvent.SCHEDULE,
+            result: EventResult.ERROR,
+            details,
+            traceback: stackOf(err),
+          },
+        ])
       }
       throw err
     }
@@ -208,16 +214,15 @@ export class ConductorManager {
           'instance changed while failing its build; left as is',
         )
       }
-      await this.#events(ctx, instance.uuid, {
-        finish: [
-          {
-            event: BuildEvent.CONDUCTOR,
-            result: EventResult.ERROR,
-            details: message,
-            traceback: stackOf(err),
-          },
-        ],
-      })
+      await this.#events(ctx, instance.uuid, [
+        {
+          op: 'finish',
+          event: BuildEvent.CONDUCTOR,
+          result: EventResult.ERROR,
+          details: message,
+          traceback: stackOf(err),
+        },
+      ])
     }
   }
 
@@ -234,28 +239,32 @@ export class ConductorManager {
   async instanceDestroy(
     ctx: RequestContext,
     uuid: string,
-    finish: readonly StepFinish[] = [],
+    events: readonly EventOp[] = [],
   ): Promise<Instance> {
     return this.#d.db.transaction(async (trx) => {
-      if (finish.length) {
-        await recordEvents(trx, { instanceUuid: uuid, requestId: ctx.requestId, host: null, finish }).catch(
-          () => undefined,
-        )
-      }
+      await recordEvents(trx, {
+        instanceUuid: uuid,
+        requestId: ctx.requestId,
+        host: null,
+        ops: events,
+      }).catch(() => undefined)
       const deleted = await markInstanceDeleted(trx, uuid)
       await finishAction(trx, uuid, ctx.requestId).catch(() => undefined)
       return deleted
     })
   }
 
-  /** A step transition in one transaction (see StepArgs). */
+  /**
+   * A step transition (see StepArgs): in one transaction when it updates
+   * the instance, so the update and its events stand or fall together.
+   */
   async instanceStep(ctx: RequestContext, a: StepArgs): Promise<Instance | null> {
-    const outcome = await this.#d.db.transaction(async (trx) => {
+    const apply = async (db: Queryable) => {
       let instance: Instance | null = null
       let refused: unknown
       if (a.update) {
         try {
-          instance = await updateInstance(trx, a.instanceUuid, a.update.updates, {
+          instance = await updateInstance(db, a.instanceUuid, a.update.updates, {
             expectedTaskState: a.update.expectedTaskState,
             expectedVmState: a.update.expectedVmState,
           })
@@ -263,20 +272,20 @@ export class ConductorManager {
           refused = err
         }
       }
-      const start = refused === undefined ? a.start : undefined
-      if (a.finish?.length || start?.length) {
-        await recordEvents(trx, {
-          instanceUuid: a.instanceUuid,
-          requestId: ctx.requestId,
-          host: a.host,
-          finish: a.finish,
-          start,
-        }).catch((err: unknown) =>
-          log.debug({ instance: a.instanceUuid, err: messageOf(err) }, 'events not recorded'),
-        )
-      }
+      const ops = [...(a.events ?? []), ...(refused === undefined ? (a.next ?? []) : [])]
+      await recordEvents(db, {
+        instanceUuid: a.instanceUuid,
+        requestId: ctx.requestId,
+        host: a.host,
+        ops,
+      }).catch((err: unknown) =>
+        log.debug({ instance: a.instanceUuid, err: messageOf(err) }, 'events not recorded'),
+      )
       return { instance, refused }
-    })
+    }
+    const outcome = a.update
+      ? await this.#d.db.transaction((trx) => apply(trx))
+      : await apply(this.#d.db.kysely)
     if (outcome.refused !== undefined) throw outcome.refused
     return outcome.instance
   }
@@ -347,17 +356,13 @@ export class ConductorManager {
 
   // ---- events, tolerant of a deleted instance ----
 
-  async #events(
-    ctx: RequestContext,
-    instanceUuid: string,
-    batch: { start?: readonly string[]; finish?: readonly StepFinish[] },
-  ): Promise<void> {
+  async #events(ctx: RequestContext, instanceUuid: string, ops: readonly EventOp[]): Promise<void> {
     try {
       await recordEvents(this.#d.db.kysely, {
         instanceUuid,
         requestId: ctx.requestId,
         host: this.#d.host,
-        ...batch,
+        ops,
       })
     } catch (err) {
       log.debug({ instance: instanceUuid, err: messageOf(err) }, 'events not recorded')

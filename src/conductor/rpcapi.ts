@@ -1,6 +1,6 @@
 import type { RequestContext } from '../common/context.ts'
 import type { ImageMeta } from '../compute/image.ts'
-import type { ComputeNodeReport, FixedIp, Instance, InstanceUpdates } from '../compute/objects.ts'
+import type { ComputeNodeReport, EventOp, FixedIp, Instance, InstanceUpdates } from '../compute/objects.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
 
 /** The conductor's RPC topic (one shared queue: any conductor takes the work). */
@@ -75,27 +75,19 @@ export interface ServiceState {
   readonly reportCount: number
 }
 
-/** One event to finish in a step transition. */
-export interface StepFinish {
-  readonly event: string
-  readonly result: 'Success' | 'Error'
-  readonly traceback?: string | null | undefined
-  readonly details?: string | null | undefined
-}
-
 /**
- * A step transition of a host's work on an instance, done in one
- * transaction: a guarded instance update (if any), then the events that end
- * and those that begin. If the update is refused (the instance was deleted
- * or moved on), only the finished events are recorded and the refusal is
- * thrown.
+ * A step transition of a host's work on an instance, done at once: the
+ * event operations that happened since the last transition (each with its
+ * time), a guarded instance update (if any), and the operations that follow
+ * it (the next step's start). If the update is refused (the instance was
+ * deleted or moved on), `next` is not applied and the refusal is thrown.
  */
 export interface StepArgs {
   readonly instanceUuid: string
   readonly host: string | null
-  readonly finish?: readonly StepFinish[] | undefined
+  readonly events?: readonly EventOp[] | undefined
   readonly update?: Omit<InstanceUpdateArgs, 'uuid'> | undefined
-  readonly start?: readonly string[] | undefined
+  readonly next?: readonly EventOp[] | undefined
 }
 
 /** A server build that ended on a host: whether it failed there (for the build failure weigher). */
@@ -150,9 +142,9 @@ export class ConductorRpcApi {
     return this.#client.call<Instance[]>(ctx, 'instances_on_host', { host })
   }
 
-  /** call: marks an instance deleted once its host has destroyed it (with the delete's last events). */
-  instanceDestroy(ctx: RequestContext, uuid: string, finish: readonly StepFinish[] = []): Promise<Instance> {
-    return this.#client.call<Instance>(ctx, 'instance_destroy', { uuid, finish })
+  /** call: marks an instance deleted once its host has destroyed it (with the delete's events). */
+  instanceDestroy(ctx: RequestContext, uuid: string, events: readonly EventOp[] = []): Promise<Instance> {
+    return this.#client.call<Instance>(ctx, 'instance_destroy', { uuid, events })
   }
 
   /**

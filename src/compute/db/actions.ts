@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto'
 import { NotFound, registerErrorClass } from '../../common/errors.ts'
 import { paginate } from '../../db/paginate.ts'
 import type { Queryable } from '../../db/schema.ts'
 import type { InstanceActionEventRow, InstanceActionRow } from '../../db/tables/compute.ts'
 import { newId, nowIso } from '../../db/values.ts'
-import type { InstanceAction, InstanceActionEvent, InstanceFault } from '../objects.ts'
+import type { EventOp, InstanceAction, InstanceActionEvent, InstanceFault } from '../objects.ts'
+
+export type { EventOp }
 
 /**
  * Instance actions (one per user request on a server), their events (one
@@ -116,7 +119,7 @@ export async function startEvent(db: Queryable, e: EventStart): Promise<void> {
     instanceUuid: e.instanceUuid,
     requestId: e.requestId,
     host: e.host,
-    start: [e.event],
+    ops: [{ op: 'start', event: e.event }],
   })
 }
 
@@ -134,47 +137,74 @@ export interface EventFinish {
  * `event_finish_with_failure`); a failed event marks its action `Error`.
  */
 export async function finishEvent(db: Queryable, e: EventFinish): Promise<void> {
-  await recordEvents(db, { instanceUuid: e.instanceUuid, requestId: e.requestId, host: null, finish: [e] })
+  await recordEvents(db, {
+    instanceUuid: e.instanceUuid,
+    requestId: e.requestId,
+    host: null,
+    ops: [{ op: 'finish', event: e.event, result: e.result, traceback: e.traceback, details: e.details }],
+  })
 }
 
-/** The end of some steps and the start of others, on one action. */
+/** Event operations on one action, applied in order. */
 export interface EventBatch {
   readonly instanceUuid: string
   readonly requestId: string
   readonly host: string | null
-  readonly finish?: readonly Omit<EventFinish, 'instanceUuid' | 'requestId'>[] | undefined
-  readonly start?: readonly string[] | undefined
+  readonly ops: readonly EventOp[]
 }
 
 /**
- * Finishes then starts events of one action with one action lookup: what a
- * step transition records (the compute host's steps go through here).
+ * Applies event operations of one action with one action lookup: what a
+ * step transition records (a host batches the ends and starts of its steps,
+ * each with the time it happened).
  */
 export async function recordEvents(db: Queryable, batch: EventBatch): Promise<void> {
+  if (batch.ops.length === 0) return
   const now = nowIso()
   const actionId = await touchAction(db, batch.instanceUuid, batch.requestId, now)
-  for (const f of batch.finish ?? []) {
+  for (const op of batch.ops) {
+    const at = op.at ?? now
+    if (op.op === 'start') {
+      await db
+        .insertInto('instance_action_events')
+        .values({
+          id: timeOrderedId(),
+          action_id: actionId,
+          event: op.event,
+          start_time: at,
+          finish_time: null,
+          result: null,
+          traceback: null,
+          host: batch.host,
+          details: null,
+          created_at: at,
+          updated_at: null,
+        })
+        .execute()
+      continue
+    }
     await db
       .updateTable('instance_action_events')
       .set({
-        finish_time: now,
-        result: f.result,
-        traceback: f.traceback ?? null,
-        details: f.details ?? null,
-        updated_at: now,
+        finish_time: at,
+        result: op.result,
+        traceback: op.traceback ?? null,
+        details: op.details ?? null,
+        updated_at: at,
       })
       .where('id', '=', (eb) =>
         eb
           .selectFrom('instance_action_events')
           .select('id')
           .where('action_id', '=', actionId)
-          .where('event', '=', f.event)
+          .where('event', '=', op.event)
           .where('finish_time', 'is', null)
           .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
           .limit(1),
       )
       .execute()
-    if (f.result === EventResult.ERROR) {
+    if (op.result === EventResult.ERROR) {
       await db
         .updateTable('instance_actions')
         .set({ message: EventResult.ERROR })
@@ -182,24 +212,24 @@ export async function recordEvents(db: Queryable, batch: EventBatch): Promise<vo
         .execute()
     }
   }
-  for (const event of batch.start ?? []) {
-    await db
-      .insertInto('instance_action_events')
-      .values({
-        id: newId(),
-        action_id: actionId,
-        event,
-        start_time: now,
-        finish_time: null,
-        result: null,
-        traceback: null,
-        host: batch.host,
-        details: null,
-        created_at: now,
-        updated_at: null,
-      })
-      .execute()
-  }
+}
+
+let lastMs = 0
+let sequence = 0
+/**
+ * A time-ordered uuid (version 7, with a per-process sequence in the
+ * random-a bits), so events recorded in the same millisecond keep their
+ * order when sorted by id.
+ */
+export function timeOrderedId(): string {
+  const ms = Date.now()
+  sequence = ms === lastMs ? (sequence + 1) & 0xfff : 0
+  lastMs = ms
+  const hex = ms.toString(16).padStart(12, '0')
+  const rand = randomBytes(8)
+  rand[0] = (rand[0]! & 0x3f) | 0x80
+  const tail = rand.toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${sequence.toString(16).padStart(3, '0')}-${tail.slice(0, 4)}-${tail.slice(4, 16)}`
 }
 
 /** Marks an action finished (Nova's `action_finish`). */
@@ -276,7 +306,7 @@ export async function listEvents(db: Queryable, actionId: string): Promise<Insta
     .selectAll()
     .where('action_id', '=', actionId)
     .orderBy('created_at')
-    .orderBy('start_time')
+    .orderBy('id')
     .execute()
   return rows.map(eventFromRow)
 }

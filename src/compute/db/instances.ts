@@ -1,10 +1,18 @@
-import { type Expression, type ExpressionBuilder, type SqlBool } from 'kysely'
+import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely'
 import { Conflict, NotFound, registerErrorClass } from '../../common/errors.ts'
 import { paginate, type SortKey } from '../../db/paginate.ts'
 import type { Queryable, Schema } from '../../db/schema.ts'
 import type { InstanceRow, NewInstanceRow } from '../../db/tables/compute.ts'
 import { fromJsonText, nowIso, toJsonText } from '../../db/values.ts'
-import type { FlavorSnapshot, Instance, InstanceUpdates, QuotaUsage, RequestedNetworks } from '../objects.ts'
+import type { DialectName } from '../../db/index.ts'
+import type {
+  FixedIp,
+  FlavorSnapshot,
+  Instance,
+  InstanceUpdates,
+  QuotaUsage,
+  RequestedNetworks,
+} from '../objects.ts'
 
 /**
  * The `instances` table. Every function takes a `Queryable`, so it runs as
@@ -502,4 +510,67 @@ function matchesScan(row: InstanceRow, instance: Instance, filter: InstanceFilte
     if (!re.test(typeof value === 'boolean' ? (value ? '1' : '0') : String(value))) return false
   }
   return filter.where ? filter.where(instance) : true
+}
+
+/** An instance with its tags and fixed IPs, read in one statement (the server show path). */
+export interface InstanceWithExtras {
+  readonly instance: Instance
+  readonly tags: string[]
+  readonly fixedIps: FixedIp[]
+}
+
+interface FixedIpJson {
+  readonly networkId: string
+  readonly networkLabel: string
+  readonly address: string
+  readonly macAddress: string
+  readonly version: number
+}
+
+/**
+ * One instance (not deleted unless `readDeleted`) with its tags and fixed
+ * IPs aggregated by subqueries: `GET /servers/{id}` is the API's hottest
+ * route (clients poll it), so it costs one statement. Tags never contain a
+ * comma (the API refuses them), so they travel as one comma-joined string.
+ */
+export async function getInstanceWithExtras(
+  db: Queryable,
+  dialect: DialectName,
+  uuid: string,
+  opts: GetOptions = {},
+): Promise<InstanceWithExtras> {
+  const pg = dialect === 'postgres'
+  const tagsCsv = pg
+    ? sql<
+        string | null
+      >`(select string_agg(t.tag, ',' order by t.tag) from instance_tags t where t.instance_uuid = instances.uuid)`
+    : sql<
+        string | null
+      >`(select group_concat(tag, ',') from (select t.tag from instance_tags t where t.instance_uuid = instances.uuid order by t.tag))`
+  const ipsJson = pg
+    ? sql<
+        string | null
+      >`(select json_agg(json_build_object('networkId', a.network_id, 'networkLabel', a.network_label,
+         'address', a.address, 'macAddress', a.mac_address, 'version', a.version) order by a.created_at, a.id)::text
+       from network_allocations a where a.instance_uuid = instances.uuid)`
+    : sql<
+        string | null
+      >`(select json_group_array(json_object('networkId', network_id, 'networkLabel', network_label,
+         'address', address, 'macAddress', mac_address, 'version', version))
+       from (select * from network_allocations a where a.instance_uuid = instances.uuid order by a.created_at, a.id))`
+  let q = db
+    .selectFrom('instances')
+    .selectAll('instances')
+    .select([tagsCsv.as('tags_csv'), ipsJson.as('fixed_ips_json')])
+    .where('uuid', '=', uuid)
+  if (!opts.readDeleted) q = q.where('deleted', '=', false)
+  const row = await q.executeTakeFirst()
+  if (!row) throw instanceNotFound(uuid)
+  const { tags_csv: tags, fixed_ips_json: json, ...instanceRow } = row
+  const ips = json ? fromJsonText<FixedIpJson[]>(json) : []
+  return {
+    instance: instanceFromRow(instanceRow as InstanceRow),
+    tags: tags ? tags.split(',') : [],
+    fixedIps: ips.map((ip) => ({ ...ip, version: ip.version === 6 ? 6 : 4 })),
+  }
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ComputeService } from '../../../src/compute/service.ts'
 import type { ConductorService } from '../../../src/conductor/service.ts'
+import { createScratchDatabase } from '../../unit/db/backends.ts'
 import { startTestCloud, TEST_ADMIN_PASSWORD, type TestCloud } from '../harness.ts'
 
 /**
@@ -135,13 +136,36 @@ async function keystone(identity: string, adminToken: string, method: string, pa
 
 let memberCount = 0
 
-/** Starts a whole cloud with `hosts` fake compute hosts and `config` overrides. */
+/**
+ * Starts a whole cloud with `hosts` fake compute hosts and `config`
+ * overrides. With NIMBUS_TEST_COMPUTE_DB=postgres the cloud runs on a
+ * scratch PostgreSQL database (dropped at stop) instead of SQLite.
+ */
 export async function startComputeCloud(
   opts: { hosts?: number; config?: Readonly<Record<string, string>> } = {},
 ): Promise<ComputeCloud> {
-  const tc = await startTestCloud({
-    config: { 'compute.fake_hosts': String(opts.hosts ?? 1), ...opts.config },
-  })
+  const scratch =
+    process.env.NIMBUS_TEST_COMPUTE_DB === 'postgres' ? await createScratchDatabase('postgres') : undefined
+  let tc: TestCloud
+  try {
+    tc = await startTestCloud({
+      config: {
+        'compute.fake_hosts': String(opts.hosts ?? 1),
+        ...(scratch ? { 'database.connection': scratch.url } : {}),
+        ...opts.config,
+      },
+    })
+  } catch (err) {
+    await scratch?.drop()
+    throw err
+  }
+  const stop = async () => {
+    try {
+      await tc.stop()
+    } finally {
+      await scratch?.drop()
+    }
+  }
   try {
     const identity = tc.url('identity')
     const a = await token(identity, 'admin', TEST_ADMIN_PASSWORD, 'admin')
@@ -177,10 +201,10 @@ export async function startComputeCloud(
       },
       compute: () => tc.cloud.service<ComputeService>('compute'),
       conductor: () => tc.cloud.service<ConductorService>('conductor'),
-      stop: () => tc.stop(),
+      stop,
     }
   } catch (err) {
-    await tc.stop()
+    await stop()
     throw err
   }
 }

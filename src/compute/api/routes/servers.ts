@@ -3,6 +3,7 @@ import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
 import type { CreateServerRequest } from '../../api.ts'
 import { getFlavor } from '../../db/flavors.ts'
+import { instanceNotFound } from '../../db/instances.ts'
 import type { Instance, NetworkRequest, RequestedNetworks } from '../../objects.ts'
 import { boolFromString, idFromHref, normalizeName, versionedRoute, type ComputeRequest } from '../common.ts'
 import { instanceForCaller, type ApiDeps } from '../deps.ts'
@@ -266,12 +267,13 @@ async function allFixedIps(deps: ApiDeps): Promise<Map<string, { address: string
 
 async function showServer(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
-  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
-  deps.policy.authorize(ctx, 'os_compute_api:servers:show', { project_id: instance.projectId })
-  const extras = await deps.compute.extras([instance], {
-    hostStatus: canSeeHostStatus(deps, ctx, req, instance.projectId),
-    tags: req.mv.atLeast('2.26'),
+  const uuid = req.params.server_id!
+  const { instance, extras } = await deps.compute.getWithExtras(uuid, {
+    hostStatus: canSeeHostStatus(deps, ctx, req),
   })
+  // Other projects' servers do not exist for a non-admin (404, as Nova's project_only lookups).
+  if (!ctx.isAdmin && instance.projectId !== ctx.projectId) throw instanceNotFound(uuid)
+  deps.policy.authorize(ctx, 'os_compute_api:servers:show', { project_id: instance.projectId })
   const opts = {
     ...showOptions(deps, ctx, req, instance.projectId),
     showServerGroups: req.mv.atLeast('2.71'),
