@@ -82,7 +82,11 @@ export class SchedulerManager {
   ): Promise<SelectDestinationsResult> {
     return this.#d.db.transaction(async (trx) => {
       await this.#lock(trx)
-      const hosts = (await this.loadHostStates(trx)).filter(
+      const needsUuids =
+        spec.instanceGroup !== undefined ||
+        spec.schedulerHints.same_host !== undefined ||
+        spec.schedulerHints.different_host !== undefined
+      const hosts = (await this.loadHostStates(trx, { withInstanceUuids: needsUuids })).filter(
         (h) =>
           (destination.host === undefined || h.host.toLowerCase() === destination.host.toLowerCase()) &&
           (destination.node === undefined || h.nodename === destination.node),
@@ -135,7 +139,9 @@ export class SchedulerManager {
           scheduled_at: now,
           updated_at: now,
           // The zone follows the host unless the request named one.
-          ...(defaultZone ? { availability_zone: eb.fn.coalesce('availability_zone', eb.val(defaultZone)) } : {}),
+          ...(defaultZone
+            ? { availability_zone: eb.fn.coalesce('availability_zone', eb.val(defaultZone)) }
+            : {}),
         }))
         .where('uuid', '=', uuid)
         .where('deleted', '=', false)
@@ -143,45 +149,77 @@ export class SchedulerManager {
     }
   }
 
-  /** Every compute node with its service and the instances allocated to it. */
-  async loadHostStates(db: Transaction<Schema> | Database['kysely']): Promise<HostState[]> {
+  /**
+   * Every compute node with its service and what is allocated to it, summed
+   * by the database (one row per node, whatever the number of instances).
+   * The uuids of each host's instances are loaded only when the request
+   * needs them (same_host / different_host hints, server groups).
+   */
+  async loadHostStates(
+    db: Transaction<Schema> | Database['kysely'],
+    opts: { withInstanceUuids: boolean } = { withInstanceUuids: true },
+  ): Promise<HostState[]> {
     const nodes = await db.selectFrom('compute_nodes').selectAll().orderBy('id').execute()
     const services = await db
       .selectFrom('services')
       .selectAll()
       .where('binary', '=', COMPUTE_BINARY)
       .execute()
-    const instances = await db
+    const swapMb =
+      this.#d.db.dialect === 'postgres'
+        ? sql<number>`coalesce(sum(cast(cast(flavor as json)->>'swapMb' as integer)), 0)`
+        : sql<number>`coalesce(sum(json_extract(flavor, '$.swapMb')), 0)`
+    const usage = await db
       .selectFrom('instances')
-      .select(['uuid', 'host', 'node', 'vcpus', 'memory_mb', 'root_gb', 'ephemeral_gb', 'flavor'])
+      .select((eb) => [
+        'host',
+        'node',
+        eb.fn.countAll<number | string | bigint>().as('count'),
+        eb.fn.sum<number | string>('vcpus').as('vcpus'),
+        eb.fn.sum<number | string>('memory_mb').as('memory_mb'),
+        eb.fn.sum<number | string>(eb('root_gb', '+', eb.ref('ephemeral_gb'))).as('disk_gb'),
+        swapMb.as('swap_mb'),
+      ])
       .where('deleted', '=', false)
       .where('host', 'is not', null)
+      .groupBy(['host', 'node'])
       .execute()
+    const uuids = opts.withInstanceUuids
+      ? await db
+          .selectFrom('instances')
+          .select(['uuid', 'host', 'node'])
+          .where('deleted', '=', false)
+          .where('host', 'is not', null)
+          .execute()
+      : []
     const byService = new Map(services.map((s) => [s.host, s]))
     const now = Date.now()
-    return nodes.map((node) =>
-      this.#hostState(
+    return nodes.map((node) => {
+      const onNode = (r: { host: string | null; node: string | null }) =>
+        r.host === node.host && (r.node === null || r.node === node.hypervisor_hostname)
+      const used = usage.filter(onNode).reduce(
+        (acc, r) => ({
+          vcpus: acc.vcpus + Number(r.vcpus),
+          memoryMb: acc.memoryMb + Number(r.memory_mb),
+          diskGb: acc.diskGb + Number(r.disk_gb) + Number(r.swap_mb) / MB_PER_GB,
+        }),
+        { vcpus: 0, memoryMb: 0, diskGb: 0 },
+      )
+      return this.#hostState(
         node,
         byService.get(node.host),
-        instances.filter(
-          (i) => i.host === node.host && (i.node === null || i.node === node.hypervisor_hostname),
-        ),
+        used,
+        uuids.filter(onNode).map((r) => r.uuid),
         now,
-      ),
-    )
+      )
+    })
   }
 
   #hostState(
     node: ComputeNodeRow,
     service: ServiceRow | undefined,
-    instances: readonly {
-      uuid: string
-      vcpus: number
-      memory_mb: number
-      root_gb: number
-      ephemeral_gb: number
-      flavor: string
-    }[],
+    used: { readonly vcpus: number; readonly memoryMb: number; readonly diskGb: number },
+    instanceUuids: readonly string[],
     nowMs: number,
   ): HostState {
     const cpuInfo = JSON.parse(node.cpu_info || '{}') as { arch?: string }
@@ -193,17 +231,17 @@ export class SchedulerManager {
       serviceDisabled: service?.disabled ?? true,
       serviceDisabledReason: service?.disabled_reason ?? null,
       totalMemoryMb: node.memory_mb,
-      usedMemoryMb: sum(instances, (i) => i.memory_mb),
+      usedMemoryMb: used.memoryMb,
       totalVcpus: node.vcpus,
-      usedVcpus: sum(instances, (i) => i.vcpus),
+      usedVcpus: used.vcpus,
       totalDiskGb: node.local_gb,
-      usedDiskGb: sum(instances, (i) => i.root_gb + i.ephemeral_gb + swapGb(i.flavor)),
+      usedDiskGb: used.diskGb,
       cpuAllocationRatio: Number(node.cpu_allocation_ratio),
       ramAllocationRatio: Number(node.ram_allocation_ratio),
       diskAllocationRatio: Number(node.disk_allocation_ratio),
       reservedMemoryMb: node.reserved_host_memory_mb,
       reservedDiskGb: node.reserved_host_disk_gb,
-      instanceUuids: instances.map((i) => i.uuid),
+      instanceUuids,
       failedBuilds: node.failed_builds,
       hypervisorType: node.hypervisor_type,
       hypervisorVersion: node.hypervisor_version,
@@ -218,15 +256,6 @@ export class SchedulerManager {
     const last = service.last_seen_at ?? service.updated_at ?? service.created_at
     return nowMs - Date.parse(last) <= this.#d.config.compute.serviceDownTimeS * 1000
   }
-}
-
-function sum<T>(items: readonly T[], f: (item: T) => number): number {
-  return items.reduce((acc, item) => acc + f(item), 0)
-}
-
-function swapGb(flavorJson: string): number {
-  const swapMb = (JSON.parse(flavorJson) as { swapMb?: number }).swapMb ?? 0
-  return swapMb / MB_PER_GB
 }
 
 /** Nova's binary name for the scheduler, as os-services lists it. */
