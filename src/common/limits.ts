@@ -127,6 +127,21 @@ export const LIMIT_DEFAULTS = {
   authValidateTimeoutMs: 10_000,
   /** How often a running identity service looks for Fernet keys rotated by `nimbus identity fernet-rotate`. */
   identityKeyReloadMs: 1_000,
+  /**
+   * Longest wait for a compute host's uptime in the hypervisors API (2.88):
+   * a sick host shows null instead of hanging the request for the RPC timeout.
+   */
+  computeHostUptimeTimeoutMs: 5_000,
+  /**
+   * How long the compute API reuses its list of compute services for server
+   * views (host_status) and delete routing: views are asked for far more
+   * often than services change state.
+   */
+  computeServiceListCacheMs: 1_000,
+  /** How long compute reuses an image looked up for the same caller (a burst of boots from one image). */
+  computeImageCacheMs: 2_000,
+  /** Attempts a compute host makes to register with the conductor at start-up, one second apart. */
+  computeRegisterAttemptsMax: 30,
 } as const
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS

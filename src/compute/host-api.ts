@@ -1,4 +1,5 @@
 import type { ComputeConfig } from '../common/config.ts'
+import { limits } from '../common/limits.ts'
 import type { Database } from '../db/index.ts'
 import { listServices, type ServiceRow } from '../db/services.ts'
 import { getComputeNode, listComputeNodes, pageComputeNodes } from './db/compute-nodes.ts'
@@ -35,13 +36,6 @@ export interface ServiceView extends ServiceRow {
   readonly up: boolean
   readonly zone: string
 }
-
-/**
- * How long the service list behind host statuses is reused: a server view
- * is asked for far more often than a service changes state, and up/down is
- * only decided to the second anyway.
- */
-const SERVICES_CACHE_MS = 1_000
 
 export class HostApi {
   readonly #db: Database
@@ -83,10 +77,10 @@ export class HostApi {
     return (await this.services({ host, binary: Binary.COMPUTE }))[0]
   }
 
-  /** Compute services by host, reused for up to SERVICES_CACHE_MS (server views, delete routing). */
+  /** Compute services by host, reused for `limits.computeServiceListCacheMs` (server views, delete routing). */
   recentComputeServices(): Promise<Map<string, ServiceView>> {
     const now = Date.now()
-    if (!this.#computeServices || now - this.#computeServices.atMs > SERVICES_CACHE_MS) {
+    if (!this.#computeServices || now - this.#computeServices.atMs > limits.computeServiceListCacheMs) {
       const byHost = this.services({ binary: Binary.COMPUTE }).then(
         (list) => new Map(list.map((s) => [s.host, s])),
       )

@@ -1,5 +1,6 @@
 import type { RequestContext } from '../common/context.ts'
 import { Invalid, NotFound, registerErrorClass } from '../common/errors.ts'
+import { limits } from '../common/limits.ts'
 import type { Database } from '../db/index.ts'
 import { findImage, findMember } from '../image/repository.ts'
 
@@ -42,12 +43,6 @@ export interface ComputeImageApi {
  * accepted members; everything for admins). Every Nimbus service shares one
  * database, so this works in embedded and distributed mode alike.
  */
-/**
- * How long a looked-up image is reused for the same caller: a burst of
- * boots from one image looks it up once, and an image changes status far
- * less often than that.
- */
-const IMAGE_CACHE_MS = 2_000
 /** Entries the cache holds at most (oldest dropped first). */
 const IMAGE_CACHE_ENTRIES_MAX = 1_000
 
@@ -62,7 +57,7 @@ export class DbImageApi implements ComputeImageApi {
   async get(ctx: RequestContext, id: string): Promise<ImageMeta> {
     const key = `${id}/${ctx.isAdmin ? '*' : (ctx.projectId ?? '')}`
     const hit = this.#cache.get(key)
-    if (hit && Date.now() - hit.atMs < IMAGE_CACHE_MS) return hit.image
+    if (hit && Date.now() - hit.atMs < limits.computeImageCacheMs) return hit.image
     const image = await this.#lookup(ctx, id)
     if (this.#cache.size >= IMAGE_CACHE_ENTRIES_MAX) this.#cache.delete(this.#cache.keys().next().value!)
     this.#cache.set(key, { atMs: Date.now(), image })

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../common/config.ts'
 import { adminContext } from '../common/context.ts'
+import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import { ConductorRpcApi } from '../conductor/rpcapi.ts'
 import { NetworkRpcApi } from '../network/rpcapi.ts'
@@ -19,8 +20,6 @@ const log = logger('compute.service')
 /** Nova's binary name for a compute host, as os-services lists it. */
 export const COMPUTE_BINARY = 'nova-compute'
 
-/** Attempts to register with the conductor at start-up (it may start after us in distributed mode). */
-const REGISTER_ATTEMPTS_MAX = 30
 const REGISTER_RETRY_DELAY_MS = 1_000
 /** Delay between a claim change and the node report that follows it (reports are batched). */
 const USAGE_REPORT_DELAY_MS = 200
@@ -109,7 +108,7 @@ export class ComputeHost {
         await this.#heartbeat()
         return
       } catch (err) {
-        if (attempt >= REGISTER_ATTEMPTS_MAX) throw err
+        if (attempt >= limits.computeRegisterAttemptsMax) throw err
         log.warn(
           { host: this.host, attempt, err: (err as Error).message },
           'conductor not reachable yet; retrying',

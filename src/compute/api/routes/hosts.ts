@@ -258,12 +258,6 @@ const SHOW_QUERY_V253: Schema = {
   additionalProperties: false,
 }
 
-/** Longest wait for a compute host's uptime before showing null (the API must not hang on a sick host). */
-function uptimeTimeoutMs(): number {
-  return Math.min(limits.rpcCallTimeoutMs, HOST_UPTIME_TIMEOUT_MS)
-}
-const HOST_UPTIME_TIMEOUT_MS = 5_000
-
 async function hypervisorView(
   deps: ApiDeps,
   req: ComputeRequest,
@@ -318,7 +312,7 @@ function resourceFields(node: ComputeNode, cpuInfoAsString: boolean) {
 async function uptimeOf(deps: ApiDeps, req: ComputeRequest, node: ComputeNode, service: ServiceView) {
   if (!service.up) return null
   try {
-    return await deps.computeRpc.getHostUptime(req.api.ctx, node.host, uptimeTimeoutMs())
+    return await deps.computeRpc.getHostUptime(req.api.ctx, node.host, limits.computeHostUptimeTimeoutMs)
   } catch (err) {
     log.warn({ err, host: node.host }, 'no uptime from compute host')
     return null
