@@ -17,7 +17,7 @@ interface ResourceColumns {
   updated_at: string | null
 }
 
-export interface NetworksTable extends ResourceColumns {}
+export type NetworksTable = ResourceColumns
 
 export interface SubnetsTable extends ResourceColumns {
   network_id: string
@@ -38,7 +38,7 @@ export interface IpAllocationsTable {
   port_id: string
 }
 
-export interface SecurityGroupsTable extends ResourceColumns {}
+export type SecurityGroupsTable = ResourceColumns
 
 export interface SecurityGroupRulesTable extends ResourceColumns {
   security_group_id: string
@@ -55,7 +55,7 @@ export interface FloatingIpsTable extends ResourceColumns {
   port_id: string | null
 }
 
-export interface RoutersTable extends ResourceColumns {}
+export type RoutersTable = ResourceColumns
 
 /** Per-project quota overrides; a resource without a row has the default limit. */
 export interface NetworkQuotasTable {
