@@ -71,7 +71,8 @@ export class L3Plugin {
       ...pick(body, ['name', 'description', 'admin_state_up']),
     }
     await this.#store.insert('routers', router)
-    if (body.external_gateway_info) {
+    // Neutron: gateway info without a network_id (`{}`, `{"enable_snat": ..}`) sets no gateway.
+    if (hasGatewayNetwork(body.external_gateway_info)) {
       try {
         return await this.#setGateway(caller, router, body.external_gateway_info as GatewayInfo)
       } catch (err) {
@@ -99,7 +100,7 @@ export class L3Plugin {
     await this.#store.update('routers', router)
     if ('external_gateway_info' in body) {
       const info = body.external_gateway_info as GatewayInfo | null
-      if (info && Object.keys(info).length > 0) router = await this.#setGateway(caller, router, info)
+      if (info && hasGatewayNetwork(info)) router = await this.#setGateway(caller, router, info)
       else router = await this.#clearGateway(router)
     }
     this.#changed({ kind: 'router' })
@@ -523,4 +524,9 @@ function portDetails(port: Doc): Record<string, unknown> {
     device_id: port.device_id,
     device_owner: port.device_owner,
   }
+}
+
+/** Whether a request's `external_gateway_info` names a network (else it means "no gateway"). */
+function hasGatewayNetwork(info: unknown): info is GatewayInfo {
+  return typeof info === 'object' && info !== null && (info as { network_id?: unknown }).network_id != null
 }

@@ -160,6 +160,12 @@ async function microversions(c: OsClient): Promise<{ min: string; max: string }>
   return { min: v21.min_version, max: v21.version }
 }
 
+/** The aliases of the network extensions the cloud lists (for `api_extensions`). */
+async function networkExtensions(c: OsClient): Promise<string[]> {
+  const res = await c.request('network', 'GET', '/v2.0/extensions', undefined, { expect: [200] })
+  return (res.body.extensions as { alias: string }[]).map((e) => e.alias)
+}
+
 function git(args: string[]): string {
   return spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
 }
@@ -238,6 +244,7 @@ async function main(): Promise<number> {
       imageRefAlt: await ensureImage(admin, 'tempest-image-alt'),
       minMicroversion: mv.min,
       maxMicroversion: mv.max,
+      networkExtensions: await networkExtensions(admin),
       lockPath: join(workDir, 'lock'),
       logFile: join(workDir, 'tempest.log'),
     })

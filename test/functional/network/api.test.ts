@@ -49,6 +49,26 @@ for (const dialect of DIALECTS)
         assert.equal(one.extension.alias, 'router')
         await api.fails('GET', '/v2.0/extensions/nope', undefined, 404, 'HTTPNotFound')
       })
+
+      it('lists the v2.0 collections with links at /v2.0/', async () => {
+        for (const path of ['/v2.0/', '/v2.0']) {
+          const { resources } = await api.ok('GET', path, undefined, 200)
+          const byName = new Map(resources.map((r: { name: string }) => [r.name, r]))
+          for (const [name, collection] of [
+            ['network', 'networks'],
+            ['subnet', 'subnets'],
+            ['port', 'ports'],
+            ['router', 'routers'],
+          ]) {
+            const r = byName.get(name) as { collection: string; links: { href: string; rel: string }[] }
+            assert.ok(r, name)
+            assert.equal(r.collection, collection)
+            const [link] = r.links
+            assert.equal(link?.rel, 'self')
+            assert.ok(link?.href.endsWith(`/v2.0/${collection}`), link?.href)
+          }
+        }
+      })
     })
 
     describe('networks', () => {
@@ -588,6 +608,15 @@ for (const dialect of DIALECTS)
     })
 
     describe('routers and floating IPs', () => {
+      it('creates a router without a gateway from gateway info without network_id (as Tempest sends)', async () => {
+        for (const info of [{}, { enable_snat: true }]) {
+          const router = await api.create('routers', 'router', { name: 'r-nogw', external_gateway_info: info })
+          assert.equal(router.external_gateway_info, null)
+          const updated = await api.ok('PUT', `/v2.0/routers/${router.id}`, { router: { external_gateway_info: info } }, 200)
+          assert.equal(updated.router.external_gateway_info, null)
+          await api.ok('DELETE', `/v2.0/routers/${router.id}`, undefined, 204)
+        }
+      })
       async function topology() {
         const ext = await network({
           'router:external': true,
