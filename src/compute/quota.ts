@@ -1,7 +1,7 @@
 import { OverQuota, registerErrorClass } from '../common/errors.ts'
 import type { Queryable } from '../db/schema.ts'
 import { countUsage } from './db/instances.ts'
-import { quotaOverrides } from './db/quotas.ts'
+import { projectAndUserOverrides, quotaOverrides } from './db/quotas.ts'
 import type { FlavorSnapshot } from './objects.ts'
 
 /**
@@ -70,9 +70,11 @@ export class QuotaEngine {
 
   /** Limits in force for a project (defaults, then project overrides, then user overrides). */
   async limits(db: Queryable, projectId: string, userId?: string): Promise<Record<QuotaResource, number>> {
-    const out = { ...this.defaults(), ...(await quotaOverrides(db, projectId)) }
-    if (userId !== undefined) Object.assign(out, await quotaOverrides(db, projectId, userId))
-    return out as Record<QuotaResource, number>
+    if (userId === undefined) {
+      return { ...this.defaults(), ...(await quotaOverrides(db, projectId)) } as Record<QuotaResource, number>
+    }
+    const { project, user } = await projectAndUserOverrides(db, projectId, userId)
+    return { ...this.defaults(), ...project, ...user } as Record<QuotaResource, number>
   }
 
   /** Limits with usage (`in_use`) counted now, as os-quota-sets/detail and limits show them. */
@@ -109,8 +111,8 @@ export class QuotaEngine {
     minCount: number,
     maxCount: number,
   ): Promise<number> {
-    const quotas = await this.limits(db, projectId)
-    const userQuotas = await quotaOverrides(db, projectId, userId)
+    const { project, user: userQuotas } = await projectAndUserOverrides(db, projectId, userId)
+    const quotas = { ...this.defaults(), ...project } as Record<QuotaResource, number>
     const perUser = ['instances', 'cores', 'ram'].some((r) => r in userQuotas)
     const used = await countUsage(db, projectId)
     let limits = { instances: quotas.instances, cores: quotas.cores, ram: quotas.ram }

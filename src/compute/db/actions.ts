@@ -162,9 +162,10 @@ export async function recordEvents(db: Queryable, batch: EventBatch): Promise<vo
   if (batch.ops.length === 0) return
   const now = nowIso()
   const actionId = await touchAction(db, batch.instanceUuid, batch.requestId, now)
-  for (const op of batch.ops) {
+  for (const op of coalesce(batch.ops)) {
     const at = op.at ?? now
     if (op.op === 'start') {
+      const end = op.finish
       await db
         .insertInto('instance_action_events')
         .values({
@@ -172,15 +173,16 @@ export async function recordEvents(db: Queryable, batch: EventBatch): Promise<vo
           action_id: actionId,
           event: op.event,
           start_time: at,
-          finish_time: null,
-          result: null,
-          traceback: null,
+          finish_time: end ? (end.at ?? now) : null,
+          result: end?.result ?? null,
+          traceback: end?.traceback ?? null,
           host: batch.host,
-          details: null,
+          details: end?.details ?? null,
           created_at: at,
-          updated_at: null,
+          updated_at: end ? (end.at ?? now) : null,
         })
         .execute()
+      if (end?.result === EventResult.ERROR) await markActionError(db, actionId)
       continue
     }
     await db
@@ -204,14 +206,41 @@ export async function recordEvents(db: Queryable, batch: EventBatch): Promise<vo
           .limit(1),
       )
       .execute()
-    if (op.result === EventResult.ERROR) {
-      await db
-        .updateTable('instance_actions')
-        .set({ message: EventResult.ERROR })
-        .where('id', '=', actionId)
-        .execute()
-    }
+    if (op.result === EventResult.ERROR) await markActionError(db, actionId)
   }
+}
+
+type FinishOp = Extract<EventOp, { op: 'finish' }>
+type CoalescedOp = FinishOp | (Extract<EventOp, { op: 'start' }> & { readonly finish?: FinishOp })
+
+/**
+ * Pairs a start with the finish of the same event later in the batch, so a
+ * step that began and ended between two reports is written as one finished
+ * row (what the start-then-finish statements would have left).
+ */
+function coalesce(ops: readonly EventOp[]): CoalescedOp[] {
+  const out: CoalescedOp[] = []
+  const open = new Map<string, number>()
+  for (const op of ops) {
+    const startedAt = op.op === 'finish' ? open.get(op.event) : undefined
+    if (op.op === 'finish' && startedAt !== undefined) {
+      out[startedAt] = { ...(out[startedAt] as Extract<EventOp, { op: 'start' }>), finish: op }
+      open.delete(op.event)
+      continue
+    }
+    if (op.op === 'start') open.set(op.event, out.length)
+    out.push(op)
+  }
+  return out
+}
+
+/** A failed event marks its action `Error` (Nova's `event_finish_with_failure`). */
+async function markActionError(db: Queryable, actionId: string): Promise<void> {
+  await db
+    .updateTable('instance_actions')
+    .set({ message: EventResult.ERROR })
+    .where('id', '=', actionId)
+    .execute()
 }
 
 let lastMs = 0

@@ -28,6 +28,24 @@ export async function quotaOverrides(
   return Object.fromEntries(rows.map((r) => [r.resource, r.hard_limit]))
 }
 
+/** The project's overrides and one user's, with one query. */
+export async function projectAndUserOverrides(
+  db: Queryable,
+  projectId: string,
+  userId: string,
+): Promise<{ project: Record<string, number>; user: Record<string, number> }> {
+  const rows = await db
+    .selectFrom('quotas')
+    .select(['user_id', 'resource', 'hard_limit'])
+    .where('project_id', '=', projectId)
+    .where('user_id', 'in', [PROJECT_WIDE, userId])
+    .execute()
+  const project: Record<string, number> = {}
+  const user: Record<string, number> = {}
+  for (const r of rows) (r.user_id === PROJECT_WIDE ? project : user)[r.resource] = r.hard_limit
+  return { project, user }
+}
+
 export async function setQuotaOverride(
   db: Queryable,
   projectId: string,
