@@ -256,7 +256,13 @@ export class CorePlugin {
     const net = await this.#ownedNetwork(caller, id)
     await this.#store.transaction(async (store) => {
       const ports = await store.list('ports', { network_id: id })
-      if (ports.some((p) => p.device_owner !== DEVICE_OWNER_DHCP)) throw networkInUse(id)
+      // Neutron deletes an external network's unassociated floating IPs (and their ports) with it.
+      const fips = (await store.list('floating_ips')).filter((f) => f.floating_network_id === id)
+      const freeFips = fips.every((f) => f.port_id == null)
+      const autoDeleted = (p: Doc) =>
+        p.device_owner === DEVICE_OWNER_DHCP || (freeFips && p.device_owner === DEVICE_OWNER_FLOATING_IP)
+      if (!ports.every(autoDeleted)) throw networkInUse(id)
+      for (const f of fips) await store.delete('floating_ips', f.id)
       for (const p of ports) await store.delete('ports', p.id)
       for (const s of await store.list('subnets', { network_id: id })) await store.delete('subnets', s.id)
       await store.delete('networks', net.id)

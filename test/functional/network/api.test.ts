@@ -608,6 +608,15 @@ for (const dialect of DIALECTS)
     })
 
     describe('routers and floating IPs', () => {
+      it('deletes an external network with its unassociated floating IPs', async () => {
+        const ext = await network({ name: 'ext-del', 'router:external': true })
+        await subnet(ext.id, '192.0.2.0/24', { enable_dhcp: false })
+        const fip = await api.create('floatingips', 'floatingip', { floating_network_id: ext.id })
+        await api.ok('DELETE', `/v2.0/networks/${ext.id}`, undefined, 204)
+        await api.fails('GET', `/v2.0/floatingips/${fip.id}`, undefined, 404, 'FloatingIPNotFound')
+        const { ports } = await api.ok('GET', `/v2.0/ports?network_id=${ext.id}`, undefined, 200)
+        assert.deepEqual(ports, [])
+      })
       it('creates a router without a gateway from gateway info without network_id (as Tempest sends)', async () => {
         for (const info of [{}, { enable_snat: true }]) {
           const router = await api.create('routers', 'router', { name: 'r-nogw', external_gateway_info: info })
