@@ -85,6 +85,15 @@ function ec2Blob(blob: string): { access: string; secret: string; trust_id?: str
   }
 }
 
+function blobObject(blob: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(blob)
+    return v && typeof v === 'object' ? (v as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
+}
+
 /** `/v3/credentials` and the OS-EC2 extension over them. */
 export class CredentialManager {
   readonly #db: Database
@@ -158,9 +167,17 @@ export class CredentialManager {
     const before = await this.get(id)
     const type = patch.type ?? before.type
     if (type === EC2_TYPE) {
-      const access = ec2Blob(patch.blob ?? before.blob).access
-      // Keystone refuses a change that would move an ec2 credential off its sha256(access) id.
-      if (ec2CredentialId(access) !== id) throw new Invalid('Credential ID does not match the ec2 access key')
+      // As Keystone's _validate_blob_update_keys: a new blob may carry a new access/secret
+      // (the id stays), but the scope it was created with may not change or be unset.
+      ec2Blob(patch.blob ?? before.blob)
+      if (patch.blob !== undefined && before.type === EC2_TYPE) {
+        const oldBlob = blobObject(before.blob)
+        const newBlob = blobObject(patch.blob)
+        for (const key of ['trust_id', 'app_cred_id', 'access_token_id', 'access_id']) {
+          if ((oldBlob[key] ?? null) !== (newBlob[key] ?? null))
+            throw new Invalid(`${key} can not be updated for credential`)
+        }
+      }
       if (!(patch.projectId ?? before.projectId))
         throw new Invalid('Credential of type ec2 requires a project_id')
     }

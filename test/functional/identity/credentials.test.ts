@@ -67,6 +67,35 @@ describe('identity credentials', { timeout: TEST_TIMEOUT_MS }, () => {
       )
     })
 
+    it('an ec2 credential: a new access/secret may be patched in, its scope may not change', async () => {
+      const { user, project } = await ks.userWithRole('cred-ec2-upd', 'member')
+      const blob = JSON.stringify({ access: 'AKIDUPD1', secret: 'one' })
+      const c = (
+        await ks.ok(
+          'POST',
+          '/v3/credentials',
+          { credential: { type: 'ec2', user_id: user.id, project_id: project.id, blob } },
+          201,
+        )
+      ).credential
+      const blob2 = JSON.stringify({ access: 'AKIDUPD2', secret: 'two' })
+      const u = (
+        await ks.ok('PATCH', `/v3/credentials/${c.id}`, {
+          credential: { blob: blob2, project_id: project.id },
+        })
+      ).credential
+      assert.equal(u.id, c.id)
+      assert.equal(u.blob, blob2)
+      assert.equal((await ks.ok('GET', `/v3/credentials/${c.id}`)).credential.blob, blob2)
+      assertError(
+        await ks.req('PATCH', `/v3/credentials/${c.id}`, {
+          token: admin,
+          body: { credential: { blob: JSON.stringify({ access: 'AKIDUPD3', secret: 'x', trust_id: 't' }) } },
+        }),
+        400,
+      )
+    })
+
     it('a generic credential: update and delete', async () => {
       const u = await ks.createUser('cred-generic', 'x')
       const c = (
