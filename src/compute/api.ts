@@ -27,6 +27,7 @@ import { fixedIpsOf, releaseAllocations } from './db/network-allocations.ts'
 import { lockProjectQuota } from './db/quotas.ts'
 import type { HostApi } from './host-api.ts'
 import { ImageNotActive, ImageNotFound, type ComputeImageApi, type ImageMeta } from './image.ts'
+import { canonicalIpv6 } from './objects.ts'
 import type {
   FixedIp,
   Flavor,
@@ -89,6 +90,16 @@ export interface CreateServerRequest {
   readonly trustedCerts?: readonly string[] | undefined
 }
 
+/** What PUT /servers/{id} may change. */
+export interface ServerUpdates {
+  readonly displayName?: string
+  readonly displayDescription?: string | null
+  readonly hostname?: string
+  readonly accessIpV4?: string
+  readonly accessIpV6?: string
+  readonly autoDiskConfig?: boolean
+}
+
 export interface CreateResult {
   readonly instances: readonly Instance[]
   readonly reservationId: string
@@ -141,7 +152,7 @@ export class ComputeApi {
     const image = req.imageRef ? await this.#imageForCreate(ctx, req.imageRef, flavor) : undefined
     if (!image) throw new Invalid('Block Device Mapping is Invalid: booting from a volume is not supported.')
     const keyData = await this.#keyData(ctx, req.keyName)
-    await this.#checkMetadataQuota(req.metadata)
+    await this.#checkMetadataQuota(ctx, req.metadata)
     const placement = await this.#placement(ctx, req)
     const networks = this.#resolveNetworks(req.networks, req.maxCount)
     const reservationId = `r-${randomChars(UID_CHARS, UID_LENGTH)}`
@@ -229,8 +240,10 @@ export class ComputeApi {
     }
   }
 
-  async #checkMetadataQuota(metadata: Readonly<Record<string, string>>): Promise<void> {
-    const allowed = this.#d.quotas.defaults().metadata_items
+  /** Nova's limit_check on metadata_items against the project's limit (no items can never exceed it). */
+  async #checkMetadataQuota(ctx: RequestContext, metadata: Readonly<Record<string, string>>): Promise<void> {
+    if (Object.keys(metadata).length === 0) return
+    const allowed = (await this.#d.quotas.limits(this.#d.db.kysely, ctx.projectId ?? '')).metadata_items
     if (allowed >= 0 && Object.keys(metadata).length > allowed) {
       throw new MetadataLimitExceeded(`Maximum number of metadata items exceeds ${allowed}`)
     }
@@ -324,7 +337,7 @@ export class ComputeApi {
       reservationId: o.reservationId,
       launchIndex: o.index,
       accessIpV4: req.accessIpV4 ?? null,
-      accessIpV6: req.accessIpV6 ?? null,
+      accessIpV6: req.accessIpV6 === undefined ? null : canonicalIpv6(req.accessIpV6),
       autoDiskConfig: req.autoDiskConfig ?? false,
       rootDeviceName: null,
       kernelId: o.image.properties.kernel_id ?? '',
@@ -399,11 +412,12 @@ export class ComputeApi {
 
   // ---- update ----
 
-  async update(
-    instance: Instance,
-    updates: { displayName?: string; displayDescription?: string | null; hostname?: string },
-  ): Promise<Instance> {
-    return updateInstance(this.#d.db.kysely, instance.uuid, updates)
+  async update(instance: Instance, updates: ServerUpdates): Promise<Instance> {
+    const { accessIpV6, ...rest } = updates
+    return updateInstance(this.#d.db.kysely, instance.uuid, {
+      ...rest,
+      ...(accessIpV6 === undefined ? {} : { accessIpV6: canonicalIpv6(accessIpV6) }),
+    })
   }
 
   /** Replaces an instance's tags (2.26 tag routes and create 2.52). */

@@ -107,6 +107,7 @@ export type InstanceUpdates = Partial<
     | 'terminatedAt'
     | 'accessIpV4'
     | 'accessIpV6'
+    | 'autoDiskConfig'
     | 'progress'
     | 'lockedBy'
     | 'rootDeviceName'
@@ -217,4 +218,20 @@ export interface QuotaUsage {
   readonly instances: number
   readonly cores: number
   readonly ram: number
+}
+
+const IPV4_MAPPED_PREFIX = '::ffff:'
+
+/**
+ * An IPv6 address in its compact form, as Nova's IPV6AddressField stores it
+ * (netaddr): zeros compressed, hex groups, IPv4-mapped addresses keep their
+ * dotted tail. The WHATWG URL host serializer does the RFC 5952 part.
+ */
+export function canonicalIpv6(address: string): string {
+  const compact = new URL(`http://[${address}]/`).hostname.slice(1, -1)
+  if (!compact.startsWith(IPV4_MAPPED_PREFIX) || compact.includes('.')) return compact
+  const groups = compact.slice(IPV4_MAPPED_PREFIX.length).split(':')
+  if (groups.length !== 2) return compact
+  const [hi, lo] = groups.map((g) => parseInt(g, 16)) as [number, number]
+  return `${IPV4_MAPPED_PREFIX}${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`
 }

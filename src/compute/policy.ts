@@ -83,6 +83,8 @@ export const NOVA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-quota-sets:defaults': ANY,
   'os_compute_api:os-quota-sets:update': ADMIN,
   'os_compute_api:os-quota-sets:delete': ADMIN,
+  'os_compute_api:os-quota-class-sets:show': ADMIN,
+  'os_compute_api:os-quota-class-sets:update': ADMIN,
 
   'os_compute_api:os-availability-zone:list': ANY,
   'os_compute_api:os-availability-zone:detail': ADMIN,

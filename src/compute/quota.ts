@@ -1,7 +1,7 @@
 import { OverQuota, registerErrorClass } from '../common/errors.ts'
 import type { Queryable } from '../db/schema.ts'
 import { countUsage } from './db/instances.ts'
-import { projectAndUserOverrides, quotaOverrides } from './db/quotas.ts'
+import { DEFAULT_QUOTA_CLASS, quotaClass, quotaLayers, setQuotaClassLimit } from './db/quotas.ts'
 import type { FlavorSnapshot } from './objects.ts'
 
 /**
@@ -60,7 +60,7 @@ export class QuotaEngine {
   }
 
   /** The configured default limit of every resource. */
-  defaults(): Record<QuotaResource, number> {
+  #configured(): Record<QuotaResource, number> {
     const out = {} as Record<QuotaResource, number>
     for (const r of QUOTA_RESOURCES) {
       out[r] = UNLIMITED_BY_DEFAULT.has(r) ? -1 : (this.#defaults[CONFIG_KEYS[r] ?? r] ?? -1)
@@ -68,13 +68,40 @@ export class QuotaEngine {
     return out
   }
 
-  /** Limits in force for a project (defaults, then project overrides, then user overrides). */
-  async limits(db: Queryable, projectId: string, userId?: string): Promise<Record<QuotaResource, number>> {
-    if (userId === undefined) {
-      return { ...this.defaults(), ...(await quotaOverrides(db, projectId)) } as Record<QuotaResource, number>
+  /** The configured defaults with each layer's limits of known resources laid over them in order. */
+  #merged(...layers: readonly Readonly<Record<string, number>>[]): Record<QuotaResource, number> {
+    const out = this.#configured()
+    for (const layer of layers) {
+      for (const r of QUOTA_RESOURCES) if (layer[r] !== undefined) out[r] = layer[r]
     }
-    const { project, user } = await projectAndUserOverrides(db, projectId, userId)
-    return { ...this.defaults(), ...project, ...user } as Record<QuotaResource, number>
+    return out
+  }
+
+  /** Defaults in force: the configuration, overridden by the quota class `default` (Nova's get_defaults). */
+  async defaults(db: Queryable): Promise<Record<QuotaResource, number>> {
+    return this.#merged(await quotaClass(db, DEFAULT_QUOTA_CLASS))
+  }
+
+  /** One quota class (Nova's get_class_quotas: the class's limit, else the configured default). */
+  async classLimits(db: Queryable, className: string): Promise<Record<QuotaResource, number>> {
+    return this.#merged(await quotaClass(db, className))
+  }
+
+  /** Sets limits of a quota class; only `default` changes what projects get. */
+  async setClassLimits(
+    db: Queryable,
+    className: string,
+    updates: Readonly<Record<string, number>>,
+  ): Promise<void> {
+    for (const [resource, limit] of Object.entries(updates)) {
+      await setQuotaClassLimit(db, className, resource, limit)
+    }
+  }
+
+  /** Limits in force for a project (defaults, class `default`, project overrides, then user overrides). */
+  async limits(db: Queryable, projectId: string, userId?: string): Promise<Record<QuotaResource, number>> {
+    const layers = await quotaLayers(db, projectId, userId)
+    return this.#merged(layers.classDefault, layers.project, layers.user)
   }
 
   /** Limits with usage (`in_use`) counted now, as os-quota-sets/detail and limits show them. */
@@ -111,8 +138,9 @@ export class QuotaEngine {
     minCount: number,
     maxCount: number,
   ): Promise<number> {
-    const { project, user: userQuotas } = await projectAndUserOverrides(db, projectId, userId)
-    const quotas = { ...this.defaults(), ...project } as Record<QuotaResource, number>
+    const layers = await quotaLayers(db, projectId, userId)
+    const quotas = this.#merged(layers.classDefault, layers.project)
+    const userQuotas = layers.user
     const perUser = ['instances', 'cores', 'ram'].some((r) => r in userQuotas)
     const used = await countUsage(db, projectId)
     let limits = { instances: quotas.instances, cores: quotas.cores, ram: quotas.ram }

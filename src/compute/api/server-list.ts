@@ -7,7 +7,7 @@ import type { ComputePolicy } from '../policy.ts'
 import { statesFromStatus } from '../states.ts'
 import { boolFromString, idFromHref, last, limitAndMarker, type ComputeRequest } from './common.ts'
 import { IGNORED_SORT_KEYS, IGNORED_SORT_KEYS_V273, JOINED_TABLE_QUERY_PARAMS } from './schemas/servers.ts'
-import { parseIsoTime } from './validation.ts'
+import { parseIsoTime, userRegex } from './validation.ts'
 
 /**
  * `GET /servers[/detail]` query handling, as Nova's `_get_servers` and
@@ -144,7 +144,7 @@ export function parseServerListQuery(
     ['ip6', 6],
   ] as const) {
     if (opts[key] === undefined) continue
-    const re = new RegExp(opts[key]!, 'u')
+    const re = userRegex(opts[key]!)
     const previous = filter.where
     filter.where = (i) => (previous ? previous(i) : true) && fixedIpsMatch(i, re, version)
   }
@@ -273,7 +273,7 @@ function applyExactAndRegex(
         break
       default: {
         const column = REGEX_COLUMNS[key]
-        if (column) regex[column] = new RegExp(value, 'u')
+        if (column) regex[column] = userRegex(value)
       }
     }
   }

@@ -390,11 +390,36 @@ function isCidr(value: string): boolean {
 
 function isRegex(value: string): boolean {
   try {
-    new RegExp(value, 'u')
+    userRegex(value)
     return true
   } catch {
     return false
   }
+}
+
+const PY_GLOBAL_FLAGS = /^\(\?([aiLmsux]+)\)/
+const PY_TO_JS_FLAGS: Readonly<Record<string, string>> = { i: 'i', m: 'm', s: 's' }
+
+/**
+ * A pattern a user gave a regex filter (Nova validates it with Python's
+ * `re.compile` and matches with `re.search` on SQLite), as a JS RegExp:
+ * Python's named groups and leading inline flags are translated, and the
+ * pattern is compiled without the `u` flag because Python accepts escapes
+ * such as `\-` outside a class, which unicode mode rejects.
+ */
+export function userRegex(pattern: string): RegExp {
+  let flags = ''
+  const inline = PY_GLOBAL_FLAGS.exec(pattern)
+  if (inline) {
+    flags = [...new Set([...inline[1]!].flatMap((f) => PY_TO_JS_FLAGS[f] ?? []))].join('')
+    pattern = pattern.slice(inline[0].length)
+  }
+  const js = pattern
+    .replace(/\(\?P<([A-Za-z_]\w*)>/g, '(?<$1>')
+    .replace(/\(\?P=([A-Za-z_]\w*)\)/g, '\\k<$1>')
+    .replace(/\\A/g, '^')
+    .replace(/\\Z/g, '$')
+  return new RegExp(js, flags)
 }
 
 // ---- Python-style rendering, for messages that read like Nova's ----

@@ -236,6 +236,7 @@ const UPDATE_COLUMNS: Readonly<Record<keyof InstanceUpdates, string>> = {
   terminatedAt: 'terminated_at',
   accessIpV4: 'access_ip_v4',
   accessIpV6: 'access_ip_v6',
+  autoDiskConfig: 'auto_disk_config',
   progress: 'progress',
   lockedBy: 'locked_by',
   rootDeviceName: 'root_device_name',

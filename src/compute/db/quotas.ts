@@ -5,45 +5,87 @@ import type { Queryable, Schema } from '../../db/schema.ts'
 import { nowIso } from '../../db/values.ts'
 
 /**
- * Per-project (and per-user) quota overrides set by an admin. Defaults come
- * from the configuration; usage is never stored, it is counted from the
- * instances and key pairs themselves (see quota.ts).
+ * Per-project (and per-user) quota overrides set by an admin, and quota
+ * classes. Defaults come from the configuration, overridden by the class
+ * `default`; usage is never stored, it is counted from the instances and key
+ * pairs themselves (see quota.ts).
  */
 
 /** The user_id of a project-wide override. */
 const PROJECT_WIDE = ''
 
-/** resource -> hard limit, for the project (userId undefined) or one user in it. */
-export async function quotaOverrides(
-  db: Queryable,
-  projectId: string,
-  userId?: string,
-): Promise<Record<string, number>> {
+/** The quota class whose limits replace the configured defaults (Nova's `default`). */
+export const DEFAULT_QUOTA_CLASS = 'default'
+
+/** What may override a configured default, lowest precedence first. */
+export interface QuotaLayers {
+  /** The `default` quota class. */
+  readonly classDefault: Record<string, number>
+  /** The project's overrides. */
+  readonly project: Record<string, number>
+  /** One user's overrides (empty when no user was asked for). */
+  readonly user: Record<string, number>
+}
+
+const LAYER_CLASS = 0
+const LAYER_PROJECT = 1
+const LAYER_USER = 2
+
+/**
+ * The `default` class, the project's overrides and (with `userId`) one
+ * user's, with one query: what every quota check reads.
+ */
+export async function quotaLayers(db: Queryable, projectId: string, userId?: string): Promise<QuotaLayers> {
+  const owners = userId === undefined ? [PROJECT_WIDE] : [PROJECT_WIDE, userId]
   const rows = await db
-    .selectFrom('quotas')
+    .selectFrom('quota_classes')
+    .select([sql<number>`${sql.lit(LAYER_CLASS)}`.as('layer'), 'resource', 'hard_limit'])
+    .where('class_name', '=', DEFAULT_QUOTA_CLASS)
+    .unionAll(
+      db
+        .selectFrom('quotas')
+        .select([
+          sql<number>`case when user_id = ${PROJECT_WIDE} then ${sql.lit(LAYER_PROJECT)} else ${sql.lit(LAYER_USER)} end`.as(
+            'layer',
+          ),
+          'resource',
+          'hard_limit',
+        ])
+        .where('project_id', '=', projectId)
+        .where('user_id', 'in', owners),
+    )
+    .execute()
+  const layers: QuotaLayers = { classDefault: {}, project: {}, user: {} }
+  const byLayer = [layers.classDefault, layers.project, layers.user]
+  for (const r of rows) byLayer[Number(r.layer)]![r.resource] = r.hard_limit
+  return layers
+}
+
+/** resource -> hard limit of one quota class. */
+export async function quotaClass(db: Queryable, className: string): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('quota_classes')
     .select(['resource', 'hard_limit'])
-    .where('project_id', '=', projectId)
-    .where('user_id', '=', userId ?? PROJECT_WIDE)
+    .where('class_name', '=', className)
     .execute()
   return Object.fromEntries(rows.map((r) => [r.resource, r.hard_limit]))
 }
 
-/** The project's overrides and one user's, with one query. */
-export async function projectAndUserOverrides(
+/** Creates or updates one limit of a quota class (Nova's update_class / create_class). */
+export async function setQuotaClassLimit(
   db: Queryable,
-  projectId: string,
-  userId: string,
-): Promise<{ project: Record<string, number>; user: Record<string, number> }> {
-  const rows = await db
-    .selectFrom('quotas')
-    .select(['user_id', 'resource', 'hard_limit'])
-    .where('project_id', '=', projectId)
-    .where('user_id', 'in', [PROJECT_WIDE, userId])
+  className: string,
+  resource: string,
+  hardLimit: number,
+): Promise<void> {
+  const now = nowIso()
+  await db
+    .insertInto('quota_classes')
+    .values({ class_name: className, resource, hard_limit: hardLimit, created_at: now, updated_at: null })
+    .onConflict((oc) =>
+      oc.columns(['class_name', 'resource']).doUpdateSet({ hard_limit: hardLimit, updated_at: now }),
+    )
     .execute()
-  const project: Record<string, number> = {}
-  const user: Record<string, number> = {}
-  for (const r of rows) (r.user_id === PROJECT_WIDE ? project : user)[r.resource] = r.hard_limit
-  return { project, user }
 }
 
 export async function setQuotaOverride(

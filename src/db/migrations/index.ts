@@ -4,6 +4,7 @@ import * as compute from './0002-compute.ts'
 import * as identity from './0003-identity.ts'
 import * as image from './0004-image.ts'
 import * as network from './0007-network.ts'
+import * as computeQuotaClasses from './0008-compute-quota-classes.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -18,4 +19,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003-identity': identity,
   '0004-image': image,
   '0007-network': network,
+  '0008-compute-quota-classes': computeQuotaClasses,
 }

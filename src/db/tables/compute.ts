@@ -173,6 +173,15 @@ export interface QuotasTable {
   updated_at: string | null
 }
 
+/** A quota class limit (only the class `default` is applied: it overrides the configured defaults). */
+export interface QuotaClassesTable {
+  class_name: string
+  resource: string
+  hard_limit: number
+  created_at: string
+  updated_at: string | null
+}
+
 /** One hypervisor node, written by its host's resource tracker (through the conductor). */
 export interface ComputeNodesTable {
   id: Generated<number>
@@ -233,6 +242,7 @@ export interface ComputeTables {
   flavor_projects: FlavorProjectsTable
   key_pairs: KeyPairsTable
   quotas: QuotasTable
+  quota_classes: QuotaClassesTable
   compute_nodes: ComputeNodesTable
   network_allocations: NetworkAllocationsTable
 }

@@ -141,6 +141,19 @@ describe('compute: services, hypervisors, zones and power states', () => {
     )
     assert.deepEqual(shown.body.hypervisor.servers, [])
     assert.equal((await admin.nova('GET', '/os-hypervisors/not-a-uuid', undefined, '2.53')).status, 400)
+    const name = h.hypervisor_hostname as string
+    const found = await admin.nova('GET', `/os-hypervisors/${name.slice(1).toUpperCase()}/search`)
+    assert.deepEqual(
+      found.body.hypervisors.map((x: { id: number }) => x.id),
+      [h.id],
+    )
+    assert.equal(
+      (await admin.nova('GET', `/os-hypervisors/${name}/servers`)).body.hypervisors[0].servers,
+      undefined,
+    )
+    assert.equal((await admin.nova('GET', '/os-hypervisors/no-such-node/search')).status, 404)
+    assert.equal((await admin.nova('GET', `/os-hypervisors/${name}/search`, undefined, '2.53')).status, 404)
+    assert.equal((await member.nova('GET', `/os-hypervisors/${name}/servers`)).status, 403)
     assert.equal((await member.nova('GET', '/os-hypervisors')).status, 403)
   })
 

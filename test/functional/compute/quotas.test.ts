@@ -171,4 +171,49 @@ describe('compute: quotas and limits', () => {
     for (const s of list.body.servers) await caller.waitStatus(s.id)
     for (const s of list.body.servers) await caller.deleteServer(s.id)
   })
+
+  it('quota class default replaces the configured defaults; other classes are only stored', async () => {
+    const caller = await cloud.newMember()
+    assert.equal((await caller.nova('GET', '/os-quota-class-sets/default')).status, 403)
+    const v21 = (await admin.nova('GET', '/os-quota-class-sets/default')).body.quota_class_set
+    assert.equal(v21.id, 'default')
+    assert.equal(v21.instances, 10)
+    assert.equal(v21.server_groups, undefined, 'before 2.50 quota classes leave out server groups')
+    assert.equal(v21.floating_ips, -1)
+    const v250 = (await admin.nova('GET', '/os-quota-class-sets/default', undefined, '2.50')).body
+    assert.equal(v250.quota_class_set.server_groups, 10)
+    assert.equal(v250.quota_class_set.floating_ips, undefined)
+    const bad = await admin.nova(
+      'PUT',
+      '/os-quota-class-sets/default',
+      { quota_class_set: { fixed_ips: 1 } },
+      '2.50',
+    )
+    assert.equal(bad.status, 400)
+    const set = await admin.nova('PUT', '/os-quota-class-sets/default', {
+      quota_class_set: { instances: 7, cores: '9' },
+    })
+    assert.equal(set.status, 200)
+    assert.equal(set.body.quota_class_set.id, undefined)
+    assert.equal(set.body.quota_class_set.instances, 7)
+    assert.equal(set.body.quota_class_set.cores, 9)
+    try {
+      const defaults = (await caller.nova('GET', `/os-quota-sets/${caller.projectId}/defaults`)).body
+        .quota_set
+      assert.equal(defaults.instances, 7)
+      const own = (await caller.nova('GET', `/os-quota-sets/${caller.projectId}`)).body.quota_set
+      assert.equal(own.cores, 9)
+      assert.equal((await caller.nova('GET', '/limits')).body.limits.absolute.maxTotalInstances, 7)
+      await admin.nova('PUT', '/os-quota-class-sets/gold', { quota_class_set: { instances: 50 } })
+      assert.equal((await admin.nova('GET', '/os-quota-class-sets/gold')).body.quota_class_set.instances, 50)
+      assert.equal(
+        (await caller.nova('GET', `/os-quota-sets/${caller.projectId}`)).body.quota_set.instances,
+        7,
+      )
+    } finally {
+      await admin.nova('PUT', '/os-quota-class-sets/default', {
+        quota_class_set: { instances: 10, cores: 20 },
+      })
+    }
+  })
 })

@@ -263,6 +263,9 @@ describe('compute: servers', () => {
         'web-2',
         'web-3',
       ])
+      const escaped = await caller.nova('GET', `/servers?name=${encodeURIComponent('^.*\\-[0-9]+$')}`)
+      assert.equal(escaped.status, 200, 'Python accepts \\- outside a class')
+      assert.equal(escaped.body.servers.length, 4)
       assert.equal((await caller.nova('GET', '/servers?flavor=2')).body.servers.length, 1)
       assert.equal((await caller.nova('GET', '/servers?flavor=777')).body.servers.length, 0)
       assert.equal((await caller.nova('GET', `/servers?image=${cloud.imageId}`)).body.servers.length, 4)
@@ -357,6 +360,15 @@ describe('compute: servers', () => {
       assert.equal(v290.body.server['OS-EXT-SRV-ATTR:hostname'], 'renamed')
       const bad = await member.nova('PUT', `/servers/${id}`, { server: { hostname: 'x' } }, '2.89')
       assert.equal(bad.status, 400)
+      const access = await member.nova('PUT', `/servers/${id}`, {
+        server: { accessIPv4: '1.1.1.1', accessIPv6: '0000:0000:0000:0000:0000:babe:220.12.22.2' },
+      })
+      assert.equal(access.body.server.accessIPv4, '1.1.1.1')
+      assert.equal(
+        access.body.server.accessIPv6,
+        '::babe:dc0c:1602',
+        'stored in compact form, as netaddr does',
+      )
       await member.deleteServer(id)
     })
 

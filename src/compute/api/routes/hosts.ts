@@ -15,6 +15,7 @@ import {
   type ComputeRequest,
 } from '../common.ts'
 import type { ApiDeps } from '../deps.ts'
+import { instanceName } from '../views/servers.ts'
 import { boolean, commonQueryParam, derive, fqdn, nonNegativeInteger, singleParam } from '../schemas/types.ts'
 import { isUuidLike, schemaFor, validateBody, validateQuery, type Schema } from '../validation.ts'
 
@@ -33,6 +34,8 @@ export function hostRoutes(deps: ApiDeps): Route[] {
     r('GET', '/v2.1/os-hypervisors', (req) => listHypervisors(deps, req, false)),
     r('GET', '/v2.1/os-hypervisors/detail', (req) => listHypervisors(deps, req, true)),
     r('GET', '/v2.1/os-hypervisors/statistics', (req) => hypervisorStatistics(deps, req)),
+    r('GET', '/v2.1/os-hypervisors/:pattern/search', (req) => searchHypervisors(deps, req, false)),
+    r('GET', '/v2.1/os-hypervisors/:pattern/servers', (req) => searchHypervisors(deps, req, true)),
     r('GET', '/v2.1/os-hypervisors/:hypervisor_id', (req) => showHypervisor(deps, req)),
     r('GET', '/v2.1/os-hypervisors/:hypervisor_id/uptime', (req) => hypervisorUptime(deps, req)),
   ]
@@ -287,7 +290,7 @@ async function hypervisorView(
   }
   if (detail && mv.atMost('2.87')) Object.assign(view, resourceFields(node, mv.atMost('2.27')))
   if (detail && mv.atLeast('2.88')) view.uptime = await uptimeOf(deps, req, node, service)
-  if (servers && servers.length) view.servers = servers.map((s) => ({ name: s.displayName, uuid: s.uuid }))
+  if (servers && servers.length) view.servers = servers.map((s) => ({ name: instanceName(s), uuid: s.uuid }))
   else if (withServers && mv.atLeast('2.75')) view.servers = []
   return view
 }
@@ -338,8 +341,7 @@ async function listHypervisors(deps: ApiDeps, req: ComputeRequest, detail: boole
       )
     }
     links = false
-    nodes = (await deps.hosts.computeNodes()).filter((n) => n.hypervisorHostname.includes(pattern))
-    if (nodes.length === 0) throw new NotFound(`No hypervisor matching '${pattern}' could be found.`)
+    nodes = await nodesMatching(deps, pattern)
   } else {
     const { limit, marker } = paged ? limitAndMarker(req) : { limit: undefined, marker: undefined }
     try {
@@ -366,6 +368,39 @@ async function listHypervisors(deps: ApiDeps, req: ComputeRequest, detail: boole
       )
     : []
   return next.length ? { hypervisors, hypervisors_links: next } : { hypervisors }
+}
+
+/** Nova's `compute_node_search_by_hypervisor`: a LIKE '%pattern%' match (case-insensitive). */
+async function nodesMatching(deps: ApiDeps, pattern: string): Promise<ComputeNode[]> {
+  const needle = pattern.toLowerCase()
+  const nodes = (await deps.hosts.computeNodes()).filter((n) =>
+    n.hypervisorHostname.toLowerCase().includes(needle),
+  )
+  if (nodes.length === 0) throw new NotFound(`No hypervisor matching '${pattern}' could be found.`)
+  return nodes
+}
+
+/**
+ * The routes 2.53 replaced with `hypervisor_hostname_pattern` and
+ * `with_servers`: search (and servers, which adds each node's instances).
+ */
+async function searchHypervisors(deps: ApiDeps, req: ComputeRequest, withServers: boolean) {
+  if (req.mv.atLeast(UUID_FOR_ID_MICROVERSION)) throw new NotFound('The resource could not be found.')
+  deps.policy.authorize(
+    req.api.ctx,
+    `os_compute_api:os-hypervisors:${withServers ? 'servers' : 'search'}`,
+    {},
+  )
+  const nodes = await nodesMatching(deps, req.params.pattern!)
+  const services = new Map((await deps.hosts.services({ binary: Binary.COMPUTE })).map((s) => [s.host, s]))
+  const hypervisors: Record<string, unknown>[] = []
+  for (const node of nodes) {
+    const service = services.get(node.host)
+    if (!service) continue
+    const servers = withServers ? await deps.hosts.instancesOnHost(node.host) : undefined
+    hypervisors.push(await hypervisorView(deps, req, node, service, false, servers, false))
+  }
+  return { hypervisors }
 }
 
 function withServersParam(req: ComputeRequest): boolean {

@@ -1,3 +1,4 @@
+import type { RequestContext } from '../../../common/context.ts'
 import { NotFound, OverQuota, registerErrorClass, Invalid } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
 import { countKeyPairs, createKeyPair, deleteKeyPair, getKeyPair, listKeyPairs } from '../../db/keypairs.ts'
@@ -77,7 +78,7 @@ async function createKeypair(deps: ApiDeps, req: ComputeRequest) {
   deps.policy.authorize(ctx, 'os_compute_api:os-keypairs:create', { user_id: userId })
   const type = (params.type ?? 'ssh') as 'ssh' | 'x509'
   const name = normalizeName(params.name!)
-  await checkKeypairQuota(deps, userId)
+  await checkKeypairQuota(deps, ctx, userId)
   let privateKey: string | undefined
   let material: { publicKey: string; fingerprint: string }
   if (params.public_key !== undefined) {
@@ -110,9 +111,9 @@ async function createKeypair(deps: ApiDeps, req: ComputeRequest) {
   return respond(req.mv.atLeast('2.2') ? 201 : 200, body)
 }
 
-/** Nova's key pair quota: counted per user. */
-async function checkKeypairQuota(deps: ApiDeps, userId: string): Promise<void> {
-  const allowed = deps.quotas.defaults().key_pairs
+/** Nova's key pair quota: counted per user, against the user's limit in the caller's project. */
+async function checkKeypairQuota(deps: ApiDeps, ctx: RequestContext, userId: string): Promise<void> {
+  const allowed = (await deps.quotas.limits(deps.db.kysely, ctx.projectId ?? '', userId)).key_pairs
   if (allowed < 0) return
   const count = await countKeyPairs(deps.db.kysely, userId)
   if (count + 1 > allowed) throw new KeypairLimitExceeded('Quota exceeded, too many key pairs.')

@@ -36,6 +36,16 @@ export function quotaRoutes(deps: ApiDeps): Route[] {
       path: '/v2.1/os-quota-sets/:project_id',
       handler: (req) => deleteQuotas(deps, req),
     }),
+    versionedRoute({
+      method: 'GET',
+      path: '/v2.1/os-quota-class-sets/:class_name',
+      handler: (req) => showQuotaClass(deps, req),
+    }),
+    versionedRoute({
+      method: 'PUT',
+      path: '/v2.1/os-quota-class-sets/:class_name',
+      handler: (req) => updateQuotaClass(deps, req),
+    }),
   ]
 }
 
@@ -98,7 +108,7 @@ async function showQuotaDetail(deps: ApiDeps, req: ComputeRequest) {
 async function showDefaults(deps: ApiDeps, req: ComputeRequest) {
   const projectId = req.params.project_id!
   deps.policy.authorize(req.api.ctx, 'os_compute_api:os-quota-sets:defaults', { project_id: projectId })
-  return quotaSet(projectId, deps.quotas.defaults(), filteredQuotas(req))
+  return quotaSet(projectId, await deps.quotas.defaults(deps.db.kysely), filteredQuotas(req))
 }
 
 const COMMON_QUOTA: Schema = {
@@ -198,6 +208,82 @@ async function deleteQuotas(deps: ApiDeps, req: ComputeRequest) {
   deps.policy.authorize(req.api.ctx, 'os_compute_api:os-quota-sets:delete', { project_id: projectId })
   await deleteQuotaOverrides(deps.db.kysely, projectId, first(req.query, 'user_id'))
   return respond(202)
+}
+
+// ---- quota classes ----
+
+/** Quota classes left out server groups before 2.50, network quotas from 2.50 and injected files from 2.57. */
+const EXTENDED_QUOTAS: readonly string[] = ['server_groups', 'server_group_members']
+
+function classFiltered(req: ComputeRequest): readonly string[] {
+  if (req.mv.atLeast('2.57')) return FILTERED_2_57
+  if (req.mv.atLeast('2.50')) return FILTERED_2_36
+  return EXTENDED_QUOTAS
+}
+
+function quotaClassSet(
+  className: string | undefined,
+  values: Record<QuotaResource, number>,
+  filtered: readonly string[],
+) {
+  return { quota_class_set: quotaSet(className, values, filtered).quota_set }
+}
+
+const CLASS_SETTABLE = [...QUOTA_RESOURCES, 'networks']
+function classUpdateSchema(resources: readonly string[]): Schema {
+  return {
+    type: 'object',
+    properties: {
+      quota_class_set: {
+        properties: Object.fromEntries(resources.map((r) => [r, COMMON_QUOTA])),
+        additionalProperties: false,
+      },
+    },
+    required: ['quota_class_set'],
+    additionalProperties: false,
+  }
+}
+const CLASS_UPDATE_SCHEMAS: readonly [string, string | undefined, Schema][] = [
+  ['2.1', '2.49', classUpdateSchema(CLASS_SETTABLE)],
+  [
+    '2.50',
+    '2.56',
+    classUpdateSchema(CLASS_SETTABLE.filter((r) => !FILTERED_2_36.includes(r) && r !== 'networks')),
+  ],
+  [
+    '2.57',
+    undefined,
+    classUpdateSchema(CLASS_SETTABLE.filter((r) => !FILTERED_2_57.includes(r) && r !== 'networks')),
+  ],
+]
+const QUOTA_CLASS_NAME_MAX_CHARS = 255
+
+async function showQuotaClass(deps: ApiDeps, req: ComputeRequest) {
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-quota-class-sets:show', {})
+  const className = req.params.class_name!
+  return quotaClassSet(
+    className,
+    await deps.quotas.classLimits(deps.db.kysely, className),
+    classFiltered(req),
+  )
+}
+
+/** Sets limits of a class; the class `default` replaces the configured defaults of every project. */
+async function updateQuotaClass(deps: ApiDeps, req: ComputeRequest) {
+  validateBody(schemaFor(CLASS_UPDATE_SCHEMAS, req.mv)!, req.body)
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-quota-class-sets:update', {})
+  const className = req.params.class_name!
+  if (className.length > QUOTA_CLASS_NAME_MAX_CHARS) {
+    throw new Invalid(`quota_class_name has more than ${QUOTA_CLASS_NAME_MAX_CHARS} characters.`)
+  }
+  const body = (req.body as { quota_class_set: Record<string, unknown> }).quota_class_set
+  const updates = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, Number(v)]))
+  await deps.quotas.setClassLimits(deps.db.kysely, className, updates)
+  return quotaClassSet(
+    undefined,
+    await deps.quotas.classLimits(deps.db.kysely, className),
+    classFiltered(req),
+  )
 }
 
 // ---- limits ----

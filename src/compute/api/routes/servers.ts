@@ -1,7 +1,7 @@
 import type { RequestContext } from '../../../common/context.ts'
 import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
-import type { CreateServerRequest } from '../../api.ts'
+import type { CreateServerRequest, ServerUpdates } from '../../api.ts'
 import { getFlavor } from '../../db/flavors.ts'
 import { instanceNotFound } from '../../db/instances.ts'
 import type { Instance, NetworkRequest, RequestedNetworks } from '../../objects.ts'
@@ -292,10 +292,13 @@ async function updateServer(deps: ApiDeps, req: ComputeRequest) {
     project_id: instance.projectId,
   })
   const server = (req.body as { server: Record<string, any> }).server
-  const updates: { displayName?: string; displayDescription?: string | null; hostname?: string } = {}
+  const updates: { -readonly [K in keyof ServerUpdates]: ServerUpdates[K] } = {}
   if ('name' in server) updates.displayName = normalizeName(server.name)
   if ('description' in server) updates.displayDescription = server.description
   if ('hostname' in server) updates.hostname = server.hostname
+  if ('accessIPv4' in server) updates.accessIpV4 = server.accessIPv4
+  if ('accessIPv6' in server) updates.accessIpV6 = server.accessIPv6
+  if ('OS-DCF:diskConfig' in server) updates.autoDiskConfig = server['OS-DCF:diskConfig'] === 'AUTO'
   const updated = Object.keys(updates).length ? await deps.compute.update(instance, updates) : instance
   const full = req.mv.atLeast('2.75')
   const extras = await deps.compute.extras([updated], {
