@@ -24,6 +24,20 @@ type Params = Record<string, string>
 /** Regions, services and endpoints: the catalog as data. */
 export function catalogRoutes(d: IdentityDeps): Route[] {
   const c = d.catalog
+  // As Keystone's _validate_endpoint_region: an unknown `region_id` is refused (400), but the
+  // legacy v2-style `region` (without `region_id`) names a region that is created if missing.
+  const legacyRegion = async (b: Body): Promise<string | undefined> => {
+    if (b.region_id != null || b.region == null) return b.region_id
+    const id = String(b.region)
+    if (!(await c.findRegion(id))) {
+      try {
+        await c.createRegion({ id })
+      } catch (e) {
+        if (!(await c.findRegion(id))) throw e
+      }
+    }
+    return id
+  }
   return [
     {
       method: 'GET',
@@ -186,7 +200,7 @@ export function catalogRoutes(d: IdentityDeps): Route[] {
         const b = entity<Body>(req, 'endpoint', checks.endpointCreate)
         const endpoint = await c.createEndpoint({
           serviceId: b.service_id,
-          regionId: b.region_id ?? b.region,
+          regionId: await legacyRegion(b),
           interface: b.interface as Interface,
           url: b.url,
           enabled: b.enabled,
@@ -211,7 +225,7 @@ export function catalogRoutes(d: IdentityDeps): Route[] {
         const b = entity<Body>(req, 'endpoint', checks.endpointUpdate)
         const endpoint = await c.updateEndpoint((req.params as Params).endpoint_id!, {
           serviceId: b.service_id,
-          regionId: b.region_id ?? b.region,
+          regionId: await legacyRegion(b),
           interface: b.interface as Interface | undefined,
           url: b.url,
           enabled: b.enabled,

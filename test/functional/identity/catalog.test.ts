@@ -142,6 +142,34 @@ describe('identity catalog', { timeout: TEST_TIMEOUT_MS }, () => {
     )
   })
 
+  it('endpoint create with the legacy `region` creates a region that does not exist yet (as Keystone)', async () => {
+    const svc = (await ks.ok('GET', '/v3/services?type=identity')).services[0]
+    const ep = (
+      await ks.ok(
+        'POST',
+        '/v3/endpoints',
+        { endpoint: { service_id: svc.id, interface: 'public', url: 'http://legacy', region: 'Venus' } },
+        201,
+      )
+    ).endpoint
+    assert.equal(ep.region_id, 'Venus')
+    assert.equal(ep.region, 'Venus')
+    assert.equal((await ks.ok('GET', '/v3/regions/Venus')).region.id, 'Venus')
+    // An existing region is reused.
+    const ep2 = (
+      await ks.ok(
+        'POST',
+        '/v3/endpoints',
+        { endpoint: { service_id: svc.id, interface: 'internal', url: 'http://legacy', region: 'Venus' } },
+        201,
+      )
+    ).endpoint
+    assert.equal(ep2.region_id, 'Venus')
+    await ks.ok('DELETE', `/v3/endpoints/${ep.id}`, undefined, 204)
+    await ks.ok('DELETE', `/v3/endpoints/${ep2.id}`, undefined, 204)
+    await ks.ok('DELETE', '/v3/regions/Venus', undefined, 204)
+  })
+
   it('re-running the bootstrap with other ports updates the endpoints in place', async () => {
     const identity = tc.cloud.service<IdentityService>('identity')
     const before = (await ks.ok('GET', '/v3/endpoints')).endpoints
