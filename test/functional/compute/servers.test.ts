@@ -423,6 +423,8 @@ describe('compute: servers', () => {
       await member.deleteServer(id)
       const unknown = await member.nova('POST', `/servers/${id}/action`, { bogus: null })
       assert.equal(unknown.status, 400)
+      const gone = await member.nova('POST', `/servers/${id}/action`, { reboot: { type: 'SOFT' } })
+      assert.equal(gone.status, 404, 'a Nova action on a deleted server is a 404 first')
     })
   })
 })

@@ -328,12 +328,64 @@ async function deleteServer(deps: ApiDeps, req: ComputeRequest) {
   return respond(204)
 }
 
+/**
+ * Nova's other server actions. Nimbus does not run them yet, but as in Nova
+ * a missing server is a 404 before anything else is said about the action.
+ */
+const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
+  'reboot',
+  'rebuild',
+  'resize',
+  'confirmResize',
+  'revertResize',
+  'createImage',
+  'createBackup',
+  'os-start',
+  'os-stop',
+  'pause',
+  'unpause',
+  'suspend',
+  'resume',
+  'lock',
+  'unlock',
+  'shelve',
+  'shelveOffload',
+  'unshelve',
+  'rescue',
+  'unrescue',
+  'restore',
+  'migrate',
+  'os-migrateLive',
+  'evacuate',
+  'os-resetState',
+  'resetNetwork',
+  'injectNetworkInfo',
+  'changePassword',
+  'trigger_crash_dump',
+  'addSecurityGroup',
+  'removeSecurityGroup',
+  'addFixedIp',
+  'removeFixedIp',
+  'addFloatingIp',
+  'removeFloatingIp',
+  'os-getConsoleOutput',
+  'os-getVNCConsole',
+  'os-getSPICEConsole',
+  'os-getRDPConsole',
+  'os-getSerialConsole',
+])
+
 async function serverAction(deps: ApiDeps, req: ComputeRequest) {
   const body = req.body as Record<string, unknown> | undefined
   const action = body && typeof body === 'object' ? Object.keys(body)[0] : undefined
-  if (action !== 'forceDelete') throw new Invalid(`There is no such action: ${action ?? ''}`)
-  validateBody(forceDelete, body)
   const ctx = req.api.ctx
+  if (action !== 'forceDelete') {
+    if (action !== undefined && NOT_YET_ACTIONS.has(action)) {
+      await instanceForCaller(deps, ctx, req.params.server_id!)
+    }
+    throw new Invalid(`There is no such action: ${action ?? ''}`)
+  }
+  validateBody(forceDelete, body)
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
   deps.policy.authorize(ctx, 'os_compute_api:os-deferred-delete:force', {
     user_id: instance.userId,
