@@ -7,7 +7,7 @@ import type { ConductorRpcApi, PlacementHints } from '../conductor/rpcapi.ts'
 import type { Database } from '../db/index.ts'
 import { nowIso } from '../db/values.ts'
 import { defaultNetworkId } from '../network/rpcapi.ts'
-import { finishAction, latestFaults, startAction } from './db/actions.ts'
+import { finishAction, latestFaults, recordEvents, startAction } from './db/actions.ts'
 import { getFlavor, hasFlavorAccess } from './db/flavors.ts'
 import {
   getInstance,
@@ -34,6 +34,7 @@ import type {
   FlavorSnapshot,
   Instance,
   InstanceFault,
+  InstanceUpdates,
   NetworkRequest,
   RequestedNetworks,
 } from './objects.ts'
@@ -134,6 +135,8 @@ const UID_LENGTH = 8
 const BASE_MAC_PREFIX = 'fa:16:3e'
 /** Longest hostname Nova generates (dnsmasq's limit). */
 const HOSTNAME_MAX_CHARS = 63
+/** System metadata keys a guest's posted password is split over (`password_0` ..), as in Nova. */
+export const PASSWORD_CHUNKS = 4
 
 export class ComputeApi {
   readonly #d: ComputeApiDeps
@@ -423,6 +426,78 @@ export class ComputeApi {
   /** Replaces an instance's tags (2.26 tag routes and create 2.52). */
   async setTags(instance: Instance, tags: readonly string[]): Promise<void> {
     await setInstanceTags(this.#d.db.kysely, instance.uuid, tags)
+  }
+
+  // ---- actions the API does alone (the host is not involved) ----
+
+  /**
+   * Nova's lock: an owner's lock of a locked server changes nothing; an
+   * admin's takes it over. The reason (2.73) is kept in system metadata.
+   */
+  async lock(ctx: RequestContext, instance: Instance, reason?: string): Promise<void> {
+    const isOwner = instance.projectId === ctx.projectId
+    if (instance.lockedBy !== null && isOwner) return
+    const systemMetadata = reason ? { ...instance.systemMetadata, locked_reason: reason } : undefined
+    await this.#apiAction(ctx, instance, 'lock', { lockedBy: isOwner ? 'owner' : 'admin', systemMetadata })
+  }
+
+  /** Nova's `is_expected_locked_by`: the lock is the caller's kind (owner or admin), or there is none. */
+  isExpectedLockedBy(ctx: RequestContext, instance: Instance): boolean {
+    const expected = instance.projectId === ctx.projectId ? 'owner' : 'admin'
+    return instance.lockedBy === null || instance.lockedBy === expected
+  }
+
+  async unlock(ctx: RequestContext, instance: Instance): Promise<void> {
+    const { locked_reason: _dropped, ...systemMetadata } = instance.systemMetadata
+    await this.#apiAction(ctx, instance, 'unlock', { lockedBy: null, systemMetadata })
+  }
+
+  /** Nova's os-resetState: the vm state an admin says, no task, recorded as an action. */
+  async resetState(ctx: RequestContext, instance: Instance, vmState: VmState): Promise<void> {
+    await this.#d.db.transaction(async (trx) => {
+      await startAction(trx, this.#actionStart(ctx, instance, 'resetState'))
+      await updateInstance(trx, instance.uuid, { vmState, taskState: null })
+      await finishAction(trx, instance.uuid, ctx.requestId)
+    })
+  }
+
+  /** Clears the password a guest posted to the metadata service (Nova's four 255-character chunks). */
+  async clearPassword(instance: Instance): Promise<void> {
+    const systemMetadata = { ...instance.systemMetadata }
+    for (let i = 0; i < PASSWORD_CHUNKS; i++) systemMetadata[`password_${i}`] = ''
+    await updateInstance(this.#d.db.kysely, instance.uuid, { systemMetadata })
+  }
+
+  /** An action done here: recorded with its `api_<action>` event (Nova's wrap_instance_event prefix). */
+  async #apiAction(
+    ctx: RequestContext,
+    instance: Instance,
+    action: string,
+    updates: InstanceUpdates,
+  ): Promise<void> {
+    await this.#d.db.transaction(async (trx) => {
+      await startAction(trx, this.#actionStart(ctx, instance, action))
+      await updateInstance(trx, instance.uuid, updates)
+      await recordEvents(trx, {
+        instanceUuid: instance.uuid,
+        requestId: ctx.requestId,
+        host: null,
+        ops: [
+          { op: 'start', event: `api_${action}` },
+          { op: 'finish', event: `api_${action}`, result: 'Success' },
+        ],
+      })
+    })
+  }
+
+  #actionStart(ctx: RequestContext, instance: Instance, action: string) {
+    return {
+      instanceUuid: instance.uuid,
+      action,
+      requestId: ctx.requestId,
+      userId: ctx.userId ?? null,
+      projectId: ctx.projectId ?? null,
+    }
   }
 
   // ---- delete ----

@@ -415,6 +415,47 @@ describe('compute: servers', () => {
       )
     })
 
+    it('locks (owner, then admin takes over), unlocks with override, resets state, clears the password', async () => {
+      const id = await member.createServer({ name: 'locked', imageRef: cloud.imageId, flavorRef: '1' })
+      await member.waitStatus(id)
+      const lock = await member.nova(
+        'POST',
+        `/servers/${id}/action`,
+        { lock: { locked_reason: 'maint' } },
+        '2.73',
+      )
+      assert.equal(lock.status, 202)
+      const shown = (await member.nova('GET', `/servers/${id}`, undefined, '2.73')).body.server
+      assert.equal(shown.locked, true)
+      assert.equal(shown.locked_reason, 'maint')
+      assert.equal((await member.nova('DELETE', `/servers/${id}`)).status, 409)
+      const tooLong = { lock: { locked_reason: 'x'.repeat(256) } }
+      assert.equal((await member.nova('POST', `/servers/${id}/action`, tooLong, '2.73')).status, 400)
+      assert.equal((await admin.nova('POST', `/servers/${id}/action`, { lock: null })).status, 202)
+      const byAdmin = await member.nova('POST', `/servers/${id}/action`, { unlock: null })
+      assert.equal(byAdmin.status, 403, "an admin's lock needs unlock_override")
+      assert.equal((await admin.nova('POST', `/servers/${id}/action`, { unlock: null })).status, 202)
+      const unlocked = (await member.nova('GET', `/servers/${id}`, undefined, '2.73')).body.server
+      assert.equal(unlocked.locked, false)
+      assert.equal(unlocked.locked_reason, null)
+      const actions = (await member.nova('GET', `/servers/${id}/os-instance-actions`)).body.instanceActions
+      assert.deepEqual(
+        actions.map((a: { action: string }) => a.action),
+        ['unlock', 'lock', 'lock', 'create'],
+      )
+      const reset = { 'os-resetState': { state: 'error' } }
+      assert.equal((await member.nova('POST', `/servers/${id}/action`, reset)).status, 403)
+      assert.equal((await admin.nova('POST', `/servers/${id}/action`, reset)).status, 202)
+      assert.equal((await member.nova('GET', `/servers/${id}`)).body.server.status, 'ERROR')
+      const bad = { 'os-resetState': { state: 'building' } }
+      assert.equal((await admin.nova('POST', `/servers/${id}/action`, bad)).status, 400)
+      await admin.nova('POST', `/servers/${id}/action`, { 'os-resetState': { state: 'active' } })
+      assert.equal((await member.nova('GET', `/servers/${id}`)).body.server.status, 'ACTIVE')
+      assert.deepEqual((await member.nova('GET', `/servers/${id}/os-server-password`)).body, { password: '' })
+      assert.equal((await member.nova('DELETE', `/servers/${id}/os-server-password`)).status, 204)
+      await member.deleteServer(id)
+    })
+
     it('force-deletes with the forceDelete action', async () => {
       const id = await member.createServer({ name: 'force', imageRef: cloud.imageId, flavorRef: '1' })
       await member.waitStatus(id)

@@ -1,13 +1,21 @@
 import type { RequestContext } from '../../../common/context.ts'
 import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
-import type { CreateServerRequest, ServerUpdates } from '../../api.ts'
+import { PASSWORD_CHUNKS, type CreateServerRequest, type ServerUpdates } from '../../api.ts'
 import { getFlavor } from '../../db/flavors.ts'
 import { instanceNotFound } from '../../db/instances.ts'
 import type { Instance, NetworkRequest, RequestedNetworks } from '../../objects.ts'
+import { VmState } from '../../states.ts'
 import { boolFromString, idFromHref, normalizeName, versionedRoute, type ComputeRequest } from '../common.ts'
 import { instanceForCaller, type ApiDeps } from '../deps.ts'
-import { CREATE_SCHEMAS, forceDelete, QUERY_SCHEMAS, UPDATE_SCHEMAS } from '../schemas/servers.ts'
+import {
+  CREATE_SCHEMAS,
+  forceDelete,
+  lockV273,
+  QUERY_SCHEMAS,
+  resetState,
+  UPDATE_SCHEMAS,
+} from '../schemas/servers.ts'
 import { parseServerListQuery } from '../server-list.ts'
 import { schemaFor, validateBody, validateQuery } from '../validation.ts'
 import {
@@ -19,7 +27,7 @@ import {
   type ShowOptions,
 } from '../views/servers.ts'
 
-/** The servers resource: create, list, show, update, delete and the forceDelete action. */
+/** The servers resource: create, list, show, update, delete, the actions the API does alone, password. */
 export function serverRoutes(deps: ApiDeps): Route[] {
   const r = (
     method: Route['method'],
@@ -37,6 +45,8 @@ export function serverRoutes(deps: ApiDeps): Route[] {
     r('POST', '/v2.1/servers/:server_id/action', 202, (req) => serverAction(deps, req)),
     r('GET', '/v2.1/servers/:server_id/ips', 200, (req) => listIps(deps, req)),
     r('GET', '/v2.1/servers/:server_id/ips/:network_label', 200, (req) => showIps(deps, req)),
+    r('GET', '/v2.1/servers/:server_id/os-server-password', 200, (req) => showPassword(deps, req)),
+    r('DELETE', '/v2.1/servers/:server_id/os-server-password', 204, (req) => clearPassword(deps, req)),
   ]
 }
 
@@ -329,8 +339,8 @@ async function deleteServer(deps: ApiDeps, req: ComputeRequest) {
 }
 
 /**
- * Nova's other server actions. Nimbus does not run them yet, but as in Nova
- * a missing server is a 404 before anything else is said about the action.
+ * Nova's server actions Nimbus does not run yet. As in Nova, a missing
+ * server is a 404 before anything else is said about the action.
  */
 const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'reboot',
@@ -346,8 +356,6 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'unpause',
   'suspend',
   'resume',
-  'lock',
-  'unlock',
   'shelve',
   'shelveOffload',
   'unshelve',
@@ -357,7 +365,6 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'migrate',
   'os-migrateLive',
   'evacuate',
-  'os-resetState',
   'resetNetwork',
   'injectNetworkInfo',
   'changePassword',
@@ -375,28 +382,75 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'os-getSerialConsole',
 ])
 
+type ActionHandler = (deps: ApiDeps, req: ComputeRequest, instance: Instance) => Promise<void>
+
+/** The actions this API runs, by body key (Nova's wsgi actions). */
+const ACTIONS: Readonly<Record<string, ActionHandler>> = {
+  forceDelete: forceDeleteAction,
+  lock: lockAction,
+  unlock: unlockAction,
+  'os-resetState': resetStateAction,
+}
+
 async function serverAction(deps: ApiDeps, req: ComputeRequest) {
   const body = req.body as Record<string, unknown> | undefined
   const action = body && typeof body === 'object' ? Object.keys(body)[0] : undefined
+  const handler = action === undefined ? undefined : ACTIONS[action]
   const ctx = req.api.ctx
-  if (action !== 'forceDelete') {
+  if (!handler) {
     if (action !== undefined && NOT_YET_ACTIONS.has(action)) {
       await instanceForCaller(deps, ctx, req.params.server_id!)
     }
     throw new Invalid(`There is no such action: ${action ?? ''}`)
   }
-  validateBody(forceDelete, body)
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  await handler(deps, req, instance)
+  return respond(202)
+}
+
+async function forceDeleteAction(deps: ApiDeps, req: ComputeRequest, instance: Instance) {
+  validateBody(forceDelete, req.body)
+  const ctx = req.api.ctx
   deps.policy.authorize(ctx, 'os_compute_api:os-deferred-delete:force', {
     user_id: instance.userId,
     project_id: instance.projectId,
   })
   checkNoTask(instance, 'forceDelete')
   await deps.compute.delete(ctx, instance)
-  return respond(202)
 }
 
-/** Nova's `check_instance_state` default: the action needs the instance without a task. */
+async function lockAction(deps: ApiDeps, req: ComputeRequest, instance: Instance) {
+  if (req.mv.atLeast('2.73')) validateBody(lockV273, req.body)
+  const ctx = req.api.ctx
+  deps.policy.authorize(ctx, 'os_compute_api:os-lock-server:lock', {
+    user_id: instance.userId,
+    project_id: instance.projectId,
+  })
+  const lock = (req.body as { lock?: { locked_reason?: string } | null }).lock
+  const reason = req.mv.atLeast('2.73') && lock ? lock.locked_reason : undefined
+  await deps.compute.lock(ctx, instance, reason)
+}
+
+async function unlockAction(deps: ApiDeps, req: ComputeRequest, instance: Instance) {
+  const ctx = req.api.ctx
+  const target = { project_id: instance.projectId }
+  deps.policy.authorize(ctx, 'os_compute_api:os-lock-server:unlock', target)
+  if (!deps.compute.isExpectedLockedBy(ctx, instance)) {
+    deps.policy.authorize(ctx, 'os_compute_api:os-lock-server:unlock:unlock_override', target)
+  }
+  await deps.compute.unlock(ctx, instance)
+}
+
+async function resetStateAction(deps: ApiDeps, req: ComputeRequest, instance: Instance) {
+  validateBody(resetState, req.body)
+  const ctx = req.api.ctx
+  deps.policy.authorize(ctx, 'os_compute_api:os-admin-actions:reset_state', {
+    project_id: instance.projectId,
+  })
+  const state = (req.body as { 'os-resetState': { state: 'active' | 'error' } })['os-resetState'].state
+  await deps.compute.resetState(ctx, instance, state === 'active' ? VmState.ACTIVE : VmState.ERROR)
+}
+
 function checkNoTask(instance: Instance, action: string): void {
   if (instance.taskState !== null) {
     throw new Conflict(
@@ -440,4 +494,23 @@ async function showIps(deps: ApiDeps, req: ComputeRequest) {
   const label = req.params.network_label!
   if (!(label in all)) throw new NotFound('Instance is not a member of specified network')
   return { [label]: all[label] }
+}
+
+// ---- os-server-password ----
+
+async function showPassword(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:os-server-password:show', { project_id: instance.projectId })
+  let password = ''
+  for (let i = 0; i < PASSWORD_CHUNKS; i++) password += instance.systemMetadata[`password_${i}`] ?? ''
+  return { password }
+}
+
+async function clearPassword(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
+  deps.policy.authorize(ctx, 'os_compute_api:os-server-password:clear', { project_id: instance.projectId })
+  await deps.compute.clearPassword(instance)
+  return respond(204)
 }

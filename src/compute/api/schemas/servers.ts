@@ -365,3 +365,31 @@ export const forceDelete: Schema = {
   properties: { forceDelete: {} },
   required: ['forceDelete'],
 }
+
+/** The lock action from 2.73 (before, any body is taken). */
+export const lockV273: Schema = {
+  type: 'object',
+  properties: {
+    lock: {
+      type: ['object', 'null'],
+      properties: { locked_reason: { type: 'string', minLength: 1, maxLength: 255 } },
+      additionalProperties: false,
+    },
+  },
+  required: ['lock'],
+  additionalProperties: false,
+}
+
+export const resetState: Schema = {
+  type: 'object',
+  properties: {
+    'os-resetState': {
+      type: 'object',
+      properties: { state: { type: 'string', enum: ['active', 'error'] } },
+      required: ['state'],
+      additionalProperties: false,
+    },
+  },
+  required: ['os-resetState'],
+  additionalProperties: false,
+}
