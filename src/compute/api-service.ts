@@ -5,6 +5,7 @@ import type { Runtime } from '../service/runtime.ts'
 import { HttpService } from '../service/service.ts'
 import { ComputeApi } from './api.ts'
 import type { ApiDeps } from './api/deps.ts'
+import { externalEventRoutes } from './api/routes/external-events.ts'
 import { flavorRoutes } from './api/routes/flavors.ts'
 import { hostRoutes } from './api/routes/hosts.ts'
 import { instanceActionRoutes } from './api/routes/instance-actions.ts'
@@ -83,6 +84,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
       ...keypairRoutes(deps),
       ...quotaRoutes(deps),
       ...hostRoutes(deps),
+      ...externalEventRoutes(deps),
     ],
   })
   return new ComputeApiService(rt, server)

@@ -29,6 +29,7 @@ import type { HostApi } from './host-api.ts'
 import { ImageNotActive, ImageNotFound, type ComputeImageApi, type ImageMeta } from './image.ts'
 import { canonicalIpv6 } from './objects.ts'
 import type {
+  ExternalEvent,
   FixedIp,
   Flavor,
   FlavorSnapshot,
@@ -497,6 +498,25 @@ export class ComputeApi {
       requestId: ctx.requestId,
       userId: ctx.userId ?? null,
       projectId: ctx.projectId ?? null,
+    }
+  }
+
+  // ---- external events ----
+
+  /** Nova's `external_instance_event`: the events of each host's instances, one cast per host. */
+  async externalInstanceEvent(
+    ctx: RequestContext,
+    instances: readonly Instance[],
+    events: readonly ExternalEvent[],
+  ): Promise<void> {
+    const byHost = new Map<string, Instance[]>()
+    for (const i of instances) {
+      if (i.host) byHost.set(i.host, [...(byHost.get(i.host) ?? []), i])
+    }
+    for (const [host, onHost] of byHost) {
+      const uuids = new Set(onHost.map((i) => i.uuid))
+      const hostEvents = events.filter((e) => uuids.has(e.instanceUuid))
+      await this.#d.compute.externalInstanceEvent(ctx, host, onHost, hostEvents)
     }
   }
 

@@ -5,7 +5,7 @@ import type { ConductorRpcApi, InstanceUpdateArgs } from '../conductor/rpcapi.ts
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { ImageMeta } from './image.ts'
-import type { EventOp, FixedIp, Instance, InstanceUpdates } from './objects.ts'
+import type { EventOp, ExternalEvent, FixedIp, Instance, InstanceUpdates } from './objects.ts'
 import type { ResourceTracker } from './resource-tracker.ts'
 import { Reverter } from './reverter.ts'
 import type { BuildAndRunArgs } from './rpcapi.ts'
@@ -79,6 +79,29 @@ export class ComputeManager {
       get_console_output: (ctx, a: { instance: Instance }) =>
         this.#d.driver.getConsoleOutput(virtInstance(a.instance)),
       get_host_uptime: () => this.#d.driver.getHostUptime(),
+      external_instance_event: (ctx, a: { instances: Instance[]; events: ExternalEvent[] }) =>
+        this.externalInstanceEvent(ctx, a.instances, a.events),
+    }
+  }
+
+  /**
+   * Events other services report about instances here. With records-only
+   * networking nothing waits for them (no spawn waits for
+   * network-vif-plugged yet), so they are logged; the hook is where a
+   * waiting spawn will be woken.
+   */
+  async externalInstanceEvent(
+    ctx: RequestContext,
+    instances: readonly Instance[],
+    events: readonly ExternalEvent[],
+  ): Promise<void> {
+    const known = new Set(instances.map((i) => i.uuid))
+    for (const e of events) {
+      if (!known.has(e.instanceUuid)) continue
+      log.info(
+        { ctx: ctx.requestId, instance: e.instanceUuid, event: e.name, tag: e.tag, status: e.status },
+        'external instance event',
+      )
     }
   }
 

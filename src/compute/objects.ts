@@ -235,3 +235,14 @@ export function canonicalIpv6(address: string): string {
   const [hi, lo] = groups.map((g) => parseInt(g, 16)) as [number, number]
   return `${IPV4_MAPPED_PREFIX}${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`
 }
+
+/** An event another service reports about an instance (Nova's InstanceExternalEvent). */
+export interface ExternalEvent {
+  readonly instanceUuid: string
+  /** `network-vif-plugged`, `network-changed`, `power-update`, ... */
+  readonly name: string
+  /** `completed`, `failed` or `in-progress`. */
+  readonly status: string
+  /** The port, volume or power state the event is about. */
+  readonly tag: string | null
+}

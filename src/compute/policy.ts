@@ -54,6 +54,7 @@ export const NOVA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-lock-server:unlock': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-lock-server:unlock:unlock_override': ADMIN,
   'os_compute_api:os-admin-actions:reset_state': ADMIN,
+  'os_compute_api:os-server-external-events:create': ADMIN,
   'os_compute_api:os-server-password:show': PROJECT_READER_OR_ADMIN,
   'os_compute_api:os-server-password:clear': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-server-tags:index': PROJECT_READER_OR_ADMIN,

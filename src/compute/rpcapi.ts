@@ -2,7 +2,7 @@ import type { RequestContext } from '../common/context.ts'
 import type { BuildRequest } from '../conductor/rpcapi.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
 import type { ImageMeta } from './image.ts'
-import type { Instance } from './objects.ts'
+import type { ExternalEvent, Instance } from './objects.ts'
 
 /** Compute hosts' RPC topic: each host consumes `compute.<host>`. */
 export const COMPUTE_TOPIC = 'compute'
@@ -36,6 +36,16 @@ export class ComputeRpcApi {
   /** cast: the API answers 204 at once; the host destroys the guest, frees what it held and marks it deleted. */
   terminateInstance(ctx: RequestContext, instance: Instance): Promise<void> {
     return this.#client.prepare({ server: instance.host! }).cast(ctx, 'terminate_instance', { instance })
+  }
+
+  /** cast: whoever reported the events (Neutron) does not wait for the host to act on them. */
+  externalInstanceEvent(
+    ctx: RequestContext,
+    host: string,
+    instances: readonly Instance[],
+    events: readonly ExternalEvent[],
+  ): Promise<void> {
+    return this.#client.prepare({ server: host }).cast(ctx, 'external_instance_event', { instances, events })
   }
 
   /** call: the API needs the text back. */

@@ -457,6 +457,18 @@ function baseQuery(db: Queryable, f: InstanceFilter) {
   return q
 }
 
+/** The live (not deleted) instances among `uuids`. */
+export async function instancesByUuids(db: Queryable, uuids: readonly string[]): Promise<Instance[]> {
+  if (uuids.length === 0) return []
+  const rows = await db
+    .selectFrom('instances')
+    .selectAll()
+    .where('uuid', 'in', [...uuids])
+    .where('deleted', '=', false)
+    .execute()
+  return rows.map(instanceFromRow)
+}
+
 /**
  * One page of instances matching `filter`, in `page.sort` order, after the
  * marker (an instance uuid, looked up whatever the filters, as Nova does).

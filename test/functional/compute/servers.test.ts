@@ -415,7 +415,7 @@ describe('compute: servers', () => {
       )
     })
 
-    it('locks (owner, then admin takes over), unlocks with override, resets state, clears the password', async () => {
+    it('locks (owner, then admin takes over), unlocks with override, resets state, takes external events, clears the password', async () => {
       const id = await member.createServer({ name: 'locked', imageRef: cloud.imageId, flavorRef: '1' })
       await member.waitStatus(id)
       const lock = await member.nova(
@@ -451,6 +451,27 @@ describe('compute: servers', () => {
       assert.equal((await admin.nova('POST', `/servers/${id}/action`, bad)).status, 400)
       await admin.nova('POST', `/servers/${id}/action`, { 'os-resetState': { state: 'active' } })
       assert.equal((await member.nova('GET', `/servers/${id}`)).body.server.status, 'ACTIVE')
+      const unknown = '00000000-0000-4000-8000-000000000000'
+      const events = {
+        events: [
+          { server_uuid: id, name: 'network-vif-plugged', tag: 'port-1' },
+          { server_uuid: unknown, name: 'network-changed' },
+        ],
+      }
+      assert.equal((await member.nova('POST', '/os-server-external-events', events)).status, 403)
+      const reported = await admin.nova('POST', '/os-server-external-events', events)
+      assert.equal(reported.status, 207)
+      assert.deepEqual(
+        reported.body.events.map((e: { code: number; status: string }) => [e.code, e.status]),
+        [
+          [200, 'completed'],
+          [404, 'failed'],
+        ],
+      )
+      const power = { events: [{ server_uuid: id, name: 'power-update' }] }
+      assert.equal((await admin.nova('POST', '/os-server-external-events', power)).status, 400)
+      const untagged = await admin.nova('POST', '/os-server-external-events', power, '2.76')
+      assert.equal(untagged.body.events[0].code, 400)
       assert.deepEqual((await member.nova('GET', `/servers/${id}/os-server-password`)).body, { password: '' })
       assert.equal((await member.nova('DELETE', `/servers/${id}/os-server-password`)).status, 204)
       await member.deleteServer(id)
