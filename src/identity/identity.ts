@@ -7,6 +7,7 @@ import { Authenticator } from './auth.ts'
 import { CatalogManager } from './catalog.ts'
 import { ChangeClock } from './common.ts'
 import { ApplicationCredentialManager, CredentialManager } from './credentials.ts'
+import { PolicyBlobManager } from './policies.ts'
 import { IDENTITY_POLICY_DEFAULTS } from './policy.ts'
 import { ResourceManager } from './resource.ts'
 import { Revocations } from './revocation.ts'
@@ -37,6 +38,7 @@ export class Identity {
   readonly catalog: CatalogManager
   readonly credentials: CredentialManager
   readonly appCreds: ApplicationCredentialManager
+  readonly policies: PolicyBlobManager
   readonly tokens: TokenProvider
   readonly authenticator: Authenticator
   readonly policy: PolicyEngine
@@ -52,6 +54,7 @@ export class Identity {
     this.catalog = new CatalogManager(db)
     this.credentials = new CredentialManager(db, this.users, this.resources)
     this.appCreds = new ApplicationCredentialManager(db, this.clock, this.assignments, this.users, hashCost)
+    this.policies = new PolicyBlobManager(db)
     const keys = fernetKeyRepository(config)
     keys.ensure()
     this.tokens = new TokenProvider({

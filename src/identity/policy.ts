@@ -156,6 +156,13 @@ export const IDENTITY_POLICY_DEFAULTS: PolicyRules = {
   'identity:ec2_create_credential': ADMIN_OR_MEMBER_AND_CRED_OWNER,
   'identity:ec2_delete_credential': ADMIN_OR_MEMBER_AND_CRED_OWNER,
 
+  // policy.py (the deprecated policy blob API)
+  'identity:get_policy': ADMIN_OR_SYSTEM_READER,
+  'identity:list_policies': ADMIN_OR_SYSTEM_READER,
+  'identity:create_policy': ADMIN_REQUIRED,
+  'identity:update_policy': ADMIN_REQUIRED,
+  'identity:delete_policy': ADMIN_REQUIRED,
+
   // application_credential.py
   'identity:get_application_credential': ADMIN_OR_SYSTEM_READER_OR_OWNER,
   'identity:list_application_credentials': ADMIN_OR_SYSTEM_READER_OR_OWNER,

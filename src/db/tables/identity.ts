@@ -138,6 +138,16 @@ export interface CredentialsTable {
   updated_at: string | null
 }
 
+/** `/v3/policies`: Keystone's policy blobs, stored and served as given (never enforced). */
+export interface PoliciesTable {
+  id: string
+  type: string
+  blob: string
+  extra: string
+  created_at: string
+  updated_at: string | null
+}
+
 export interface ApplicationCredentialsTable {
   id: string
   name: string
@@ -186,6 +196,7 @@ export interface IdentityTables {
   credentials: CredentialsTable
   application_credentials: ApplicationCredentialsTable
   revocation_events: RevocationEventsTable
+  policies: PoliciesTable
 }
 
 export type DomainRow = Selectable<DomainsTable>
@@ -199,4 +210,5 @@ export type CatalogServiceRow = Selectable<CatalogServicesTable>
 export type EndpointRow = Selectable<CatalogEndpointsTable>
 export type CredentialRow = Selectable<CredentialsTable>
 export type ApplicationCredentialRow = Selectable<ApplicationCredentialsTable>
+export type PolicyRow = Selectable<PoliciesTable>
 export type RevocationEventRow = Selectable<RevocationEventsTable>

@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth.ts'
 import type { CatalogManager } from '../catalog.ts'
 import { queryBool } from '../common.ts'
 import type { ApplicationCredentialManager, CredentialManager } from '../credentials.ts'
+import type { PolicyBlobManager } from '../policies.ts'
 import { DEFAULT_DOMAIN_ID, type ResourceManager } from '../resource.ts'
 import type { TokenProvider } from '../token/provider.ts'
 import type { UserManager } from '../users.ts'
@@ -18,6 +19,7 @@ export interface IdentityDeps {
   readonly catalog: CatalogManager
   readonly credentials: CredentialManager
   readonly appCreds: ApplicationCredentialManager
+  readonly policies: PolicyBlobManager
   readonly tokens: TokenProvider
   readonly authenticator: Authenticator
   readonly policy: PolicyEngine

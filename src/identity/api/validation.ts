@@ -277,6 +277,16 @@ export const SCHEMAS = {
     },
     minProperties: 1,
   },
+  policyCreate: {
+    type: 'object',
+    properties: { blob: { type: 'string' }, type: { type: 'string', maxLength: 255 } },
+    required: ['blob', 'type'],
+  },
+  policyUpdate: {
+    type: 'object',
+    properties: { blob: { type: 'string' }, type: { type: 'string', maxLength: 255 } },
+    minProperties: 1,
+  },
   ec2Create: {
     type: 'object',
     properties: { tenant_id: { type: 'string' }, project_id: { type: 'string' } },

@@ -2,6 +2,7 @@ import type { Assignment, Role } from '../assignment.ts'
 import type { CatalogEntry, CatalogService, Endpoint, Region } from '../catalog.ts'
 import { keystoneTime, type Bounded } from '../common.ts'
 import type { ApplicationCredential, Credential, Ec2Credential } from '../credentials.ts'
+import type { PolicyBlob } from '../policies.ts'
 import type { Domain, Project } from '../resource.ts'
 import type { ValidatedToken } from '../token/provider.ts'
 import type { Group, User } from '../users.ts'
@@ -142,6 +143,10 @@ export function credentialView(c: Credential, base: string): Json {
     blob: c.blob,
     links: self(base, `credentials/${c.id}`),
   }
+}
+
+export function policyView(p: PolicyBlob, base: string): Json {
+  return { ...p.extra, id: p.id, type: p.type, blob: p.blob, links: self(base, `policies/${p.id}`) }
 }
 
 export function ec2View(c: Ec2Credential, base: string): Json {
