@@ -5,6 +5,7 @@ import type { Runtime } from '../service/runtime.ts'
 import { HttpService } from '../service/service.ts'
 import { ComputeApi } from './api.ts'
 import type { ApiDeps } from './api/deps.ts'
+import { adminAreaRoutes } from './api/routes/admin.ts'
 import { externalEventRoutes } from './api/routes/external-events.ts'
 import { flavorRoutes } from './api/routes/flavors.ts'
 import { hostRoutes } from './api/routes/hosts.ts'
@@ -85,6 +86,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
       ...quotaRoutes(deps),
       ...hostRoutes(deps),
       ...externalEventRoutes(deps),
+      ...adminAreaRoutes(deps),
     ],
   })
   return new ComputeApiService(rt, server)

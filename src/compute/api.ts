@@ -42,6 +42,7 @@ import type {
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { QuotaEngine } from './quota.ts'
 import type { ComputeRpcApi } from './rpcapi.ts'
+import { joinServerGroup, requestedServerGroup } from './server-groups.ts'
 import { PowerState, TaskState, VmState } from './states.ts'
 
 const log = logger('compute.api')
@@ -158,6 +159,7 @@ export class ComputeApi {
     const keyData = await this.#keyData(ctx, req.keyName)
     await this.#checkMetadataQuota(ctx, req.metadata)
     const placement = await this.#placement(ctx, req)
+    const group = await requestedServerGroup(this.#d.db.kysely, req.schedulerHints)
     const networks = this.#resolveNetworks(req.networks, req.maxCount)
     const reservationId = `r-${randomChars(UID_CHARS, UID_LENGTH)}`
     const adminPassword = req.adminPassword ?? randomChars(PASSWORD_CHARS, PASSWORD_LENGTH)
@@ -194,6 +196,8 @@ export class ComputeApi {
         })
         created.push(instance)
       }
+      const uuids = created.map((i) => i.uuid)
+      if (group) await joinServerGroup(trx, this.#d.quotas, ctx, group, uuids)
       return created
     })
     await this.#d.conductor.buildInstances(ctx, {

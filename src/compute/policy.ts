@@ -5,6 +5,7 @@ import {
   type PolicyRules,
   type PolicyTarget,
 } from '../common/policy.ts'
+import { ADMIN_AREA_POLICY_DEFAULTS } from './policy-admin.ts'
 
 /**
  * Nova's policy defaults (nova/policies/*.py, Zed) for the routes Nimbus
@@ -110,6 +111,8 @@ export const NOVA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-instance-actions:show': `${PROJECT_READER_OR_ADMIN} or rule:admin_or_owner`,
   'os_compute_api:os-instance-actions:events': ADMIN,
   'os_compute_api:os-instance-actions:events:details': ADMIN,
+
+  ...ADMIN_AREA_POLICY_DEFAULTS,
 }
 
 /** Nova's PolicyNotAuthorized wording. */

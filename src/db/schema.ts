@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { NetworkTables } from './tables/network.ts'
 import type { ComputeTables } from './tables/compute.ts'
+import type { ComputeAdminTables } from './tables/compute-admin.ts'
 import type { IdentityTables } from './tables/identity.ts'
 import type { ImageTables } from './tables/image.ts'
 import type { ServiceTables } from './tables/services.ts'
@@ -15,7 +16,8 @@ import type { ServiceTables } from './tables/services.ts'
  * ids are uuid strings (`string`), timestamps ISO-8601 UTC strings,
  * booleans `boolean`, JSON documents strings (see `values.ts`).
  */
-export interface Schema extends ServiceTables, ComputeTables, IdentityTables, NetworkTables, ImageTables {}
+export interface Schema
+  extends ServiceTables, ComputeTables, ComputeAdminTables, IdentityTables, NetworkTables, ImageTables {}
 
 /** A Kysely instance or a transaction on it: what repository functions take. */
 export type Queryable = Kysely<Schema>

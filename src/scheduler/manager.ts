@@ -19,6 +19,7 @@ import {
   type DestinationRequest,
   type SelectDestinationsResult,
 } from './rpcapi.ts'
+import { aggregateZones, withServerGroup } from './groups-zones.ts'
 import { selectDestinations } from './select.ts'
 import type { HostState, RequestSpec } from './types.ts'
 
@@ -77,11 +78,12 @@ export class SchedulerManager {
 
   async #select(
     ctx: RequestContext,
-    spec: RequestSpec,
+    request: RequestSpec,
     destination: DestinationRequest,
   ): Promise<SelectDestinationsResult> {
     return this.#d.db.transaction(async (trx) => {
       await this.#lock(trx)
+      const spec = await withServerGroup(trx, request)
       const needsUuids =
         spec.instanceGroup !== undefined ||
         spec.schedulerHints.same_host !== undefined ||
@@ -96,7 +98,7 @@ export class SchedulerManager {
         ...this.#options(),
       })
       const destinations: Destination[] = selection.hosts.map((h) => ({ host: h.host, node: h.nodename }))
-      await this.#allocate(trx, spec.instanceUuids, destinations, destination.defaultZone)
+      await this.#allocate(trx, spec.instanceUuids, destinations, destination.defaultZone, zonesOf(hosts))
       log.info(
         { instances: spec.instanceUuids, hosts: destinations.map((d) => d.host) },
         'destinations selected',
@@ -127,6 +129,7 @@ export class SchedulerManager {
     uuids: readonly string[],
     dests: readonly Destination[],
     defaultZone: string | undefined,
+    zones: ReadonlyMap<string, string>,
   ): Promise<void> {
     const now = nowIso()
     for (const [i, uuid] of uuids.entries()) {
@@ -140,7 +143,12 @@ export class SchedulerManager {
           updated_at: now,
           // The zone follows the host unless the request named one.
           ...(defaultZone
-            ? { availability_zone: eb.fn.coalesce('availability_zone', eb.val(defaultZone)) }
+            ? {
+                availability_zone: eb.fn.coalesce(
+                  'availability_zone',
+                  eb.val(zones.get(dest.host) ?? defaultZone),
+                ),
+              }
             : {}),
         }))
         .where('uuid', '=', uuid)
@@ -193,6 +201,7 @@ export class SchedulerManager {
           .execute()
       : []
     const byService = new Map(services.map((s) => [s.host, s]))
+    const zones = await aggregateZones(db)
     const now = Date.now()
     return nodes.map((node) => {
       const onNode = (r: { host: string | null; node: string | null }) =>
@@ -211,6 +220,7 @@ export class SchedulerManager {
         used,
         uuids.filter(onNode).map((r) => r.uuid),
         now,
+        zones.get(node.host),
       )
     })
   }
@@ -221,12 +231,13 @@ export class SchedulerManager {
     used: { readonly vcpus: number; readonly memoryMb: number; readonly diskGb: number },
     instanceUuids: readonly string[],
     nowMs: number,
+    zone: string | undefined,
   ): HostState {
     const cpuInfo = JSON.parse(node.cpu_info || '{}') as { arch?: string }
     return {
       host: node.host,
       nodename: node.hypervisor_hostname,
-      availabilityZone: this.#d.config.compute.defaultAvailabilityZone,
+      availabilityZone: zone ?? this.#d.config.compute.defaultAvailabilityZone,
       serviceUp: service !== undefined && this.#serviceUp(service, nowMs),
       serviceDisabled: service?.disabled ?? true,
       serviceDisabledReason: service?.disabled_reason ?? null,
@@ -256,6 +267,11 @@ export class SchedulerManager {
     const last = service.last_seen_at ?? service.updated_at ?? service.created_at
     return nowMs - Date.parse(last) <= this.#d.config.compute.serviceDownTimeS * 1000
   }
+}
+
+/** Each host's zone as the scheduler saw it (aggregate zone or the default). */
+function zonesOf(hosts: readonly HostState[]): Map<string, string> {
+  return new Map(hosts.map((h) => [h.host, h.availabilityZone]))
 }
 
 /** Nova's binary name for the scheduler, as os-services lists it. */

@@ -4,6 +4,7 @@ import { respond, type Route } from '../../../service/http.ts'
 import { PASSWORD_CHUNKS, type CreateServerRequest, type ServerUpdates } from '../../api.ts'
 import { getFlavor } from '../../db/flavors.ts'
 import { instanceNotFound } from '../../db/instances.ts'
+import { groupsOfInstances } from '../../db/server-groups.ts'
 import type { Instance, NetworkRequest, RequestedNetworks } from '../../objects.ts'
 import { VmState } from '../../states.ts'
 import { boolFromString, idFromHref, normalizeName, versionedRoute, type ComputeRequest } from '../common.ts'
@@ -286,9 +287,14 @@ async function showServer(deps: ApiDeps, req: ComputeRequest) {
   deps.policy.authorize(ctx, 'os_compute_api:servers:show', { project_id: instance.projectId })
   const opts = {
     ...showOptions(deps, ctx, req, instance.projectId),
-    showServerGroups: req.mv.atLeast('2.71'),
+    showServerGroups: req.mv.atLeast('2.71') && (await serverGroupsOf(deps, instance.uuid)),
   }
   return { server: showView(req, instance, extras, opts) }
+}
+
+/** The uuids of the server groups a server is in (2.71 `server_groups`). */
+async function serverGroupsOf(deps: ApiDeps, uuid: string): Promise<string[]> {
+  return (await groupsOfInstances(deps.db.kysely, [uuid])).get(uuid) ?? []
 }
 
 // ---- update ----
@@ -320,7 +326,7 @@ async function updateServer(deps: ApiDeps, req: ComputeRequest) {
     ...base,
     showExtendedAttrs: full && base.showExtendedAttrs,
     full,
-    showServerGroups: req.mv.atLeast('2.71'),
+    showServerGroups: req.mv.atLeast('2.71') && (await serverGroupsOf(deps, updated.uuid)),
   }
   return { server: showView(req, updated, extras, opts) }
 }

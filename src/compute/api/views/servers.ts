@@ -32,8 +32,8 @@ export interface ShowOptions {
   readonly isAdmin: boolean
   /** The 2.75 rule: PUT answers with a full view only from 2.75 on. */
   readonly full?: boolean | undefined
-  /** 2.71 server_groups (show, update, rebuild). */
-  readonly showServerGroups?: boolean | undefined
+  /** 2.71 server_groups (show, update, rebuild): true, or the uuids of the server's groups. */
+  readonly showServerGroups?: boolean | readonly string[] | undefined
 }
 
 const PROGRESS_STATUSES = new Set(['ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE', 'MIGRATING'])
@@ -151,7 +151,9 @@ export function showView(req: ComputeRequest, instance: Instance, extras: Server
     server.trusted_image_certificates = certs ? (JSON.parse(certs) as string[]) : null
   }
   if (mv.atLeast('2.90') && !opts.showExtendedAttrs) server['OS-EXT-SRV-ATTR:hostname'] = instance.hostname
-  if (opts.showServerGroups) server.server_groups = []
+  if (opts.showServerGroups) {
+    server.server_groups = Array.isArray(opts.showServerGroups) ? [...opts.showServerGroups] : []
+  }
   return server
 }
 
