@@ -278,7 +278,17 @@ export const OPTIONS = {
   },
   compute: {
     port: { kind: 'port', default: 8774, help: 'Nova v2.1 API port.' },
-    virt_driver: { kind: 'enum', choices: ['fake'], default: 'fake', help: 'Virt driver of compute hosts.' },
+    virt_driver: {
+      kind: 'enum',
+      choices: ['fake', 'libvirt'],
+      default: 'fake',
+      help: 'Virt driver of compute hosts: fake (in memory) or libvirt (real QEMU guests; root, libvirtd).',
+    },
+    force_config_drive: {
+      kind: 'bool',
+      default: false,
+      help: 'Attach a config drive to every instance, whether or not it asked for one (Nova\'s force_config_drive).',
+    },
     ...COMPUTE_OPTIONS,
   },
   quota: QUOTA_OPTIONS,
@@ -330,6 +340,21 @@ export const OPTIONS = {
   },
   metadata: {
     port: { kind: 'port', default: 8775, help: 'Metadata service port.' },
+    service_metadata_proxy: {
+      kind: 'bool',
+      default: true,
+      help: 'Requests come through the network\'s metadata proxy, which names the instance in a signed X-Instance-ID; false: find it by source address (and X-Neutron-Router-ID).',
+    },
+    metadata_proxy_shared_secret: {
+      kind: 'string',
+      default: '',
+      help: 'Secret the metadata proxy signs X-Instance-ID with (HMAC-SHA256) and the metadata service checks.',
+    },
+    vendordata_jsonfile_path: {
+      kind: 'string',
+      default: '',
+      help: 'JSON file served as vendor_data.json (and as "static" in vendor_data2.json); empty: {}.',
+    },
   },
   libvirt: {
     connection_uri: {
@@ -410,7 +435,12 @@ export interface Config {
     readonly networkNode: boolean
     readonly hostNamespace: string
   }
-  readonly metadata: { readonly port: number }
+  readonly metadata: {
+    readonly port: number
+    readonly serviceMetadataProxy: boolean
+    readonly metadataProxySharedSecret: string
+    readonly vendordataJsonfilePath: string
+  }
   /** The libvirt virt driver (`compute.virt_driver = libvirt`). */
   readonly libvirt: {
     readonly connectionUri: string
@@ -681,7 +711,12 @@ function build(
       networkNode: v.get('network.network_node') as boolean,
       hostNamespace: str('network.host_namespace'),
     },
-    metadata: { port: num('metadata.port') },
+    metadata: {
+      port: num('metadata.port'),
+      serviceMetadataProxy: v.get('metadata.service_metadata_proxy') as boolean,
+      metadataProxySharedSecret: str('metadata.metadata_proxy_shared_secret'),
+      vendordataJsonfilePath: str('metadata.vendordata_jsonfile_path'),
+    },
     libvirt: {
       connectionUri: str('libvirt.connection_uri'),
       virtType: str('libvirt.virt_type') as 'auto' | 'kvm' | 'qemu',
@@ -695,7 +730,8 @@ function build(
 /** The compute section, typed. */
 export interface ComputeConfig {
   readonly port: number
-  readonly virtDriver: 'fake'
+  readonly virtDriver: 'fake' | 'libvirt'
+  readonly forceConfigDrive: boolean
   readonly policyFile: string
   readonly defaultAvailabilityZone: string
   readonly internalServiceAvailabilityZone: string
@@ -725,7 +761,8 @@ function buildComputeConfig(v: Map<string, Value>): ComputeConfig {
   const s = (k: string) => v.get(`compute.${k}`) as string
   return {
     port: n('port'),
-    virtDriver: s('virt_driver') as 'fake',
+    virtDriver: s('virt_driver') as 'fake' | 'libvirt',
+    forceConfigDrive: v.get('compute.force_config_drive') as boolean,
     policyFile: s('policy_file'),
     defaultAvailabilityZone: s('default_availability_zone'),
     internalServiceAvailabilityZone: s('internal_service_availability_zone'),

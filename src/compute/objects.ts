@@ -46,6 +46,8 @@ export interface NetworkRequest {
 export type RequestedNetworks = 'auto' | 'none' | readonly NetworkRequest[]
 
 export interface Instance {
+  /** The database row id (Nova's `instance.id`): the EC2 id `i-%08x` in metadata. */
+  readonly id?: number | undefined
   readonly uuid: string
   readonly displayName: string
   readonly displayDescription: string | null

@@ -1,11 +1,44 @@
-import { ApiServer } from '../service/http.ts'
+import { readFileSync } from 'node:fs'
+import { Forbidden, Invalid, NotFound } from '../common/errors.ts'
+import { logger } from '../common/log.ts'
+import type { Config } from '../common/config.ts'
+import type { Database } from '../db/index.ts'
+import { ApiServer, respond, type ApiRequest } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
 import { HttpService } from '../service/service.ts'
-import { versionRoutes } from './versions.ts'
+import { validSignature } from './signature.ts'
+import { instanceIdByAddress, sourceByInstanceId } from './source.ts'
+import { EC2_VERSIONS, InstanceMetadata, MetadataPathNotFound, type VendorData } from './tree.ts'
 
-/** The metadata service on :8775 (guests reach it as 169.254.169.254:80). */
+const log = logger('metadata')
+
+/**
+ * The metadata service on :8775 (guests reach it as 169.254.169.254:80
+ * through the network's metadata proxy). Nova's MetadataRequestHandler:
+ * `/` lists the EC2 versions; anything else first identifies the instance,
+ * then resolves the path in its trees (tree.ts).
+ *
+ * Identification, as `[metadata] service_metadata_proxy` says:
+ * - true (default, Nova behind Neutron): the proxy names the instance in
+ *   `X-Instance-ID` + `X-Tenant-ID` and signs the id (`X-Instance-ID-Signature`,
+ *   HMAC-SHA256 with the shared secret). A missing header is 400, a bad
+ *   signature 403, a tenant that is not the instance's 404.
+ * - false (the direct path): the requester's address — `X-Forwarded-For`
+ *   scoped to the networks of `X-Neutron-Router-ID` (or
+ *   `X-Neutron-Network-ID`) when a proxy sent them, else the socket's peer —
+ *   names the port and so the instance.
+ */
 export function createMetadataService(rt: Runtime): HttpService {
-  const server = new ApiServer({ name: 'metadata', style: 'plain', routes: [...versionRoutes] })
+  const handler = new MetadataHandler(rt.db, rt.config)
+  const server = new ApiServer({
+    name: 'metadata',
+    // webob's error pages, as Nova's metadata API answers.
+    style: 'glance',
+    routes: [
+      { method: ['GET', 'HEAD'], path: '/', auth: false, handler: (req) => handler.handle(req) },
+      { method: ['GET', 'HEAD'], path: '/*', auth: false, handler: (req) => handler.handle(req) },
+    ],
+  })
   return new HttpService(
     rt.config,
     server,
@@ -13,4 +46,108 @@ export function createMetadataService(rt: Runtime): HttpService {
     { type: 'metadata', catalogName: 'metadata', path: '' },
     rt.options,
   )
+}
+
+/** Nova's explanation of an invalid signature. */
+export const INVALID_SIGNATURE_MESSAGE = 'Invalid proxy request signature.'
+
+export class MetadataHandler {
+  readonly #db: Database
+  readonly #config: Config
+  readonly #vendor: VendorData
+
+  constructor(db: Database, config: Config) {
+    this.#db = db
+    this.#config = config
+    this.#vendor = { static: readVendorData(config.metadata.vendordataJsonfilePath) }
+  }
+
+  async handle(req: ApiRequest): Promise<unknown> {
+    const path = decodeURIComponent((req.raw.url ?? '/').split('?')[0] ?? '/')
+    if (path.replace(/\/+$/, '') === '') {
+      return text(req, [...EC2_VERSIONS, 'latest'].join('\n'), 'text/plain')
+    }
+    const md = this.#config.metadata.serviceMetadataProxy
+      ? await this.#byInstanceId(req)
+      : await this.#byAddress(req)
+    if (!md) throw new NotFound('The resource could not be found.')
+    try {
+      const item = md.lookup(path)
+      return text(req, item.body, item.contentType)
+    } catch (err) {
+      if (err instanceof MetadataPathNotFound) throw new NotFound('The resource could not be found.')
+      throw err
+    }
+  }
+
+  async #byInstanceId(req: ApiRequest): Promise<InstanceMetadata | undefined> {
+    const h = req.headers
+    const instanceId = h['x-instance-id']
+    const tenantId = h['x-tenant-id']
+    const signature = h['x-instance-id-signature']
+    const forwardedFor = header(h['x-forwarded-for'])
+    if (instanceId === undefined) throw new Invalid('X-Instance-ID header is missing from request.')
+    if (signature === undefined) throw new Invalid('X-Instance-ID-Signature header is missing from request.')
+    if (tenantId === undefined) throw new Invalid('X-Tenant-ID header is missing from request.')
+    if (Array.isArray(instanceId)) throw new Invalid('Multiple X-Instance-ID headers found within request.')
+    if (Array.isArray(tenantId)) throw new Invalid('Multiple X-Tenant-ID headers found within request.')
+    if (!validSignature(this.#config.metadata.metadataProxySharedSecret, instanceId, header(signature))) {
+      log.warn(
+        { instance: instanceId, from: forwardedFor },
+        'X-Instance-ID-Signature does not match the expected signature',
+      )
+      throw new Forbidden(INVALID_SIGNATURE_MESSAGE)
+    }
+    const source = await sourceByInstanceId(this.#db, instanceId, forwardedFor)
+    if (!source) {
+      log.warn({ instance: instanceId }, 'no metadata for instance')
+      return undefined
+    }
+    if (source.projectId !== tenantId) {
+      log.warn({ instance: instanceId, tenant: tenantId }, 'tenant does not match the instance')
+      return undefined
+    }
+    return new InstanceMetadata(source, this.#vendor)
+  }
+
+  async #byAddress(req: ApiRequest): Promise<InstanceMetadata | undefined> {
+    const h = req.headers
+    const routerId = header(h['x-neutron-router-id'])
+    const networkId = header(h['x-neutron-network-id'])
+    const proxied = !!(routerId || networkId)
+    const address = proxied
+      ? (header(h['x-forwarded-for'])?.split(',')[0]?.trim() ?? '')
+      : (req.raw.socket.remoteAddress ?? '').replace(/^::ffff:/, '')
+    if (!address) return undefined
+    const found = await instanceIdByAddress(this.#db, address, { routerId, networkId })
+    if (!found) {
+      log.warn({ address, router: routerId, network: networkId }, 'no instance has this address')
+      return undefined
+    }
+    const source = await sourceByInstanceId(this.#db, found.instanceId, address)
+    return source && new InstanceMetadata(source, this.#vendor)
+  }
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}
+
+function text(req: ApiRequest, body: string | Buffer, contentType: string): unknown {
+  return respond(200, req.raw.method === 'HEAD' ? undefined : body, {
+    'content-type': contentType === 'application/json' ? contentType : `${contentType}; charset=UTF-8`,
+  })
+}
+
+function readVendorData(path: string): Record<string, unknown> {
+  if (!path) return {}
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'))
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+      return parsed as Record<string, unknown>
+    log.warn({ path }, 'vendor data is not a JSON object; serving {}')
+  } catch (err) {
+    log.warn({ path, err: (err as Error).message }, 'vendor data file unreadable; serving {}')
+  }
+  return {}
 }

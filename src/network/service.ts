@@ -100,6 +100,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
         interfaceMappings: net.physicalInterfaceMappings,
         hostNetns: net.hostNamespace || undefined,
         metadataUrl: `http://${rt.config.publicHost}:${rt.config.metadata.port}`,
+        metadataSecret: rt.config.metadata.metadataProxySharedSecret,
         onPortsActive: (ids) => plugin.core.markActive(ids),
       })
     : undefined

@@ -74,6 +74,7 @@ export interface NewInstance {
 
 export function instanceFromRow(row: InstanceRow): Instance {
   return {
+    id: row.id,
     uuid: row.uuid,
     displayName: row.display_name,
     displayDescription: row.display_description,

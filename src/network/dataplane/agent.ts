@@ -31,6 +31,8 @@ export interface AgentOptions {
   readonly hostNetns?: string | undefined
   /** The metadata service guests reach as 169.254.169.254 (base URL). */
   readonly metadataUrl: string
+  /** Signs X-Instance-ID for the metadata service (`[metadata] metadata_proxy_shared_secret`). */
+  readonly metadataSecret?: string | undefined
   /** Told which ports are wired (tap on its bridge, filters loaded). */
   readonly onPortsActive?: (portIds: readonly string[]) => Promise<void>
 }
@@ -71,7 +73,7 @@ export class DataplaneAgent {
     this.#store = store
     this.#opts = opts
     this.#host = new HostNs(opts.hostNetns)
-    this.#metadata = new MetadataRelay(store, opts.stateDir, opts.metadataUrl)
+    this.#metadata = new MetadataRelay(store, opts.stateDir, opts.metadataUrl, opts.metadataSecret)
   }
 
   /** Points the metadata relay at another metadata service URL (tests, after it listens). */

@@ -4,6 +4,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { logger } from '../../common/log.ts'
+import { signInstanceId } from '../../metadata/signature.ts'
 import type { Store } from '../store.ts'
 import { isAlive, readPid } from './dnsmasq.ts'
 import { routerNetns } from './names.ts'
@@ -27,12 +28,15 @@ export class MetadataRelay {
   readonly socketPath: string
   readonly #store: Store
   #target: string
+  readonly #secret: string
   #server: http.Server | undefined
 
-  constructor(store: Store, stateDir: string, target: string) {
+  /** `secret`: `[metadata] metadata_proxy_shared_secret`, which signs X-Instance-ID as Neutron's agent does. */
+  constructor(store: Store, stateDir: string, target: string, secret = '') {
     this.#store = store
     this.socketPath = join(stateDir, 'metadata.sock')
     this.#target = target
+    this.#secret = secret
   }
 
   /** The metadata service base URL (tests learn it after the service is listening). */
@@ -65,6 +69,7 @@ export class MetadataRelay {
       if (port) {
         headers['x-instance-id'] = port.device_id as string
         headers['x-tenant-id'] = port.project_id
+        headers['x-instance-id-signature'] = signInstanceId(this.#secret, port.device_id as string)
       }
       const url = new URL(req.url ?? '/', this.#target)
       const upstream = http.request(url, { method: req.method, headers, timeout: RELAY_TIMEOUT_MS }, (up) => {
