@@ -142,6 +142,10 @@ export const LIMIT_DEFAULTS = {
   computeImageCacheMs: 2_000,
   /** Attempts a compute host makes to register with the conductor at start-up, one second apart. */
   computeRegisterAttemptsMax: 30,
+  /** Interval between a network host's agent heartbeats (Neutron's `report_interval`). */
+  networkAgentReportIntervalMs: 30_000,
+  /** A network agent without a heartbeat for this long is shown `alive: false` (Neutron's `agent_down_time`). */
+  networkAgentDownTimeMs: 75_000,
 } as const
 
 export type LimitName = keyof typeof LIMIT_DEFAULTS

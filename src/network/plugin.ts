@@ -1,5 +1,6 @@
 import type { Database } from '../db/index.ts'
 import { logger } from '../common/log.ts'
+import { AgentRegistry } from './agents.ts'
 import { CorePlugin, type ChangeListener, type NetworkSettings } from './core.ts'
 import { NetworkApi } from './api.ts'
 import { L3Plugin } from './l3.ts'
@@ -21,6 +22,8 @@ export class NetworkPlugin {
   readonly core: CorePlugin
   readonly securityGroups: SecurityGroupPlugin
   readonly l3: L3Plugin
+  /** Neutron's agents of every host and the DHCP/L3 scheduling. */
+  readonly agents: AgentRegistry
   /** What compute calls (allocate/deallocate ports for an instance). */
   readonly api: NetworkApi
   readonly #listeners = new Set<ChangeListener>()
@@ -33,6 +36,7 @@ export class NetworkPlugin {
     this.securityGroups = new SecurityGroupPlugin(this.store, this.quotas, changed)
     this.core.defaultSecurityGroup = (_caller, projectId) => this.securityGroups.ensureDefault(projectId)
     this.l3 = new L3Plugin(this.store, this.core, this.quotas, changed)
+    this.agents = new AgentRegistry(db, this.store)
     this.api = new NetworkApi(this)
   }
 

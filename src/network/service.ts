@@ -4,6 +4,7 @@ import { ApiServer } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
 import { HttpService, type RuntimeOptions } from '../service/service.ts'
 import { actionRoutes } from './api/actions.ts'
+import { agentRoutes } from './api/agents.ts'
 import { extensionRoutes } from './api/extensions.ts'
 import { resourceRoutes } from './api/resources.ts'
 import { versionRoutes } from './api/versions.ts'
@@ -11,6 +12,7 @@ import type { NetworkApi } from './api.ts'
 import { DataplaneAgent } from './dataplane/agent.ts'
 import { AgentNotifier } from './notifier.ts'
 import { NetworkPlugin } from './plugin.ts'
+import { hostAgents } from './agents.ts'
 import { settingsFrom } from './settings.ts'
 import { authMiddleware } from '../identity/middleware.ts'
 
@@ -48,11 +50,13 @@ export class NetworkService extends HttpService {
       this.#notifier.notify(what.kind)
     })
     await agent?.start()
+    await this.plugin.agents.startReporting()
     await this.#notifier.start()
     await super.start()
   }
 
   override async stop(): Promise<void> {
+    this.plugin.agents.stopReporting()
     this.#unsubscribe?.()
     await this.#notifier.stop()
     await this.agent?.stop()
@@ -87,7 +91,13 @@ export function createNetworkService(rt: Runtime): NetworkService {
   const server = new ApiServer({
     name: 'network',
     style: 'neutron',
-    routes: [...versionRoutes, ...extensionRoutes, ...actionRoutes(plugin), ...resourceRoutes(plugin)],
+    routes: [
+      ...versionRoutes,
+      ...extensionRoutes,
+      ...actionRoutes(plugin),
+      ...agentRoutes(plugin),
+      ...resourceRoutes(plugin),
+    ],
     ...authMiddleware(rt),
   })
   const net = rt.config.network
@@ -104,6 +114,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
         onPortsActive: (ids) => plugin.core.markActive(ids),
       })
     : undefined
+  plugin.agents.reportAs(rt.config.host, hostAgents(net))
   const notifier = new AgentNotifier(rt.transport, rt.config.host, agent)
   return new NetworkService(rt.config, server, plugin, agent, notifier, rt.options)
 }

@@ -7,6 +7,7 @@ import * as network from './0007-network.ts'
 import * as computeQuotaClasses from './0008-compute-quota-classes.ts'
 import * as computeGroupsAggregates from './0011-compute-groups-aggregates.ts'
 import * as identityPolicies from './0016-identity-policies.ts'
+import * as networkAgents from './0017-network-agents.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -24,4 +25,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0008-compute-quota-classes': computeQuotaClasses,
   '0011-compute-groups-aggregates': computeGroupsAggregates,
   '0016-identity-policies': identityPolicies,
+  '0017-network-agents': networkAgents,
 }

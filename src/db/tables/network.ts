@@ -64,6 +64,35 @@ export interface NetworkQuotasTable {
   hard_limit: number
 }
 
+/** Neutron's agents: one row per (agent type, host), kept alive by the host's heartbeats. */
+export interface NetworkAgentsTable {
+  id: string
+  host: string
+  /** `Linux bridge agent`, `DHCP agent`, `L3 agent`, `Metadata agent`. */
+  agent_type: string
+  binary: string
+  topic: string
+  admin_state_up: boolean
+  description: string | null
+  availability_zone: string | null
+  /** The agent's `configurations` (JSON object). */
+  configurations: string
+  started_at: string
+  heartbeat_at: string
+  created_at: string
+  updated_at: string | null
+}
+
+/** A network scheduled to a DHCP agent (`kind` dhcp) or a router to an L3 agent (`kind` l3). */
+export interface NetworkAgentBindingsTable {
+  agent_id: string
+  kind: string
+  resource_id: string
+  /** False once an admin removed it (the resource is then not scheduled again by itself). */
+  bound: boolean
+  created_at: string
+}
+
 /** The tables of this area, merged into `Schema`. */
 export interface NetworkTables {
   networks: NetworksTable
@@ -76,6 +105,8 @@ export interface NetworkTables {
   floating_ips: FloatingIpsTable
   routers: RoutersTable
   network_quotas: NetworkQuotasTable
+  network_agents: NetworkAgentsTable
+  network_agent_bindings: NetworkAgentBindingsTable
 }
 
 export type PortRow = Selectable<PortsTable>

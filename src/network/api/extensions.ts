@@ -7,6 +7,9 @@ import { notFound } from '../errors.ts'
  * names only what the API really does.
  */
 const EXTENSIONS: readonly [alias: string, name: string, description: string][] = [
+  ['agent', 'agent', 'The agent management extension.'],
+  ['dhcp_agent_scheduler', 'DHCP Agent Scheduler', 'Schedule networks among dhcp agents'],
+  ['l3_agent_scheduler', 'L3 Agent Scheduler', 'Schedule routers among l3 agents'],
   ['allowed-address-pairs', 'Allowed Address Pairs', 'Provides allowed address pairs'],
   ['binding', 'Port Binding', 'Expose port bindings of a virtual port to external application'],
   ['external-net', 'Neutron external network', 'Adds external network attribute to network resource.'],
