@@ -2,6 +2,7 @@ import type { ComputeConfig } from '../common/config.ts'
 import { limits } from '../common/limits.ts'
 import type { Database } from '../db/index.ts'
 import { listServices, type ServiceRow } from '../db/services.ts'
+import { hostAvailabilityZones } from './db/aggregates.ts'
 import { getComputeNode, listComputeNodes, pageComputeNodes } from './db/compute-nodes.ts'
 import { instancesOnHost } from './db/instances.ts'
 import type { ComputeNode, Instance } from './objects.ts'
@@ -54,10 +55,13 @@ export class HostApi {
     return nowMs - Date.parse(last) <= this.#config.serviceDownTimeS * 1000
   }
 
-  /** The zone a service is in: compute hosts in the default zone, the rest in the internal one. */
-  zoneOf(service: ServiceRow): string {
+  /**
+   * The zone a service is in: a compute host in its aggregates' zone (or
+   * the default zone), the other services in the internal one.
+   */
+  zoneOf(service: ServiceRow, aggregateZones?: ReadonlyMap<string, string>): string {
     return service.binary === Binary.COMPUTE
-      ? this.#config.defaultAvailabilityZone
+      ? (aggregateZones?.get(service.host) ?? this.#config.defaultAvailabilityZone)
       : this.#config.internalServiceAvailabilityZone
   }
 
@@ -67,9 +71,10 @@ export class HostApi {
   ): Promise<ServiceView[]> {
     const now = Date.now()
     const rows = await listServices(this.#db.kysely, filter)
+    const zones = await hostAvailabilityZones(this.#db.kysely)
     return rows
       .filter((s) => !API_BINARIES.has(s.binary))
-      .map((s) => ({ ...s, up: this.isUp(s, now), zone: this.zoneOf(s) }))
+      .map((s) => ({ ...s, up: this.isUp(s, now), zone: this.zoneOf(s, zones) }))
   }
 
   /** The nova-compute service of `host`, if registered. */

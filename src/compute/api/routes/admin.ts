@@ -1,9 +1,10 @@
 import type { Route } from '../../../service/http.ts'
 import type { ApiDeps } from '../deps.ts'
+import { aggregateRoutes } from './aggregates.ts'
 import { serverGroupRoutes } from './server-groups.ts'
 import { serverMetadataRoutes } from './server-metadata.ts'
 
 /** Server metadata, server groups, aggregates, usage and diagnostics (issue #6, admin half). */
 export function adminAreaRoutes(deps: ApiDeps): Route[] {
-  return [...serverMetadataRoutes(deps), ...serverGroupRoutes(deps)]
+  return [...serverMetadataRoutes(deps), ...serverGroupRoutes(deps), ...aggregateRoutes(deps)]
 }
