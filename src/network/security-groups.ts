@@ -378,12 +378,13 @@ function portRange(protocol: string | null, minV: unknown, maxV: unknown): [numb
       throw invalid('SecurityGroupInvalidPortValue', `Invalid value for port ${v}`)
     }
   }
-  const lo = min ?? max!
-  const hi = max ?? min!
-  if (lo > hi)
+  // As Neutron's _validate_port_range: a range needs both ends, in order.
+  if (min === null || max === null || min > max)
     throw invalid(
       'SecurityGroupInvalidPortRange',
       'For TCP/UDP protocols, port_range_min must be <= port_range_max',
     )
-  return [lo, hi]
+  // _make_canonical_port_range: the whole range is stored as "any port".
+  if (min === PORT_MIN && max === PORT_MAX) return [null, null]
+  return [min, max]
 }
