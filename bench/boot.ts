@@ -12,10 +12,14 @@
  *
  * Run: npm run bench:boot -- [--cycles 1000] [--concurrency 10] [--hosts 10]
  *      [--poll-ms N] [--cloud NAME | --os-env] [--image NAME|ID] [--flavor ID]
+ *      [--compare [--compare-cycles 100]]
+ * `--compare` with `--cloud NAME` or `--os-env`: one run measures the embedded
+ * cloud, then the other cloud with the same client code and concurrency
+ * (`--compare-cycles` cycles), and prints the ratios.
  * Targets (embedded, 2 cores): >= 100 cycles/s and create->ACTIVE p50 <= 50 ms.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { homedir, tmpdir } from 'node:os'
+import { homedir, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -31,6 +35,8 @@ const TARGET_ACTIVE_P50_MS = 50
 const DEFAULT_CYCLES = 1_000
 const DEFAULT_CONCURRENCY = 10
 const DEFAULT_HOSTS = 10
+/** Cycles against the other cloud in `--compare` (OpenStack Zed here does about 1-3 cycles/s). */
+const DEFAULT_COMPARE_CYCLES = 100
 /** Polling interval in process (the API answers in about a millisecond) and against a remote cloud. */
 const EMBEDDED_POLL_MS = 5
 const REMOTE_POLL_MS = 100
@@ -38,6 +44,8 @@ const REMOTE_POLL_MS = 100
 const CYCLE_TIMEOUT_MS = 120_000
 const ADMIN_PASSWORD = 'bench-admin-password'
 const MICROVERSION = '2.37'
+/** USER_HZ of /proc/<pid>/stat on Linux. */
+const CLOCK_TICKS_PER_S = 100
 
 interface Options {
   readonly cycles: number
@@ -48,6 +56,10 @@ interface Options {
   readonly osEnv: boolean
   readonly image: string | undefined
   readonly flavor: string
+  /** Also run the workload against `--cloud`/`--os-env` after the embedded run, and print the ratio. */
+  readonly compare: boolean
+  /** Cycles against the other cloud in a comparison (a real OpenStack is far slower). */
+  readonly compareCycles: number
 }
 
 function options(): Options {
@@ -61,6 +73,8 @@ function options(): Options {
       'os-env': { type: 'boolean' },
       image: { type: 'string' },
       flavor: { type: 'string' },
+      compare: { type: 'boolean' },
+      'compare-cycles': { type: 'string' },
     },
   })
   const int = (v: string | undefined, d: number) => (v === undefined ? d : Number.parseInt(v, 10))
@@ -73,6 +87,8 @@ function options(): Options {
     osEnv: values['os-env'] ?? false,
     image: values.image,
     flavor: values.flavor ?? '1',
+    compare: values.compare ?? false,
+    compareCycles: int(values['compare-cycles'], DEFAULT_COMPARE_CYCLES),
   }
 }
 
@@ -241,9 +257,32 @@ async function cycle(
   return { activeMs: active - started, deleteMs: performance.now() - active }
 }
 
+/**
+ * CPU time of the calling thread in ms (Linux: /proc/thread-self/stat, 10 ms
+ * ticks), so the cloud's main thread and the client worker are told apart.
+ * Unlike wall time, it hardly moves when other processes load the machine.
+ */
+function threadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S
+  } catch {
+    return undefined
+  }
+}
+
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0
+}
+
+/** What the load worker hands back. */
+interface LoadResult {
+  readonly samples: Sample[]
+  /** CPU the worker thread used for the load (client side), when the platform tells. */
+  readonly clientCpuMs: number | undefined
 }
 
 /**
@@ -251,77 +290,146 @@ function percentile(values: readonly number[], p: number): number {
  * JSON) does not share the event loop with an embedded cloud: the second
  * core runs the client, as a separate client process would.
  */
-async function runLoad(job: WorkerJob): Promise<Sample[]> {
+async function runLoad(job: WorkerJob): Promise<LoadResult> {
   const client = await OsClient.login(job.auth, { 'openstack-api-version': `compute ${MICROVERSION}` })
   const target = { client, imageId: job.imageId, pollMs: job.pollMs }
   const samples: Sample[] = []
+  const cpu0 = threadCpuMs()
   let next = 0
   await Promise.all(
     Array.from({ length: job.concurrency }, async () => {
       while (next < job.cycles) samples.push(await cycle(target, job.flavor, next++))
     }),
   )
-  return samples
+  const cpu1 = threadCpuMs()
+  return { samples, clientCpuMs: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0 }
 }
 
-function loadInWorker(job: WorkerJob): Promise<Sample[]> {
+function loadInWorker(job: WorkerJob): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     // The worker loads this file as the main thread did: through tsx (registered in the worker itself).
     const entry = `(async () => { (await import('tsx/esm/api')).register(); await import(${JSON.stringify(import.meta.url)}) })()`
     const worker = new Worker(entry, { eval: true, workerData: job })
-    worker.once('message', (samples: Sample[]) => resolve(samples))
+    worker.once('message', (result: LoadResult) => resolve(result))
     worker.once('error', reject)
     worker.once('exit', (code) => code !== 0 && reject(new Error(`load worker exited with ${code}`)))
   })
 }
 
-async function main(): Promise<void> {
-  const opts = options()
-  const target = opts.cloud || opts.osEnv ? await remote(opts) : await embedded(opts)
+/** One measured run against one target. */
+interface Measurement {
+  readonly target: Target
+  readonly embedded: boolean
+  readonly samples: readonly Sample[]
+  readonly seconds: number
+  readonly rate: number
+  readonly activeP50Ms: number
+  readonly activeP95Ms: number
+  readonly deleteP50Ms: number
+  readonly clientCpuMs: number | undefined
+  /** The cloud's main thread (embedded only): CPU and event-loop busy time. */
+  readonly cloudCpuMs: number | undefined
+  readonly cloudBusyMs: number
+  readonly cloudBusyShare: number
+}
+
+async function measure(
+  target: Target,
+  embeddedRun: boolean,
+  opts: Options,
+  cycles: number,
+): Promise<Measurement> {
+  const t0 = performance.now()
+  const cpu0 = threadCpuMs()
+  const elu0 = performance.eventLoopUtilization()
+  const load = await loadInWorker({
+    auth: target.auth,
+    imageId: target.imageId,
+    pollMs: target.pollMs,
+    flavor: opts.flavor,
+    cycles,
+    concurrency: opts.concurrency,
+  })
+  const seconds = (performance.now() - t0) / 1000
+  const cpu1 = threadCpuMs()
+  const elu = performance.eventLoopUtilization(elu0)
+  const active = load.samples.map((s) => s.activeMs)
+  return {
+    target,
+    embedded: embeddedRun,
+    samples: load.samples,
+    seconds,
+    rate: load.samples.length / seconds,
+    activeP50Ms: percentile(active, 50),
+    activeP95Ms: percentile(active, 95),
+    deleteP50Ms: percentile(
+      load.samples.map((s) => s.deleteMs),
+      50,
+    ),
+    clientCpuMs: load.clientCpuMs,
+    cloudCpuMs: embeddedRun && cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined,
+    cloudBusyMs: elu.active,
+    cloudBusyShare: elu.utilization,
+  }
+}
+
+function report(m: Measurement, concurrency: number): string[] {
+  const n = Math.max(1, m.samples.length)
+  const perCycle = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / n).toFixed(1)} ms`)
+  const lines = [
+    `boot benchmark: ${m.target.label}`,
+    `cycles ${m.samples.length}, concurrency ${concurrency}, poll ${m.target.pollMs} ms, ${m.seconds.toFixed(1)} s, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+    `cycles/s              ${m.rate.toFixed(1)}`,
+    `create->ACTIVE p50    ${m.activeP50Ms.toFixed(1)} ms`,
+    `create->ACTIVE p95    ${m.activeP95Ms.toFixed(1)} ms`,
+    `delete->404 p50       ${m.deleteP50Ms.toFixed(1)} ms`,
+    `client CPU per cycle  ${perCycle(m.clientCpuMs)} (load worker thread)`,
+  ]
+  if (m.embedded) {
+    lines.push(
+      `cloud CPU per cycle   ${perCycle(m.cloudCpuMs)} (main thread: every service)`,
+      `cloud event loop busy ${perCycle(m.cloudBusyMs)} (${(m.cloudBusyShare * 100).toFixed(0)}% of the run)`,
+      `targets: >= ${TARGET_CYCLES_PER_S} cycles/s ${m.rate >= TARGET_CYCLES_PER_S ? 'met' : 'MISSED'}, ` +
+        `p50 <= ${TARGET_ACTIVE_P50_MS} ms ${m.activeP50Ms <= TARGET_ACTIVE_P50_MS ? 'met' : 'MISSED'}`,
+    )
+  }
+  return lines
+}
+
+async function run(opts: Options, remoteTarget: boolean, cycles: number): Promise<Measurement> {
+  const target = remoteTarget ? await remote(opts) : await embedded(opts)
   try {
-    const t0 = performance.now()
-    const cpu0 = process.cpuUsage()
-    const elu0 = performance.eventLoopUtilization()
-    const samples = await loadInWorker({
-      auth: target.auth,
-      imageId: target.imageId,
-      pollMs: target.pollMs,
-      flavor: opts.flavor,
-      cycles: opts.cycles,
-      concurrency: opts.concurrency,
-    })
-    const seconds = (performance.now() - t0) / 1000
-    const cpu = process.cpuUsage(cpu0)
-    const elu = performance.eventLoopUtilization(elu0)
-    const cpuMsPerCycle = (cpu.user + cpu.system) / 1000 / Math.max(1, samples.length)
-    const cloudMsPerCycle = elu.active / Math.max(1, samples.length)
-    const rate = samples.length / seconds
-    const active = samples.map((s) => s.activeMs)
-    const activeP50 = percentile(active, 50)
-    const embeddedRun = !opts.cloud && !opts.osEnv
-    const lines = [
-      `boot benchmark: ${target.label}`,
-      `cycles ${samples.length}, concurrency ${opts.concurrency}, poll ${target.pollMs} ms, ${seconds.toFixed(1)} s`,
-      `cycles/s              ${rate.toFixed(1)}`,
-      `create->ACTIVE p50    ${activeP50.toFixed(1)} ms`,
-      `create->ACTIVE p95    ${percentile(active, 95).toFixed(1)} ms`,
-      `delete->404 p50       ${percentile(
-        samples.map((s) => s.deleteMs),
-        50,
-      ).toFixed(1)} ms`,
-      `process CPU per cycle ${cpuMsPerCycle.toFixed(1)} ms (client worker${embeddedRun ? ' and cloud' : ''})`,
-    ]
-    if (embeddedRun) {
-      lines.push(
-        `cloud event loop busy ${cloudMsPerCycle.toFixed(1)} ms per cycle (${(elu.utilization * 100).toFixed(0)}% of the run)`,
-        `targets: >= ${TARGET_CYCLES_PER_S} cycles/s ${rate >= TARGET_CYCLES_PER_S ? 'met' : 'MISSED'}, ` +
-          `p50 <= ${TARGET_ACTIVE_P50_MS} ms ${activeP50 <= TARGET_ACTIVE_P50_MS ? 'met' : 'MISSED'}`,
-      )
-    }
-    process.stdout.write(`${lines.join('\n')}\n`)
+    const m = await measure(target, !remoteTarget, opts, cycles)
+    process.stdout.write(`${report(m, opts.concurrency).join('\n')}\n`)
+    return m
   } finally {
     await target.stop()
   }
+}
+
+async function main(): Promise<void> {
+  const opts = options()
+  if (!opts.compare) {
+    await run(opts, !!(opts.cloud || opts.osEnv), opts.cycles)
+    return
+  }
+  // One run, two clouds: Nimbus embedded first, then the other cloud, same client code and concurrency.
+  const nimbus = await run(opts, false, opts.cycles)
+  process.stdout.write('\n')
+  const other = await run(opts, true, opts.compareCycles)
+  const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(1) : 'n/a')
+  process.stdout.write(
+    [
+      '',
+      `Nimbus / ${other.target.label}, measured in this run:`,
+      `cycles/s              ${ratio(nimbus.rate, other.rate)}x (${nimbus.rate.toFixed(1)} vs ${other.rate.toFixed(2)})`,
+      `create->ACTIVE p50    ${ratio(other.activeP50Ms, nimbus.activeP50Ms)}x faster (${nimbus.activeP50Ms.toFixed(1)} vs ${other.activeP50Ms.toFixed(1)} ms)`,
+      `delete->404 p50       ${ratio(other.deleteP50Ms, nimbus.deleteP50Ms)}x faster (${nimbus.deleteP50Ms.toFixed(1)} vs ${other.deleteP50Ms.toFixed(1)} ms)`,
+      '',
+    ].join('\n'),
+  )
 }
 
 if (isMainThread) {
@@ -334,7 +442,7 @@ if (isMainThread) {
   )
 } else {
   runLoad(workerData as WorkerJob).then(
-    (samples) => parentPort!.postMessage(samples),
+    (result) => parentPort!.postMessage(result),
     (err: unknown) => {
       throw err
     },

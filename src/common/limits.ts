@@ -55,6 +55,12 @@ export const LIMIT_DEFAULTS = {
   /** Time SQLite waits on a locked database before failing. */
   dbBusyTimeoutMs: 5_000,
   /**
+   * Prepared statements SQLite keeps, by SQL text (least recently used goes
+   * first). Nimbus issues a few hundred distinct statements; preparing one
+   * costs about as much as running it.
+   */
+  dbStatementCacheEntries: 1_000,
+  /**
    * Time to open one PostgreSQL connection, and to wait for a free slot in a
    * full pool. Bounds how long an unreachable database stalls a caller.
    */

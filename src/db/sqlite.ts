@@ -28,6 +28,11 @@ export function openSqlite(path: string): BetterSqlite3.Database {
   try {
     // WAL lets readers run while one writer commits (a no-op for :memory:).
     db.pragma('journal_mode = WAL')
+    // In WAL mode, NORMAL syncs the log at checkpoints rather than at every
+    // commit: the file cannot be corrupted by a crash, but a power loss may
+    // undo the last commits (SQLite's documented trade-off). FULL made every
+    // boot wait for several fsyncs.
+    db.pragma('synchronous = NORMAL')
     db.pragma('foreign_keys = ON')
   } catch (err) {
     db.close()
@@ -61,18 +66,50 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
+/**
+ * Kysely prepares every statement it runs; preparing costs about as much as
+ * running a short statement, so prepared statements are kept by SQL text, up
+ * to `limits.dbStatementCacheEntries` (least recently used dropped first).
+ * Reuse is safe because Kysely runs one statement at a time on the one
+ * SQLite connection. A schema change empties the cache: SQLite re-prepares a
+ * stale statement itself, but the boolean columns read from it would be stale.
+ */
 function withBooleans(db: BetterSqlite3.Database): SqliteDatabase {
+  const cache = new Map<string, SqliteStatement>()
   return {
-    close: () => db.close(),
-    prepare: (sql) => booleanStatement(db.prepare(sql)),
+    close: () => {
+      cache.clear()
+      db.close()
+    },
+    prepare: (sql) => {
+      const hit = cache.get(sql)
+      if (hit) {
+        cache.delete(sql)
+        cache.set(sql, hit)
+        return hit
+      }
+      const stmt = booleanStatement(db.prepare(sql))
+      if (SCHEMA_CHANGE.test(sql)) {
+        cache.clear()
+        return stmt
+      }
+      cache.set(sql, stmt)
+      if (cache.size > limits.dbStatementCacheEntries) cache.delete(cache.keys().next().value!)
+      return stmt
+    },
   }
 }
+
+const SCHEMA_CHANGE = /^\s*(create|alter|drop)\b/i
 
 function booleanStatement(stmt: BetterSqlite3.Statement): SqliteStatement {
   const booleans = stmt.reader ? booleanColumns(stmt) : []
   return {
     reader: stmt.reader,
-    all: (parameters) => stmt.all(bindable(parameters)).map((row) => toBooleans(row, booleans)),
+    all: (parameters) => {
+      const rows = stmt.all(bindable(parameters))
+      return booleans.length === 0 ? rows : rows.map((row) => toBooleans(row, booleans))
+    },
     run: (parameters) => stmt.run(bindable(parameters)),
     *iterate(parameters) {
       for (const row of stmt.iterate(bindable(parameters))) yield toBooleans(row, booleans)
@@ -87,7 +124,8 @@ function booleanColumns(stmt: BetterSqlite3.Statement): readonly string[] {
     .map((c) => c.name)
 }
 
-function bindable(parameters: ReadonlyArray<unknown>): unknown[] {
+function bindable(parameters: ReadonlyArray<unknown>): ReadonlyArray<unknown> {
+  if (!parameters.some((p) => typeof p === 'boolean')) return parameters
   return parameters.map((p) => (typeof p === 'boolean' ? Number(p) : p))
 }
 

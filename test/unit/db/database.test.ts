@@ -3,16 +3,19 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { sql, type Kysely } from 'kysely'
+import { Kysely, sql } from 'kysely'
 import { Conflict, ServiceUnavailable } from '../../../src/common/errors.ts'
 import { limits } from '../../../src/common/limits.ts'
 import { openDatabase } from '../../../src/db/index.ts'
 import { migrateToLatest } from '../../../src/db/migrate.ts'
+import { openSqlite, sqliteDialect } from '../../../src/db/sqlite.ts'
 import { text } from '../../../src/db/migrations/kit.ts'
 import { getService, listServices, registerService, setServiceDisabled } from '../../../src/db/services.ts'
 import { DIALECTS, TEST_TIMEOUT_MS, useScratchDatabase } from './backends.ts'
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+/** `pragma synchronous` answers 1 for NORMAL. */
+const SQLITE_SYNCHRONOUS_NORMAL = 1
 const COMPUTE = { host: 'h1', binary: 'nova-compute', topic: 'compute' }
 
 /** Test-only tables with a foreign key, built with the same kit as real migrations. */
@@ -189,11 +192,66 @@ for (const dialect of DIALECTS) {
             assert.equal(await pragma('journal_mode'), 'wal')
             assert.equal(await pragma('foreign_keys'), 1)
             assert.equal(await pragma('busy_timeout'), limits.dbBusyTimeoutMs)
+            assert.equal(await pragma('synchronous'), SQLITE_SYNCHRONOUS_NORMAL)
           } finally {
             await file.close()
           }
         } finally {
           rmSync(dir, { recursive: true, force: true })
+        }
+      })
+
+      it('reuses prepared statements, and reads a column added by a schema change with its type', async () => {
+        const k = untyped()
+        await k.schema
+          .createTable('cache_probe')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .execute()
+        for (let id = 1; id <= 3; id++) await k.insertInto('cache_probe').values({ id }).execute()
+        const all = () => k.selectFrom('cache_probe').selectAll().orderBy('id').execute()
+        assert.deepEqual(await all(), [{ id: 1 }, { id: 2 }, { id: 3 }])
+        assert.deepEqual(await all(), [{ id: 1 }, { id: 2 }, { id: 3 }])
+        // The cached `select *` must not keep the old column list or miss the new boolean.
+        await k.schema
+          .alterTable('cache_probe')
+          .addColumn('flag', 'boolean', (c) => c.notNull().defaultTo(true))
+          .execute()
+        assert.deepEqual(await all(), [
+          { id: 1, flag: true },
+          { id: 2, flag: true },
+          { id: 3, flag: true },
+        ])
+        await k.schema.dropTable('cache_probe').execute()
+      })
+
+      it('prepares a statement once, and again only after limits.dbStatementCacheEntries others', async () => {
+        const handle = openSqlite(':memory:')
+        const prepared: string[] = []
+        const prepare = handle.prepare.bind(handle)
+        handle.prepare = ((text: string) => {
+          prepared.push(text)
+          return prepare(text)
+        }) as typeof handle.prepare
+        const k = new Kysely<any>({ dialect: sqliteDialect(handle) })
+        const saved = limits.dbStatementCacheEntries
+        limits.dbStatementCacheEntries = 2
+        try {
+          const select = async (n: number) =>
+            (await sql<{ n: number }>`select ${sql.raw(String(n))} as n`.execute(k)).rows
+          assert.deepEqual(await select(1), [{ n: 1 }])
+          assert.deepEqual(await select(1), [{ n: 1 }])
+          assert.equal(prepared.length, 1)
+          assert.deepEqual(await select(2), [{ n: 2 }])
+          assert.deepEqual(await select(1), [{ n: 1 }])
+          assert.equal(prepared.length, 2, '1 was used last: 2 and 1 are cached')
+          assert.deepEqual(await select(3), [{ n: 3 }])
+          assert.deepEqual(await select(1), [{ n: 1 }])
+          assert.equal(prepared.length, 3, 'the least recently used (2) went, not 1')
+          assert.deepEqual(await select(2), [{ n: 2 }])
+          assert.equal(prepared.length, 4)
+        } finally {
+          limits.dbStatementCacheEntries = saved
+          await k.destroy()
         }
       })
 
