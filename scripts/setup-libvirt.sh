@@ -18,6 +18,8 @@ DEBIAN_PACKAGES=(
   e2fsprogs dosfstools mtools syslinux syslinux-common fdisk cpio
   # e2e VM tests: SSH into guests
   openssh-client
+  # config drives (ISO 9660, label config-2)
+  xorriso
 )
 LIBVIRT_URI=qemu:///system
 # How long to wait for a daemon's socket after starting it.

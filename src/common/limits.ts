@@ -103,6 +103,10 @@ export const LIMIT_DEFAULTS = {
   guestImageDownloadTimeoutMs: 600_000,
   /** Time one `virsh`/`qemu-img` command of the libvirt driver may take before it is killed. */
   libvirtCommandTimeoutMs: 30_000,
+  /** Time building one config drive ISO (xorriso) may take. */
+  configDriveBuildTimeoutMs: 30_000,
+  /** Largest config drive content (all files together), as a guard against a runaway user_data. */
+  configDriveMaxBytes: 64 * 1024 * 1024,
   /** Time spawn waits for a started domain to report RUNNING (Nova polls every 0.5 s). */
   libvirtSpawnTimeoutMs: 60_000,
   /** Interval between domain state polls. */

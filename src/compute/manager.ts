@@ -3,6 +3,7 @@ import { NimbusError, NotFound, registerErrorClass } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
 import type { ConductorRpcApi, InstanceUpdateArgs } from '../conductor/rpcapi.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
+import { metadataVifs, sourceOf } from '../metadata/instance-source.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { ImageMeta } from './image.ts'
 import type { EventOp, ExternalEvent, FixedIp, Instance, InstanceUpdates } from './objects.ts'
@@ -189,6 +190,7 @@ export class ComputeManager {
         nics: nics.map(virtNic),
         adminPassword: args.request.adminPassword,
         configDrive: instance.configDrive === 'True',
+        metadata: sourceOf(instance, { vifs: metadataVifs(nics) }),
       })
       revert.add('destroy guest', () => this.#d.driver.destroy(virtInstance(instance)))
     })

@@ -1,6 +1,10 @@
+import { createWriteStream } from 'node:fs'
+import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../common/config.ts'
 import { adminContext } from '../common/context.ts'
+import { createImageApi } from '../image/api.ts'
+import { bridgeName } from '../network/dataplane/names.ts'
 import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import { ConductorRpcApi } from '../conductor/rpcapi.ts'
@@ -14,6 +18,8 @@ import { ResourceTracker } from './resource-tracker.ts'
 import { COMPUTE_TOPIC } from './rpcapi.ts'
 import type { VirtDriver } from './virt/driver.ts'
 import { FakeDriver } from './virt/fake/driver.ts'
+import { libvirtDriverFromConfig } from './virt/libvirt/factory.ts'
+import type { ImageSource } from './virt/libvirt/image-cache.ts'
 
 const log = logger('compute.service')
 
@@ -143,14 +149,26 @@ export class ComputeHost {
 
 /** The names of the compute hosts this process runs: the configured host, or N numbered fake hosts. */
 export function computeHostNames(config: Config): string[] {
-  const n = config.compute.fakeHosts
+  // One libvirt host per process: it is this machine.
+  const n = config.compute.virtDriver === 'libvirt' ? 1 : config.compute.fakeHosts
   if (n === 1) return [config.host]
   return Array.from({ length: n }, (_, i) => `${config.host}-${i + 1}`)
 }
 
-function makeDriver(config: Config): VirtDriver {
+/**
+ * The host's virt driver, as `[compute] virt_driver` says. libvirt fetches
+ * base images through the image service's in-process API (this node's file
+ * store, so the compute host runs where the image service keeps its data:
+ * `nimbus up`) and puts each NIC on its network's data-plane bridge.
+ */
+function makeDriver(rt: Runtime): VirtDriver {
+  const config = rt.config
   const c = config.compute
+  if (c.virtDriver === 'libvirt') {
+    return libvirtDriverFromConfig(config, localImages(rt), (nic) => bridgeName(nic.networkId))
+  }
   return new FakeDriver({
+    forceConfigDrive: c.forceConfigDrive,
     vcpus: c.fakeVcpus,
     memoryMb: c.fakeMemoryMb,
     localGb: c.fakeLocalGb,
@@ -165,7 +183,7 @@ export class ComputeService implements Service {
 
   constructor(rt: Runtime) {
     this.hosts = computeHostNames(rt.config).map(
-      (name) => new ComputeHost(name, makeDriver(rt.config), rt.config, rt.transport),
+      (name) => new ComputeHost(name, makeDriver(rt), rt.config, rt.transport),
     )
   }
 
@@ -187,4 +205,15 @@ export class ComputeService implements Service {
 
 export function createComputeService(rt: Runtime): Service {
   return new ComputeService(rt)
+}
+
+/** Image data from the image service's file store on this node, as the admin. */
+function localImages(rt: Runtime): ImageSource {
+  const images = createImageApi(rt.config, rt.db)
+  return {
+    async download(image, path) {
+      const data = await images.openData(adminContext(), image.id)
+      await pipeline(data.stream, createWriteStream(path, { mode: 0o644 }))
+    },
+  }
 }

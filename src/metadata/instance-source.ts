@@ -7,6 +7,30 @@ import type { Instance } from '../compute/objects.ts'
 import type { MetadataVif } from './network-data.ts'
 import type { MetadataSource } from './tree.ts'
 
+/** The fields of an instance record the trees show. */
+export type InstanceFields = Pick<
+  Instance,
+  | 'uuid'
+  | 'displayName'
+  | 'hostname'
+  | 'projectId'
+  | 'availabilityZone'
+  | 'launchIndex'
+  | 'reservationId'
+  | 'keyName'
+  | 'keyData'
+  | 'userData'
+  | 'metadata'
+  | 'imageRef'
+  | 'kernelId'
+  | 'ramdiskId'
+  | 'securityGroups'
+  | 'rootDeviceName'
+> & {
+  readonly id?: number | undefined
+  readonly flavor: Pick<Instance['flavor'], 'name' | 'ephemeralGb' | 'swapMb'>
+}
+
 /** A NIC as compute knows it (the network info cache's VIF, or a bare address record). */
 export interface NicLike {
   readonly portId?: string | undefined
@@ -50,7 +74,7 @@ export function metadataVifs(nics: readonly NicLike[]): MetadataVif[] {
 
 /** Builds the source from an instance and what is known of its NICs (also used by compute for config drives). */
 export function sourceOf(
-  instance: Instance,
+  instance: InstanceFields,
   extra: {
     readonly vifs: readonly MetadataVif[]
     readonly securityGroups?: readonly string[] | undefined

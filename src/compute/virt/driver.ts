@@ -10,6 +10,7 @@
  * (`VirtDriverError` or a subclass) whose message says what failed.
  */
 import { Conflict, NimbusError, NotFound, registerErrorClass } from '../../common/errors.ts'
+import type { MetadataSource } from '../../metadata/tree.ts'
 
 /** What the driver needs to know about the instance it acts on. */
 export interface VirtInstance {
@@ -53,6 +54,8 @@ export interface SpawnRequest {
   readonly adminPassword?: string | undefined
   /** Attach a config drive with the metadata (the instance's `config_drive`). */
   readonly configDrive: boolean
+  /** What the config drive holds (the metadata trees' source); drivers fall back to what the request carries. */
+  readonly metadata?: MetadataSource | undefined
 }
 
 /** `get_info`: the hypervisor's view of one instance. */

@@ -14,6 +14,7 @@ import {
   type VirtDriver,
   type VirtInstance,
 } from '../driver.ts'
+import { configDriveFiles, configDriveRequired, type ConfigDriveFile } from '../config-drive.ts'
 
 /**
  * The fake driver: every guest is a record in memory. It keeps every promise
@@ -50,6 +51,8 @@ export interface FakeDriverOptions {
   readonly vcpus: number
   readonly memoryMb: number
   readonly localGb: number
+  /** Attach a config drive to every guest (`[compute] force_config_drive`). */
+  readonly forceConfigDrive?: boolean | undefined
   /** Delay of each step, in milliseconds (default none: every step completes at once). */
   readonly delaysMs?: Partial<Record<FakeStep, number>> | undefined
 }
@@ -78,6 +81,8 @@ export class FakeDriver implements VirtDriver {
   readonly name = 'fake'
   #options: FakeDriverOptions
   readonly #guests = new Map<string, FakeGuest>()
+  /** The config drive files of each guest that has one (what libvirt writes into its ISO). */
+  readonly #configDrives = new Map<string, ConfigDriveFile[]>()
   readonly #delays = new Map<FakeStep, number>()
   readonly #failures = new Map<FakeStep, Failure>()
   /** Disks and NICs spawn made but has not yet handed to a guest (must be empty after a failed spawn). */
@@ -117,6 +122,11 @@ export class FakeDriver implements VirtDriver {
   /** Guests on this fake hypervisor (for tests). */
   get guestCount(): number {
     return this.#guests.size
+  }
+
+  /** The files of a guest's config drive; undefined when it has none. */
+  configDriveOf(uuid: string): readonly ConfigDriveFile[] | undefined {
+    return this.#configDrives.get(uuid)
   }
 
   /** Resources a failed spawn failed to release: always 0 if the contract holds. */
@@ -199,6 +209,10 @@ export class FakeDriver implements VirtDriver {
       }
       this.#guests.set(instance.uuid, guest)
       revert.add('undefine guest', () => this.#guests.delete(instance.uuid))
+      if (configDriveRequired(request, this.#options.forceConfigDrive ?? false)) {
+        this.#configDrives.set(instance.uuid, configDriveFiles(request))
+        revert.add('remove config drive', () => this.#configDrives.delete(instance.uuid))
+      }
       await this.#step('spawn:start')
       guest.powerState = PowerState.RUNNING
       this.#log(
@@ -219,6 +233,7 @@ export class FakeDriver implements VirtDriver {
   async destroy(instance: VirtInstance): Promise<void> {
     await this.#step('destroy')
     this.#guests.delete(instance.uuid)
+    this.#configDrives.delete(instance.uuid)
   }
 
   async getInfo(instance: VirtInstance): Promise<InstanceInfo> {

@@ -43,6 +43,8 @@ export interface DomainSpec {
   /** Recorded in <metadata> so an operator can see what a domain is. */
   readonly imageId: string
   readonly flavorSummary: string
+  /** ISO 9660 config drive attached as a read-only cdrom (Nova's disk.config). */
+  readonly configDrive?: string | undefined
 }
 
 /** Escapes text for XML content and attribute values. */
@@ -107,6 +109,7 @@ ${cpuXml(spec.virtType)}
   <on_crash>destroy</on_crash>
   <devices>
 ${spec.disks.map((d) => diskXml(d, bus)).join('\n')}
+${spec.configDrive ? cdromXml(spec.configDrive, machine) : ''}
 ${spec.nics.map((n) => nicXml(n, vifModel)).join('\n')}
     <serial type='pty'>
       <log file='${e(spec.consoleLog)}' append='off'/>
@@ -127,6 +130,17 @@ ${spec.nics.map((n) => nicXml(n, vifModel)).join('\n')}
  */
 function cpuXml(virtType: VirtType): string {
   return virtType === 'kvm' ? "  <cpu mode='host-passthrough'/>" : "  <cpu mode='maximum'/>"
+}
+
+/** The config drive: IDE on i440fx (`pc`), SATA on q35, which has no IDE (Nova's cdrom bus choice). */
+function cdromXml(path: string, machine: string): string {
+  const sata = machine.startsWith('q35') || machine.includes('-q35')
+  return `    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='${xmlEscape(path)}'/>
+      <target dev='${sata ? 'sdz' : 'hdd'}' bus='${sata ? 'sata' : 'ide'}'/>
+      <readonly/>
+    </disk>`
 }
 
 function diskXml(disk: DomainDisk, bus: string): string {

@@ -29,6 +29,12 @@ import {
   type VirtInstance,
   type VirtNic,
 } from '../driver.ts'
+import {
+  buildConfigDriveIso,
+  CONFIG_DRIVE_FILE,
+  configDriveFiles,
+  configDriveRequired,
+} from '../config-drive.ts'
 import { chooseVirtType } from './accel.ts'
 import { buildDomainXml, diskBus, type DomainDisk, type DomainNic, type VirtType } from './domain-xml.ts'
 import { hostFacts, hostUptime, versionNumber } from './host.ts'
@@ -58,6 +64,8 @@ export interface LibvirtDriverOptions {
   readonly bridgeFor?: (nic: VirtNic) => string
   /** Node name; default the host name given to initHost. */
   readonly nodename?: string
+  /** Attach a config drive to every guest (`[compute] force_config_drive`). */
+  readonly forceConfigDrive?: boolean | undefined
 }
 
 /** Neutron linuxbridge naming, the default when no bridgeFor is given. */
@@ -150,11 +158,6 @@ export class LibvirtDriver implements VirtDriver {
   async spawn(request: SpawnRequest): Promise<void> {
     const { instance } = request
     const domain = this.domainName(instance.uuid)
-    if (request.configDrive) {
-      throw new VirtDriverError('config drives are not supported by the libvirt driver yet', {
-        step: 'spawn:config_drive',
-      })
-    }
     if (await this.#virsh.exists(domain))
       throw new VirtInstanceExists(`Instance ${instance.uuid} already exists.`)
     const nics = this.#domainNics(request.nics)
@@ -165,6 +168,10 @@ export class LibvirtDriver implements VirtDriver {
       mkdirSync(dir, { recursive: true, mode: 0o755 })
       revert.add('remove instance dir', () => rmSync(dir, { recursive: true, force: true }))
       const disks = await this.#step('spawn:disk', () => this.#createDisks(request, base, dir))
+      const configDrive = configDriveRequired(request, this.#options.forceConfigDrive ?? false)
+        ? join(dir, CONFIG_DRIVE_FILE)
+        : undefined
+      if (configDrive) await buildConfigDriveIso(configDriveFiles(request), configDrive)
       const xml = buildDomainXml({
         name: domain,
         uuid: instance.uuid,
@@ -178,6 +185,7 @@ export class LibvirtDriver implements VirtDriver {
         imageProperties: request.image.properties,
         imageId: request.image.id,
         flavorSummary: `${instance.vcpus} vcpu, ${instance.memoryMb} MB, ${instance.rootGb} GB`,
+        configDrive,
       })
       writeFileSync(join(dir, 'domain.xml'), xml)
       // Undo first: a define or start that times out on our side may still complete in libvirtd.

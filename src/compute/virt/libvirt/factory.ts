@@ -5,8 +5,8 @@ import type { ImageSource } from './image-cache.ts'
 
 /**
  * The libvirt driver as `[libvirt]` configures it. The compute service passes
- * how to fetch images (the image service) and, until VirtNic carries it, how
- * to find a port's bridge (default: Neutron linuxbridge's `brq<net-id[:11]>`).
+ * how to fetch images (the image service) and how to find a port's bridge
+ * (default: the NIC's own `bridge`, else Neutron linuxbridge's `brq<net-id[:11]>`).
  */
 export function libvirtDriverFromConfig(
   config: Config,
@@ -20,5 +20,6 @@ export function libvirtDriverFromConfig(
     images,
     ...(bridgeFor ? { bridgeFor } : {}),
     nodename: config.host,
+    forceConfigDrive: config.compute.forceConfigDrive,
   })
 }
