@@ -37,6 +37,15 @@ export function canSeeNetwork(caller: Caller, net: Doc): boolean {
   return owns(caller, net) || net.shared === true || net['router:external'] === true
 }
 
+/**
+ * `get_subnet`: owner, admin, or a subnet of a `shared` network. A subnet
+ * of someone else's external network stays hidden (floating IPs come from
+ * it without showing it), as in Neutron.
+ */
+export function canSeeSubnetsOf(caller: Caller, net: Doc): boolean {
+  return owns(caller, net) || net.shared === true
+}
+
 /** Attributes only an admin may set (create_network:shared, ...). */
 export function requireAdminFor(
   caller: Caller,

@@ -1,5 +1,5 @@
 import { Conflict } from '../common/errors.ts'
-import { canSeeNetwork, owns, projectFor, requireAdminFor, type Caller } from './authz.ts'
+import { canSeeNetwork, canSeeSubnetsOf, owns, projectFor, requireAdminFor, type Caller } from './authz.ts'
 import {
   badRequest,
   conflict,
@@ -450,7 +450,7 @@ export class CorePlugin {
     const subnet = await this.#store.get('subnets', id)
     if (!subnet) throw subnetNotFound(id)
     const net = await this.#store.get('networks', subnet.network_id as string)
-    if (!owns(caller, subnet) && !(net && canSeeNetwork(caller, net))) throw subnetNotFound(id)
+    if (!owns(caller, subnet) && !(net && canSeeSubnetsOf(caller, net))) throw subnetNotFound(id)
     return subnet
   }
 
@@ -458,7 +458,7 @@ export class CorePlugin {
     const subnets = await this.#store.list('subnets')
     if (caller.isAdmin) return subnets
     const visible = new Set(
-      (await this.#store.list('networks')).filter((n) => canSeeNetwork(caller, n)).map((n) => n.id),
+      (await this.#store.list('networks')).filter((n) => canSeeSubnetsOf(caller, n)).map((n) => n.id),
     )
     return subnets.filter((s) => owns(caller, s) || visible.has(s.network_id as string))
   }

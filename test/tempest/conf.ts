@@ -15,6 +15,7 @@ export interface TempestTarget {
   readonly minMicroversion: string
   readonly maxMicroversion: string
   readonly publicNetworkId?: string | undefined
+  readonly publicNetworkName?: string | undefined
   /**
    * The aliases the cloud's `GET /v2.0/extensions` lists: Tempest's
    * `[network-feature-enabled] api_extensions` (its default `all` would make
@@ -44,7 +45,9 @@ export function tempestConf(t: TempestTarget): string {
   set('auth', 'admin_project_name', t.adminProject)
   set('auth', 'admin_domain_name', t.domain)
   set('auth', 'default_credentials_domain_name', t.domain)
-  set('auth', 'create_isolated_networks', t.publicNetworkId ? 'True' : 'False')
+  // Tempest's compute tests then boot servers on whatever network the project may use;
+  // the network tests create their own networks and routers either way.
+  set('auth', 'create_isolated_networks', 'False')
   set('identity', 'uri_v3', t.authUrl)
   set('identity', 'auth_version', 'v3')
   set('identity', 'region', t.region)
@@ -63,6 +66,7 @@ export function tempestConf(t: TempestTarget): string {
   set('network', 'project_network_cidr', '198.51.100.0/24')
   set('network', 'project_network_mask_bits', '28')
   if (t.publicNetworkId) set('network', 'public_network_id', t.publicNetworkId)
+  if (t.publicNetworkName) set('network', 'floating_network_name', t.publicNetworkName)
   set('volume', 'catalog_type', 'volumev3')
   for (const f of FEATURE_FLAGS) set(f.section, f.key, f.value)
   if (t.networkExtensions) set('network-feature-enabled', 'api_extensions', t.networkExtensions.join(','))

@@ -25,6 +25,8 @@ const TEMPEST_RUN_TIMEOUT_MS = 60 * 60_000
 const CLOUD_STOP_TIMEOUT_MS = 30_000
 const IMAGE_BYTES = 1024 * 1024
 const DEFAULT_CONCURRENCY = 2
+const PUBLIC_NETWORK_NAME = 'public'
+const PUBLIC_CIDR = '203.0.113.0/24'
 
 interface Cloud {
   readonly auth: PasswordAuth & { readonly region: string }
@@ -160,6 +162,37 @@ async function microversions(c: OsClient): Promise<{ min: string; max: string }>
   return { min: v21.min_version, max: v21.version }
 }
 
+/**
+ * The external network floating IPs come from (Tempest's `public_network_id`):
+ * `public`, made once with a documentation range (203.0.113.0/24) so that
+ * nothing outside the cloud is ever addressed.
+ */
+async function ensurePublicNetwork(c: OsClient): Promise<string> {
+  const list = await c.request('network', 'GET', `/v2.0/networks?name=${PUBLIC_NETWORK_NAME}`, undefined, {
+    expect: [200],
+  })
+  const found = (list.body.networks as { id: string; 'router:external': boolean }[]).find(
+    (n) => n['router:external'],
+  )
+  if (found) return found.id
+  const net = await c.request(
+    'network',
+    'POST',
+    '/v2.0/networks',
+    { network: { name: PUBLIC_NETWORK_NAME, 'router:external': true } },
+    { expect: [201] },
+  )
+  const id = net.body.network.id as string
+  await c.request(
+    'network',
+    'POST',
+    '/v2.0/subnets',
+    { subnet: { network_id: id, ip_version: 4, cidr: PUBLIC_CIDR, enable_dhcp: false, name: 'public-v4' } },
+    { expect: [201] },
+  )
+  return id
+}
+
 /** The aliases of the network extensions the cloud lists (for `api_extensions`). */
 async function networkExtensions(c: OsClient): Promise<string[]> {
   const res = await c.request('network', 'GET', '/v2.0/extensions', undefined, { expect: [200] })
@@ -245,6 +278,8 @@ async function main(): Promise<number> {
       minMicroversion: mv.min,
       maxMicroversion: mv.max,
       networkExtensions: await networkExtensions(admin),
+      publicNetworkId: await ensurePublicNetwork(admin),
+      publicNetworkName: PUBLIC_NETWORK_NAME,
       lockPath: join(workDir, 'lock'),
       logFile: join(workDir, 'tempest.log'),
     })
