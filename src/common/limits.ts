@@ -142,6 +142,8 @@ export const LIMIT_DEFAULTS = {
    * a sick host shows null instead of hanging the request for the RPC timeout.
    */
   computeHostUptimeTimeoutMs: 5_000,
+  /** Longest wait for a compute host's answer to a server diagnostics request (two virsh calls on libvirt). */
+  computeDiagnosticsTimeoutMs: 30_000,
   /**
    * How long the compute API reuses its list of compute services for server
    * views (host_status) and delete routing: views are asked for far more

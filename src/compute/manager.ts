@@ -4,6 +4,7 @@ import { logger } from '../common/log.ts'
 import type { ConductorRpcApi, InstanceUpdateArgs } from '../conductor/rpcapi.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { metadataVifs, sourceOf } from '../metadata/instance-source.ts'
+import { instanceDiagnostics } from './diagnostics.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { ImageMeta } from './image.ts'
 import type { EventOp, ExternalEvent, FixedIp, Instance, InstanceUpdates } from './objects.ts'
@@ -80,6 +81,8 @@ export class ComputeManager {
       get_console_output: (ctx, a: { instance: Instance }) =>
         this.#d.driver.getConsoleOutput(virtInstance(a.instance)),
       get_host_uptime: () => this.#d.driver.getHostUptime(),
+      get_instance_diagnostics: (ctx, a: { instance: Instance }) =>
+        instanceDiagnostics(this.#d.driver, a.instance, virtInstance(a.instance)),
       external_instance_event: (ctx, a: { instances: Instance[]; events: ExternalEvent[] }) =>
         this.externalInstanceEvent(ctx, a.instances, a.events),
     }

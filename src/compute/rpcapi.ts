@@ -1,6 +1,7 @@
 import type { RequestContext } from '../common/context.ts'
 import type { BuildRequest } from '../conductor/rpcapi.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
+import type { InstanceDiagnostics } from './diagnostics.ts'
 import type { ImageMeta } from './image.ts'
 import type { ExternalEvent, Instance } from './objects.ts'
 
@@ -58,5 +59,16 @@ export class ComputeRpcApi {
   /** call: the hypervisors API shows the host's uptime (bounded wait: a sick host must not hang the API). */
   getHostUptime(ctx: RequestContext, host: string, timeoutMs?: number): Promise<string> {
     return this.#client.prepare({ server: host, timeoutMs }).call<string>(ctx, 'get_host_uptime', {})
+  }
+
+  /** call: the diagnostics API needs the numbers back (bounded wait, as for uptime). */
+  getInstanceDiagnostics(
+    ctx: RequestContext,
+    instance: Instance,
+    timeoutMs?: number,
+  ): Promise<InstanceDiagnostics> {
+    return this.#client
+      .prepare({ server: instance.host!, timeoutMs })
+      .call<InstanceDiagnostics>(ctx, 'get_instance_diagnostics', { instance })
   }
 }

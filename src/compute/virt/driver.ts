@@ -10,6 +10,7 @@
  * (`VirtDriverError` or a subclass) whose message says what failed.
  */
 import { Conflict, NimbusError, NotFound, registerErrorClass } from '../../common/errors.ts'
+import type { GuestDiagnostics } from './diagnostics.ts'
 import type { MetadataSource } from '../../metadata/tree.ts'
 
 /** What the driver needs to know about the instance it acts on. */
@@ -145,6 +146,12 @@ export interface VirtDriver {
   listInstances(): Promise<readonly string[]>
 
   /** The guest's console log (the tail the hypervisor keeps); VirtInstanceNotFound if not here. */
+  /**
+   * Diagnostics of a running guest (Nova's `get_instance_diagnostics`, the
+   * 2.48 standard form). Optional: without it the API answers 501.
+   */
+  getDiagnostics?(instance: VirtInstance): Promise<GuestDiagnostics>
+
   getConsoleOutput(instance: VirtInstance): Promise<string>
 
   /** Stops a running guest (clean shutdown first, bounded by `timeoutMs`); no-op if already off. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Reverter } from '../../reverter.ts'
+import type { GuestDiagnostics } from '../diagnostics.ts'
 import { PowerState } from '../../states.ts'
 import {
   VirtDriverError,
@@ -248,6 +249,42 @@ export class FakeDriver implements VirtDriver {
   async getConsoleOutput(instance: VirtInstance): Promise<string> {
     await this.#step('console')
     return `${this.#guest(instance).console.join('\n')}\n`
+  }
+
+  /** Fixed counters as Nova's fake driver reports them; CPUs and memory from the guest's flavor. */
+  async getDiagnostics(instance: VirtInstance): Promise<GuestDiagnostics> {
+    const guest = this.#guest(instance)
+    return {
+      driver: 'fake',
+      hypervisor: FAKE_HYPERVISOR_TYPE,
+      hypervisorOs: 'fake',
+      cpus: Array.from({ length: guest.instance.vcpus }, (_, id) => ({ id, timeNs: 17_300_000_000 })),
+      memory: { maximumMb: guest.instance.memoryMb, usedMb: 0 },
+      disks: [
+        {
+          name: 'vda',
+          readBytes: 262_144,
+          readRequests: 112,
+          writeBytes: 5_778_432,
+          writeRequests: 488,
+          errorsCount: 0,
+        },
+      ],
+      nics: [
+        {
+          name: 'tap0',
+          macAddress: '01:23:45:67:89:ab',
+          rxOctets: 2_070_139,
+          rxErrors: 0,
+          rxDrop: 0,
+          rxPackets: 26_701,
+          txOctets: 140_208,
+          txErrors: 0,
+          txDrop: 0,
+          txPackets: 662,
+        },
+      ],
+    }
   }
 
   async powerOff(instance: VirtInstance): Promise<void> {

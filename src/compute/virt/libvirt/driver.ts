@@ -40,6 +40,8 @@ import { buildDomainXml, diskBus, type DomainDisk, type DomainNic, type VirtType
 import { hostFacts, hostUptime, versionNumber } from './host.ts'
 import { createBlank, createOverlay, ImageCache, type ImageSource } from './image-cache.ts'
 import { Virsh } from './virsh.ts'
+import { diagnosticsFromStats, parseDomiflist, parseDomstats } from './diagnostics.ts'
+import type { GuestDiagnostics } from '../diagnostics.ts'
 
 const log = logger('virt.libvirt')
 
@@ -223,6 +225,14 @@ export class LibvirtDriver implements VirtDriver {
    * API's os-getConsoleOutput `length`). Reads at most libvirtConsoleMaxBytes
    * from the end of the file.
    */
+  /** `virsh domstats` and `virsh domiflist` of the guest's domain. */
+  async getDiagnostics(instance: VirtInstance): Promise<GuestDiagnostics> {
+    const domain = this.domainName(instance.uuid)
+    const stats = parseDomstats(await this.#virsh.exec(['domstats', domain]))
+    const macs = parseDomiflist(await this.#virsh.exec(['domiflist', domain]))
+    return diagnosticsFromStats(stats, macs, this.#virtType)
+  }
+
   async getConsoleOutput(instance: VirtInstance, length?: number): Promise<string> {
     await this.#virsh.powerState(this.domainName(instance.uuid))
     const text = readTail(join(this.instanceDir(instance.uuid), 'console.log'), limits.libvirtConsoleMaxBytes)
