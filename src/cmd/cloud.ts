@@ -11,7 +11,6 @@ import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
 import { createIdentityService, IdentityService } from '../identity/service.ts'
 import { createImageService } from '../image/service.ts'
 import { createMetadataService } from '../metadata/service.ts'
-import { createNetworkRpcService } from '../network/manager.ts'
 import { createNetworkService } from '../network/service.ts'
 import { createTransport, type Transport } from '../rpc/index.ts'
 import { createSchedulerService } from '../scheduler/manager.ts'
@@ -25,8 +24,6 @@ export const SERVICE_FACTORIES: Readonly<Record<string, (rt: Runtime) => Service
   identity: createIdentityService,
   image: createImageService,
   network: createNetworkService,
-  // The records-only network manager compute hosts call (until compute uses Neutron ports).
-  'network-rpc': createNetworkRpcService,
   // The conductor first: compute hosts register through it.
   conductor: createConductorService,
   scheduler: createSchedulerService,

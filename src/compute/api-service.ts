@@ -1,4 +1,6 @@
 import { ConductorRpcApi } from '../conductor/rpcapi.ts'
+import { NetworkRpcApi } from '../network/rpcapi.ts'
+import { ensureChangeFanout, networkApiFor } from '../network/service.ts'
 import { authMiddleware } from '../identity/middleware.ts'
 import { ApiServer } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
@@ -7,6 +9,8 @@ import { ComputeApi } from './api.ts'
 import type { ApiDeps } from './api/deps.ts'
 import { adminAreaRoutes } from './api/routes/admin.ts'
 import { externalEventRoutes } from './api/routes/external-events.ts'
+import { interfaceRoutes } from './api/routes/interfaces.ts'
+import { securityGroupRoutes } from './api/routes/security-groups.ts'
 import { flavorRoutes } from './api/routes/flavors.ts'
 import { hostRoutes } from './api/routes/hosts.ts'
 import { instanceActionRoutes } from './api/routes/instance-actions.ts'
@@ -27,6 +31,9 @@ export function computeApiDeps(rt: Runtime): ApiDeps {
   const quotas = new QuotaEngine(rt.config.quota)
   const hosts = new HostApi(rt.db, rt.config.compute)
   const computeRpc = new ComputeRpcApi(rt.transport)
+  const network = networkApiFor(rt)
+  // Security group changes made here reach every host's data plane at once.
+  ensureChangeFanout(rt)
   const compute = new ComputeApi({
     db: rt.db,
     config: rt.config.compute,
@@ -35,6 +42,8 @@ export function computeApiDeps(rt: Runtime): ApiDeps {
     images: new DbImageApi(rt.db),
     conductor: new ConductorRpcApi(rt.transport),
     compute: computeRpc,
+    network,
+    networkRpc: new NetworkRpcApi(rt.transport),
   })
   return {
     config: rt.config,
@@ -43,6 +52,7 @@ export function computeApiDeps(rt: Runtime): ApiDeps {
     hosts,
     quotas,
     computeRpc,
+    network,
     policy: new ComputePolicy(rt.config.compute.policyFile),
   }
 }
@@ -86,6 +96,8 @@ export function createComputeApiService(rt: Runtime): HttpService {
       ...quotaRoutes(deps),
       ...hostRoutes(deps),
       ...externalEventRoutes(deps),
+      ...interfaceRoutes(deps),
+      ...securityGroupRoutes(deps),
       ...adminAreaRoutes(deps),
     ],
   })

@@ -6,7 +6,8 @@ import { logger } from '../common/log.ts'
 import type { ConductorRpcApi, PlacementHints } from '../conductor/rpcapi.ts'
 import type { Database } from '../db/index.ts'
 import { nowIso } from '../db/values.ts'
-import { defaultNetworkId } from '../network/rpcapi.ts'
+import type { NetworkApi } from '../network/api.ts'
+import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { finishAction, latestFaults, recordEvents, startAction } from './db/actions.ts'
 import { getFlavor, hasFlavorAccess } from './db/flavors.ts'
 import {
@@ -23,7 +24,7 @@ import {
   type NewInstance,
 } from './db/instances.ts'
 import { getKeyPair, KeypairNotFound } from './db/keypairs.ts'
-import { fixedIpsOf, releaseAllocations } from './db/network-allocations.ts'
+import { fixedIpsOf } from './db/info-caches.ts'
 import { lockProjectQuota } from './db/quotas.ts'
 import type { HostApi } from './host-api.ts'
 import { ImageNotActive, ImageNotFound, type ComputeImageApi, type ImageMeta } from './image.ts'
@@ -125,6 +126,10 @@ export interface ComputeApiDeps {
   readonly images: ComputeImageApi
   readonly conductor: ConductorRpcApi
   readonly compute: ComputeRpcApi
+  /** Neutron as the API checks it before a build (networks, ports, fixed IPs, security groups). */
+  readonly network: NetworkApi
+  /** The network service (releases the ports of a server deleted here). */
+  readonly networkRpc: NetworkRpcApi
 }
 
 /** Characters of a generated admin password (Nova's `generate_password` default symbol groups). */
@@ -161,6 +166,7 @@ export class ComputeApi {
     const placement = await this.#placement(ctx, req)
     const group = await requestedServerGroup(this.#d.db.kysely, req.schedulerHints)
     const networks = this.#resolveNetworks(req.networks, req.maxCount)
+    await this.#d.network.validateNetworks(ctx, networks, req.securityGroups)
     const reservationId = `r-${randomChars(UID_CHARS, UID_LENGTH)}`
     const adminPassword = req.adminPassword ?? randomChars(PASSWORD_CHARS, PASSWORD_LENGTH)
     const instances = await this.#d.db.transaction(async (trx) => {
@@ -287,21 +293,27 @@ export class ComputeApi {
     if (!match) throw new Invalid(`Compute host ${host ?? node} could not be found.`)
   }
 
-  /** `auto`, or a list of the default network: each NIC gets its MAC here (the seed's API step). */
+  /**
+   * `none`, `auto` (also for no networks before 2.37), or the list; what
+   * Nova refuses before looking at Neutron (one port or fixed IP for
+   * several servers). Neutron's checks follow in `validateNetworks`.
+   */
   #resolveNetworks(networks: RequestedNetworks | undefined, maxCount: number): RequestedNetworks {
     if (networks === 'none') return 'none'
     if (networks === undefined || networks === 'auto' || networks.length === 0) return 'auto'
-    const defaultId = defaultNetworkId(this.#d.config.defaultNetworkLabel)
     for (const n of networks) {
-      if (n.portId !== undefined) throw new Invalid(`Port id ${n.portId} could not be found.`)
-      if (n.networkId !== undefined && n.networkId !== defaultId) {
-        throw new Invalid(`Network ${n.networkId} could not be found.`)
+      if (n.portId !== undefined && maxCount > 1) {
+        throw new Invalid(
+          'Failed to launch instances: Unable to launch multiple instances with a single configured port ID. Please launch your instance one by one with different ports.',
+        )
       }
       if (n.address !== undefined && maxCount > 1) {
-        throw new Invalid('max_count cannot be greater than 1 if an fixed_ip is specified.')
+        throw new Invalid(
+          'Failed to launch instances: max_count cannot be greater than 1 if an fixed_ip is specified.',
+        )
       }
     }
-    return networks.map((n): NetworkRequest => ({ ...n, networkId: defaultId }))
+    return networks.map((n): NetworkRequest => ({ ...n }))
   }
 
   #newInstance(
@@ -555,10 +567,17 @@ export class ComputeApi {
 
   async #localDelete(ctx: RequestContext, instance: Instance): Promise<void> {
     await this.#d.db.transaction(async (trx) => {
-      await releaseAllocations(trx, instance.uuid)
       await markInstanceDeleted(trx, instance.uuid)
       await finishAction(trx, instance.uuid, ctx.requestId)
     })
+    // Nova's local delete releases the ports too (preserving the ones the server was given).
+    const requested = instance.requestedNetworks
+    const preserve = Array.isArray(requested) ? requested.flatMap((n) => (n.portId ? [n.portId] : [])) : []
+    await this.#d.networkRpc
+      .deallocateForInstance(ctx, { instanceUuid: instance.uuid, preserve })
+      .catch((err: unknown) =>
+        log.warn({ err, instance: instance.uuid }, 'ports of a locally deleted server not released'),
+      )
     log.info({ instance: instance.uuid, host: instance.host }, 'server deleted locally (no live host)')
   }
 }
@@ -642,11 +661,10 @@ function imageSystemMetadata(image: ImageMeta, ctx: RequestContext): Record<stri
   return meta
 }
 
-/** A MAC for each requested NIC (Neutron's fa:16:3e prefix); `auto` gets one on the default network. */
+/** A MAC for each requested network NIC (Neutron's fa:16:3e prefix); given ports keep theirs. */
 function withMacs(networks: RequestedNetworks): RequestedNetworks {
-  if (networks === 'none') return 'none'
-  if (networks === 'auto') return [{ macAddress: randomMac() }]
-  return networks.map((n) => ({ ...n, macAddress: randomMac() }))
+  if (networks === 'none' || networks === 'auto') return networks
+  return networks.map((n) => (n.portId ? n : { ...n, macAddress: randomMac() }))
 }
 
 export function randomMac(): string {

@@ -7,12 +7,12 @@ import { metadataVifs, sourceOf } from '../metadata/instance-source.ts'
 import { instanceDiagnostics } from './diagnostics.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { ImageMeta } from './image.ts'
-import type { EventOp, ExternalEvent, FixedIp, Instance, InstanceUpdates } from './objects.ts'
+import type { EventOp, ExternalEvent, Instance, InstanceUpdates, VifInfo } from './objects.ts'
 import type { ResourceTracker } from './resource-tracker.ts'
 import { Reverter } from './reverter.ts'
-import type { BuildAndRunArgs } from './rpcapi.ts'
+import type { BuildAndRunArgs, InterfaceRequest } from './rpcapi.ts'
 import { PowerState, TaskState, VmState } from './states.ts'
-import { VirtInstanceNotFound, type VirtDriver, type VirtInstance } from './virt/driver.ts'
+import { VirtInstanceNotFound, type VirtDriver, type VirtInstance, type VirtNic } from './virt/driver.ts'
 
 const log = logger('compute.manager')
 
@@ -33,11 +33,17 @@ export const HostEvent = {
   BLOCK_DEVICES: 'compute_block_device_mapping',
   SPAWN: 'compute_spawn',
   TERMINATE: 'compute_terminate_instance',
+  ATTACH_INTERFACE: 'compute_attach_interface',
+  DETACH_INTERFACE: 'compute_detach_interface',
 } as const
 
 /** A build step failed in a way another host would not fix (Nova's BuildAbortException). */
 export class BuildAbort extends NimbusError {}
 registerErrorClass(BuildAbort)
+
+/** The driver could not plug an attached interface (Nova's InterfaceAttachFailed, a 500). */
+export class InterfaceAttachFailed extends NimbusError {}
+registerErrorClass(InterfaceAttachFailed)
 
 /** A build step failed in a way another host might not (Nova's RescheduledException). */
 export class BuildReschedule extends NimbusError {}
@@ -81,6 +87,10 @@ export class ComputeManager {
       get_console_output: (ctx, a: { instance: Instance }) =>
         this.#d.driver.getConsoleOutput(virtInstance(a.instance)),
       get_host_uptime: () => this.#d.driver.getHostUptime(),
+      attach_interface: (ctx, a: { instance: Instance; nic: InterfaceRequest }) =>
+        this.attachInterface(ctx, a.instance, a.nic),
+      detach_interface: (ctx, a: { instance: Instance; vif: VifInfo }) =>
+        this.detachInterface(ctx, a.instance, a.vif),
       get_instance_diagnostics: (ctx, a: { instance: Instance }) =>
         instanceDiagnostics(this.#d.driver, a.instance, virtInstance(a.instance)),
       external_instance_event: (ctx, a: { instances: Instance[]; events: ExternalEvent[] }) =>
@@ -159,14 +169,16 @@ export class ComputeManager {
     const nics = await build.run(
       abortWith('Failed to allocate the network(s), not rescheduling.'),
       async () => {
-        const ips = await this.#d.network.allocateForInstance(ctx, {
+        // Registered first: a lost reply may still have made ports, and deallocation is idempotent.
+        revert.add('release ports', () => this.#d.network.deallocateForInstance(ctx, deallocation(instance)))
+        return this.#d.network.allocateForInstance(ctx, {
           instanceUuid: instance.uuid,
           projectId: instance.projectId,
           host: this.host,
           requestedNetworks: instance.requestedNetworks,
+          securityGroups: instance.securityGroups.filter((g) => g !== 'default'),
+          availabilityZone: instance.availabilityZone,
         })
-        revert.add('release fixed IPs', () => this.#d.network.deallocateForInstance(ctx, instance.uuid))
-        return ips
       },
     )
     instance = await build.next(HostEvent.IMAGE, {
@@ -307,7 +319,7 @@ export class ComputeManager {
       const startedAt = now()
       try {
         await this.#d.driver.destroy(virtInstance(instance))
-        await this.#d.network.deallocateForInstance(ctx, uuid)
+        await this.#d.network.deallocateForInstance(ctx, deallocation(instance))
         this.#dropClaim(uuid)
         await this.#d.conductor.instanceDestroy(ctx, uuid, [
           { op: 'start', event: HostEvent.TERMINATE, at: startedAt },
@@ -344,6 +356,86 @@ export class ComputeManager {
         throw err
       }
     })
+  }
+
+  // ---- interfaces (os-interface) ----
+
+  /**
+   * Nova's attach_interface: a port from the network service (a new one on
+   * a network, or the given one), hot-plugged by the driver. If the plug
+   * fails the port is released again and the API answers 500.
+   */
+  attachInterface(ctx: RequestContext, instance: Instance, nic: InterfaceRequest): Promise<VifInfo> {
+    return this.#withLock(instance.uuid, async () => {
+      const startedAt = now()
+      const vif = await this.#d.network.allocatePortForInstance(ctx, {
+        instanceUuid: instance.uuid,
+        projectId: instance.projectId,
+        host: this.host,
+        availabilityZone: instance.availabilityZone,
+        nic,
+      })
+      try {
+        await this.#d.driver.attachInterface(virtInstance(instance), virtNic(vif))
+      } catch (err) {
+        await this.#d.network
+          .deallocatePortForInstance(ctx, { instanceUuid: instance.uuid, portId: vif.portId })
+          .catch((e: unknown) => log.warn({ err: messageOf(e), port: vif.portId }, 'port not released'))
+        await this.#interfaceEvent(ctx, instance.uuid, HostEvent.ATTACH_INTERFACE, startedAt, err)
+        log.warn({ instance: instance.uuid, err: messageOf(err) }, 'interface attach failed')
+        throw new InterfaceAttachFailed(`Failed to attach network adapter device to ${instance.uuid}`)
+      }
+      await this.#interfaceEvent(ctx, instance.uuid, HostEvent.ATTACH_INTERFACE, startedAt)
+      return vif
+    })
+  }
+
+  /** Nova's detach_interface: unplugged by the driver, then the port released (deleted or unbound). */
+  detachInterface(ctx: RequestContext, instance: Instance, vif: VifInfo): Promise<void> {
+    return this.#withLock(instance.uuid, async () => {
+      const startedAt = now()
+      try {
+        await this.#d.driver.detachInterface(virtInstance(instance), virtNic(vif))
+        await this.#d.network.deallocatePortForInstance(ctx, {
+          instanceUuid: instance.uuid,
+          portId: vif.portId,
+        })
+      } catch (err) {
+        await this.#interfaceEvent(ctx, instance.uuid, HostEvent.DETACH_INTERFACE, startedAt, err)
+        log.warn({ instance: instance.uuid, err: messageOf(err) }, 'interface detach failed')
+        return
+      }
+      await this.#interfaceEvent(ctx, instance.uuid, HostEvent.DETACH_INTERFACE, startedAt)
+    })
+  }
+
+  async #interfaceEvent(
+    ctx: RequestContext,
+    uuid: string,
+    event: string,
+    startedAt: string,
+    err?: unknown,
+  ): Promise<void> {
+    const finish: EventOp =
+      err === undefined
+        ? { op: 'finish', event, result: 'Success', at: now() }
+        : {
+            op: 'finish',
+            event,
+            result: 'Error',
+            details: messageOf(err),
+            traceback: stackOf(err),
+            at: now(),
+          }
+    await this.#d.conductor
+      .instanceStep(ctx, {
+        instanceUuid: uuid,
+        host: this.host,
+        events: [{ op: 'start', event, at: startedAt }, finish],
+      })
+      .catch((e: unknown) =>
+        log.debug({ instance: uuid, err: messageOf(e) }, 'interface events not recorded'),
+      )
   }
 
   // ---- periodic work (called by the host service) ----
@@ -555,14 +647,28 @@ export function virtInstance(instance: Instance): VirtInstance {
   }
 }
 
-function virtNic(ip: FixedIp) {
+/** What the driver plugs for one port: its tap, bridge and MAC, and its first address. */
+export function virtNic(vif: VifInfo): VirtNic {
+  const first = vif.fixedIps[0]
   return {
-    networkId: ip.networkId,
-    networkLabel: ip.networkLabel,
-    macAddress: ip.macAddress,
-    address: ip.address,
-    version: ip.version,
+    networkId: vif.networkId,
+    networkLabel: vif.networkLabel,
+    macAddress: vif.macAddress,
+    address: first?.address ?? '',
+    version: first?.version ?? 4,
+    portId: vif.portId,
+    devname: vif.devname,
+    bridge: vif.bridge,
+    mtu: vif.mtu,
   }
+}
+
+/** What to release for an instance: all its ports, keeping the ones it was given (`port` NICs). */
+function deallocation(instance: Instance) {
+  const requested = instance.requestedNetworks
+  const preserve =
+    requested === 'auto' || requested === 'none' ? [] : requested.flatMap((n) => (n.portId ? [n.portId] : []))
+  return { instanceUuid: instance.uuid, preserve }
 }
 
 function messageOf(err: unknown): string {

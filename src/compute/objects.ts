@@ -172,13 +172,57 @@ export interface KeyPair {
   readonly updatedAt: string | null
 }
 
-/** One fixed IP of a server, from the network records. */
+/** One address of a server as `addresses` shows it: a port's fixed IP or a floating IP associated with it. */
 export interface FixedIp {
   readonly networkId: string
   readonly networkLabel: string
   readonly address: string
   readonly macAddress: string
   readonly version: 4 | 6
+  /** `OS-EXT-IPS:type`; fixed when absent. */
+  readonly type?: 'fixed' | 'floating' | undefined
+}
+
+/** One fixed IP of a VIF, with the floating IPs associated with it. */
+export interface VifIp {
+  readonly address: string
+  readonly version: 4 | 6
+  readonly subnetId: string
+  readonly floatingIps: readonly string[]
+}
+
+/**
+ * One port of an instance as its network info cache keeps it (Nova's
+ * network model VIF): what the host plugs and what the API shows.
+ */
+export interface VifInfo {
+  readonly portId: string
+  readonly networkId: string
+  readonly networkLabel: string
+  readonly macAddress: string
+  readonly fixedIps: readonly VifIp[]
+  /** The guest interface name the host creates (`tap` + port id head). */
+  readonly devname: string
+  /** The Linux bridge the tap goes on. */
+  readonly bridge: string
+  readonly mtu: number
+  /** The port existed before the instance used it: deallocation unbinds it instead of deleting it. */
+  readonly preserveOnDelete: boolean
+  /** The device tag given at create or attach (2.32 / 2.49). */
+  readonly tag?: string | null | undefined
+}
+
+/** The addresses of a network info cache in Nova's order: each fixed IP, then its floating IPs. */
+export function addressesOf(vifs: readonly VifInfo[]): FixedIp[] {
+  const out: FixedIp[] = []
+  for (const v of vifs) {
+    for (const ip of v.fixedIps) {
+      const base = { networkId: v.networkId, networkLabel: v.networkLabel, macAddress: v.macAddress }
+      out.push({ ...base, address: ip.address, version: ip.version, type: 'fixed' })
+      for (const f of ip.floatingIps) out.push({ ...base, address: f, version: 4, type: 'floating' })
+    }
+  }
+  return out
 }
 
 /** What a compute host reports about one of its hypervisor nodes. */

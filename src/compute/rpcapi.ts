@@ -3,7 +3,7 @@ import type { BuildRequest } from '../conductor/rpcapi.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
 import type { InstanceDiagnostics } from './diagnostics.ts'
 import type { ImageMeta } from './image.ts'
-import type { ExternalEvent, Instance } from './objects.ts'
+import type { ExternalEvent, Instance, VifInfo } from './objects.ts'
 
 /** Compute hosts' RPC topic: each host consumes `compute.<host>`. */
 export const COMPUTE_TOPIC = 'compute'
@@ -15,6 +15,14 @@ export interface BuildAndRunArgs {
   readonly node: string
   /** The build as the conductor received it, to reschedule from. */
   readonly request: BuildRequest
+}
+
+/** What an interface attach asks for: a network (optionally a fixed IP on it), a port, or neither. */
+export interface InterfaceRequest {
+  readonly networkId?: string | undefined
+  readonly portId?: string | undefined
+  readonly address?: string | undefined
+  readonly tag?: string | undefined
 }
 
 /**
@@ -47,6 +55,18 @@ export class ComputeRpcApi {
     events: readonly ExternalEvent[],
   ): Promise<void> {
     return this.#client.prepare({ server: host }).cast(ctx, 'external_instance_event', { instances, events })
+  }
+
+  /** call: the API answers with the attached interface, so it waits for the port and the plug. */
+  attachInterface(ctx: RequestContext, instance: Instance, nic: InterfaceRequest): Promise<VifInfo> {
+    return this.#client
+      .prepare({ server: instance.host! })
+      .call<VifInfo>(ctx, 'attach_interface', { instance, nic })
+  }
+
+  /** cast: the API answers 202 at once (Nova's detach_interface); the host unplugs, then releases the port. */
+  detachInterface(ctx: RequestContext, instance: Instance, vif: VifInfo): Promise<void> {
+    return this.#client.prepare({ server: instance.host! }).cast(ctx, 'detach_interface', { instance, vif })
   }
 
   /** call: the API needs the text back. */

@@ -20,7 +20,7 @@ import {
   markInstanceDeleted,
   updateInstance,
 } from '../compute/db/instances.ts'
-import { releaseAllocations } from '../compute/db/network-allocations.ts'
+import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { DbImageApi, type ImageMeta } from '../compute/image.ts'
 import type { ComputeNodeReport, Instance } from '../compute/objects.ts'
 import type { ComputeRpcApi } from '../compute/rpcapi.ts'
@@ -60,6 +60,8 @@ export interface ConductorDeps {
   readonly compute: ComputeRpcApi
   /** The conductor's own host name (events record where a step ran). */
   readonly host: string
+  /** Releases the ports of builds that fail here (no host left, deadline passed). */
+  readonly network?: NetworkRpcApi | undefined
 }
 
 /**
@@ -206,8 +208,8 @@ export class ConductorManager {
             details: stackOf(err),
             host: this.#d.host,
           })
-          await releaseAllocations(trx, instance.uuid)
         })
+        await this.#releasePorts(ctx, instance)
       } catch (e) {
         log.info(
           { instance: instance.uuid, err: messageOf(e) },
@@ -340,8 +342,8 @@ export class ConductorManager {
             message,
             host: instance.host,
           })
-          await releaseAllocations(trx, instance.uuid)
         })
+        await this.#releasePorts(ctx, instance)
         failed++
         log.warn(
           { ctx: ctx.requestId, instance: instance.uuid, step },
@@ -352,6 +354,21 @@ export class ConductorManager {
       }
     }
     return failed
+  }
+
+  /**
+   * A failed build's ports (a host that died mid-build may have left some);
+   * the ones the server was given are unbound, not deleted. Best effort:
+   * the instance is in ERROR already and a delete releases them again.
+   */
+  async #releasePorts(ctx: RequestContext, instance: Instance): Promise<void> {
+    const requested = instance.requestedNetworks
+    const preserve = Array.isArray(requested) ? requested.flatMap((n) => (n.portId ? [n.portId] : [])) : []
+    await this.#d.network
+      ?.deallocateForInstance(ctx, { instanceUuid: instance.uuid, preserve })
+      .catch((err: unknown) =>
+        log.warn({ err: messageOf(err), instance: instance.uuid }, 'ports not released'),
+      )
   }
 
   // ---- events, tolerant of a deleted instance ----

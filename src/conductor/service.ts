@@ -3,6 +3,7 @@ import { logger } from '../common/log.ts'
 import { PeriodicTasks } from '../compute/periodic.ts'
 import { ComputeRpcApi } from '../compute/rpcapi.ts'
 import { recordHeartbeat, registerService } from '../db/services.ts'
+import { NetworkRpcApi } from '../network/rpcapi.ts'
 import { RpcServer } from '../rpc/index.ts'
 import { SchedulerRpcApi } from '../scheduler/rpcapi.ts'
 import type { Runtime } from '../service/runtime.ts'
@@ -34,6 +35,7 @@ export class ConductorService implements Service {
       scheduler: new SchedulerRpcApi(rt.transport),
       compute: new ComputeRpcApi(rt.transport),
       host: rt.config.host,
+      network: new NetworkRpcApi(rt.transport),
     })
     this.#server = new RpcServer(
       rt.transport,

@@ -65,7 +65,12 @@ const MAX_ADDRESS_PAIRS = 10
 const IP_ALLOCATION_ATTEMPTS = 5
 
 /** Called after every change that the data plane may have to apply. */
-export type ChangeListener = (what: { readonly kind: string; readonly hosts?: readonly string[] }) => void
+export type ChangeListener = (what: {
+  readonly kind: string
+  readonly hosts?: readonly string[]
+  /** Ports whose floating IPs changed (compute refreshes their instances' network info). */
+  readonly ports?: readonly string[]
+}) => void
 
 /**
  * Networks, subnets and ports with IPAM: Neutron's core plugin. Every

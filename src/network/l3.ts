@@ -396,7 +396,7 @@ export class L3Plugin {
       await this.#core.deletePort(SYSTEM, port.id, { internal: true })
       throw err
     }
-    this.#changed({ kind: 'floatingip' })
+    this.#changed({ kind: 'floatingip', ports: fip.port_id ? [fip.port_id as string] : [] })
     return fip
   }
 
@@ -487,18 +487,19 @@ export class L3Plugin {
     }
     const doc = revised(fip, changes)
     await this.#store.update('floating_ips', doc)
-    this.#changed({ kind: 'floatingip' })
+    const ports = [fip.port_id, doc.port_id].filter((p): p is string => typeof p === 'string' && p !== '')
+    this.#changed({ kind: 'floatingip', ports })
     return doc
   }
 
   async deleteFloatingIp(caller: Caller, id: string): Promise<void> {
-    await this.getFloatingIp(caller, id)
+    const fip = await this.getFloatingIp(caller, id)
     const ports = (await this.#store.list('ports', { device_id: id })).filter(
       (p) => p.device_owner === DEVICE_OWNER_FLOATING_IP,
     )
     await this.#store.delete('floating_ips', id)
     for (const p of ports) await this.#core.deletePort(SYSTEM, p.id, { internal: true })
-    this.#changed({ kind: 'floatingip' })
+    this.#changed({ kind: 'floatingip', ports: fip.port_id ? [fip.port_id as string] : [] })
   }
 }
 

@@ -1,186 +1,139 @@
-import type { Config } from '../common/config.ts'
 import type { RequestContext } from '../common/context.ts'
-import { Conflict, Invalid, NimbusError, registerErrorClass } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
-import {
-  fixedIpsOf,
-  insertAllocation,
-  releaseAllocations,
-  usedAddresses,
-} from '../compute/db/network-allocations.ts'
-import type { FixedIp, NetworkRequest } from '../compute/objects.ts'
+import { networkInfoOf, saveNetworkInfo } from '../compute/db/info-caches.ts'
 import type { Database } from '../db/index.ts'
-import { RpcServer } from '../rpc/index.ts'
-import type { Runtime } from '../service/runtime.ts'
-import type { Service } from '../service/service.ts'
-import { defaultNetworkId, NETWORK_TOPIC, type AllocateArgs } from './rpcapi.ts'
+import { RpcServer, type Transport } from '../rpc/index.ts'
+import type { Vif } from './api.ts'
+import type { NetworkPlugin } from './plugin.ts'
+import {
+  NETWORK_TOPIC,
+  type AllocateArgs,
+  type AllocatePortArgs,
+  type DeallocateArgs,
+  type DeallocatePortArgs,
+} from './rpcapi.ts'
 
 const log = logger('network.manager')
 
 /**
- * The network manager as compute uses it until the networking issue wires
- * compute to Neutron ports: records only. Each NIC of an instance gets a
- * fixed IP from the default network's range (`[compute] fixed_range`) and
- * the MAC the compute API chose; nothing is plugged. Allocation is
- * idempotent per instance and released on delete and on every build
- * failure.
+ * The network service's RPC side for compute (Nova's network API as a
+ * service): allocates and releases instances' Neutron ports through the
+ * plugin's `NetworkApi`, and keeps each instance's network info cache
+ * (Nova's instance_info_caches) in step: written on every allocation,
+ * attach and detach, and when a floating IP of one of its ports changes.
+ * Any network service process may serve the `network` topic: all state is
+ * in the database.
  */
-
-/** The range has no free address left (Nova's NoMoreFixedIps). */
-export class NoMoreFixedIps extends NimbusError {
-  override readonly status: number = 409
-}
-registerErrorClass(NoMoreFixedIps)
-
-/** Times an allocation retries after losing a race for an address. */
-const ALLOCATE_RETRIES_MAX = 8
-
-interface Ipv4Range {
-  readonly first: number
-  readonly last: number
-}
-
 export class NetworkManager {
   readonly #db: Database
-  readonly #label: string
-  readonly #networkId: string
-  readonly #range: Ipv4Range
+  readonly #plugin: NetworkPlugin
 
-  constructor(db: Database, config: Config) {
+  constructor(db: Database, plugin: NetworkPlugin) {
     this.#db = db
-    this.#label = config.compute.defaultNetworkLabel
-    this.#networkId = defaultNetworkId(this.#label)
-    this.#range = hostRange(config.compute.fixedRange)
+    this.#plugin = plugin
   }
 
   endpoints(): Record<string, (ctx: RequestContext, args: any) => Promise<unknown>> {
     return {
-      allocate_for_instance: (ctx, a: AllocateArgs) => this.allocateForInstance(a),
-      deallocate_for_instance: (ctx, a: { instanceUuid: string }) =>
-        this.deallocateForInstance(a.instanceUuid),
+      allocate_for_instance: (ctx, a: AllocateArgs) => this.allocateForInstance(ctx, a),
+      deallocate_for_instance: (ctx, a: DeallocateArgs) => this.deallocateForInstance(ctx, a),
+      allocate_port_for_instance: (ctx, a: AllocatePortArgs) => this.allocatePortForInstance(ctx, a),
+      deallocate_port_for_instance: (ctx, a: DeallocatePortArgs) => this.deallocatePortForInstance(ctx, a),
     }
   }
 
-  /** Fixed IPs for each requested NIC (none for `none`); the existing ones if already allocated. */
-  async allocateForInstance(args: AllocateArgs): Promise<FixedIp[]> {
-    if (args.requestedNetworks === 'none') return []
-    const existing = (await fixedIpsOf(this.#db.kysely, [args.instanceUuid])).get(args.instanceUuid) ?? []
-    if (existing.length > 0) return existing
-    const nics: readonly NetworkRequest[] = args.requestedNetworks === 'auto' ? [{}] : args.requestedNetworks
-    const out: FixedIp[] = []
-    try {
-      for (const nic of nics) out.push(await this.#allocateOne(args.instanceUuid, nic))
-    } catch (err) {
-      await releaseAllocations(this.#db.kysely, args.instanceUuid)
-      throw err
-    }
-    log.debug({ instance: args.instanceUuid, addresses: out.map((ip) => ip.address) }, 'fixed IPs allocated')
-    return out
-  }
-
-  async deallocateForInstance(instanceUuid: string): Promise<void> {
-    const released = await releaseAllocations(this.#db.kysely, instanceUuid)
-    if (released) log.debug({ instance: instanceUuid, released }, 'fixed IPs released')
-  }
-
-  async #allocateOne(instanceUuid: string, nic: NetworkRequest): Promise<FixedIp> {
-    if (nic.networkId !== undefined && nic.networkId !== this.#networkId) {
-      throw new Invalid(`Network ${nic.networkId} could not be found.`)
-    }
-    for (let attempt = 0; attempt < ALLOCATE_RETRIES_MAX; attempt++) {
-      const address = nic.address ?? (await this.#freeAddress())
-      if (nic.address !== undefined) this.#checkInRange(nic.address)
-      try {
-        return await insertAllocation(this.#db.kysely, {
-          instanceUuid,
-          networkId: this.#networkId,
-          networkLabel: this.#label,
-          address,
-          macAddress: nic.macAddress ?? randomMacAddress(),
-          version: 4,
-        })
-      } catch (err) {
-        if (!(err instanceof Conflict)) throw err
-        if (nic.address !== undefined) {
-          throw new Conflict(`Fixed IP address ${nic.address} is already in use on instance.`)
-        }
-        // Another allocation took this address first: pick again.
-      }
-    }
-    throw new NoMoreFixedIps(`No fixed IP addresses available for network: ${this.#networkId}`)
-  }
-
-  async #freeAddress(): Promise<string> {
-    const used = await usedAddresses(this.#db.kysely, this.#networkId)
-    for (let n = this.#range.first; n <= this.#range.last; n++) {
-      const address = ipv4ToString(n)
-      if (!used.has(address)) return address
-    }
-    throw new NoMoreFixedIps(`No fixed IP addresses available for network: ${this.#networkId}`)
-  }
-
-  #checkInRange(address: string): void {
-    const n = ipv4ToNumber(address)
-    if (n === undefined || n < this.#range.first || n > this.#range.last) {
-      throw new Invalid(`Fixed IP address ${address} is not valid on network ${this.#networkId}.`)
-    }
-  }
-}
-
-/** The addresses guests may get: the range minus network, gateway (.1) and broadcast addresses. */
-export function hostRange(cidr: string): Ipv4Range {
-  const [addr, bitsText] = cidr.split('/') as [string, string | undefined]
-  const base = ipv4ToNumber(addr)
-  const bits = Number(bitsText)
-  if (base === undefined || !Number.isInteger(bits) || bits < 8 || bits > 29) {
-    throw new Invalid(`fixed_range ${cidr} is not an IPv4 CIDR between /8 and /29`)
-  }
-  const size = 2 ** (32 - bits)
-  const network = base - (base % size)
-  return { first: network + 2, last: network + size - 2 }
-}
-
-function ipv4ToNumber(address: string): number | undefined {
-  const parts = address.split('.')
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) return undefined
-  return parts.reduce((acc, p) => acc * 256 + Number(p), 0)
-}
-
-function ipv4ToString(n: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.')
-}
-
-function randomMacAddress(): string {
-  const byte = () =>
-    Math.floor(Math.random() * 256)
-      .toString(16)
-      .padStart(2, '0')
-  return `fa:16:3e:${byte()}:${byte()}:${byte()}`
-}
-
-/** The network manager's RPC side: one `network` queue any manager may serve. */
-class NetworkRpcService implements Service {
-  readonly name = 'network-rpc'
-  readonly #server: RpcServer
-
-  constructor(rt: Runtime) {
-    const manager = new NetworkManager(rt.db, rt.config)
-    this.#server = new RpcServer(
-      rt.transport,
-      { topic: NETWORK_TOPIC, server: rt.config.host },
-      manager.endpoints(),
+  /** Ports for each requested NIC (none for `none`), bound to the build host; the cache follows. */
+  async allocateForInstance(ctx: RequestContext, args: AllocateArgs): Promise<Vif[]> {
+    const previous = await this.#cached(args.instanceUuid)
+    const preserved = [...portIdsOf(args.requestedNetworks), ...preservedOf(previous)]
+    const vifs = await this.#plugin.api.allocateForInstance(
+      ctx,
+      {
+        instanceUuid: args.instanceUuid,
+        projectId: args.projectId,
+        host: args.host,
+        requestedNetworks: args.requestedNetworks,
+        securityGroups: args.securityGroups,
+        availabilityZone: args.availabilityZone ?? undefined,
+      },
+      preserved,
     )
+    await saveNetworkInfo(this.#db.kysely, args.instanceUuid, withTags(vifs, args.requestedNetworks))
+    log.debug(
+      { instance: args.instanceUuid, ports: vifs.map((v) => v.portId), host: args.host },
+      'ports allocated',
+    )
+    return vifs
   }
 
-  async start(): Promise<void> {
-    await this.#server.start()
+  /** Deletes the instance's ports, unbinding the ones it was given; the cache empties. Idempotent. */
+  async deallocateForInstance(ctx: RequestContext, args: DeallocateArgs): Promise<void> {
+    const previous = await this.#cached(args.instanceUuid)
+    const preserve = [...(args.preserve ?? []), ...preservedOf(previous)]
+    await this.#plugin.api.deallocateForInstance(ctx, args.instanceUuid, preserve)
+    await saveNetworkInfo(this.#db.kysely, args.instanceUuid, [])
+    log.debug({ instance: args.instanceUuid }, 'ports released')
   }
 
-  async stop(): Promise<void> {
-    await this.#server.stop()
+  /** One more port for an instance (interface attach); returns its VIF, the cache gains it. */
+  async allocatePortForInstance(ctx: RequestContext, args: AllocatePortArgs): Promise<Vif> {
+    const vif = await this.#plugin.api.allocatePortForInstance(ctx, {
+      instanceUuid: args.instanceUuid,
+      projectId: args.projectId,
+      host: args.host,
+      availabilityZone: args.availabilityZone ?? undefined,
+      nic: args.nic,
+    })
+    await this.refresh(args.instanceUuid, [vif])
+    return vif
+  }
+
+  /** Releases one port of an instance (interface detach); the cache loses it. */
+  async deallocatePortForInstance(ctx: RequestContext, args: DeallocatePortArgs): Promise<void> {
+    void ctx
+    const previous = await this.#cached(args.instanceUuid)
+    const preserve = previous.find((v) => v.portId === args.portId)?.preserveOnDelete ?? false
+    await this.#plugin.api.deallocatePortForInstance(args.instanceUuid, args.portId, preserve)
+    await this.refresh(args.instanceUuid)
+  }
+
+  /** Rebuilds an instance's cache from Neutron (after a floating IP change, attach, detach). */
+  async refresh(instanceUuid: string, extra: readonly Vif[] = []): Promise<Vif[]> {
+    const previous = [...(await this.#cached(instanceUuid)), ...extra]
+    const vifs = await this.#plugin.api.networkInfo(instanceUuid, previous)
+    await saveNetworkInfo(this.#db.kysely, instanceUuid, vifs)
+    return vifs
+  }
+
+  /** Refreshes the caches of the instances owning these ports (Neutron's network-changed event). */
+  async portsChanged(portIds: readonly string[]): Promise<void> {
+    for (const uuid of await this.#plugin.api.instancesOfPorts(portIds)) await this.refresh(uuid)
+  }
+
+  async #cached(instanceUuid: string): Promise<Vif[]> {
+    return (await networkInfoOf(this.#db.kysely, [instanceUuid])).get(instanceUuid) ?? []
   }
 }
 
-export function createNetworkRpcService(rt: Runtime): Service {
-  return new NetworkRpcService(rt)
+function portIdsOf(requested: AllocateArgs['requestedNetworks']): string[] {
+  if (requested === 'auto' || requested === 'none') return []
+  return requested.flatMap((n) => (n.portId ? [n.portId] : []))
+}
+
+function preservedOf(vifs: readonly Vif[]): string[] {
+  return vifs.filter((v) => v.preserveOnDelete).map((v) => v.portId)
+}
+
+/** The create's device tags on the NICs they name (by port, else by network in order). */
+function withTags(vifs: readonly Vif[], requested: AllocateArgs['requestedNetworks']): Vif[] {
+  if (requested === 'auto' || requested === 'none') return [...vifs]
+  return vifs.map((v, i) => {
+    const nic = requested.find((n) => n.portId === v.portId) ?? requested[i]
+    return nic?.tag ? { ...v, tag: nic.tag } : v
+  })
+}
+
+/** The `network` topic's RPC server, run by the network service. */
+export function networkRpcServer(transport: Transport, host: string, manager: NetworkManager): RpcServer {
+  return new RpcServer(transport, { topic: NETWORK_TOPIC, server: host }, manager.endpoints())
 }

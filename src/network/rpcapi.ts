@@ -1,18 +1,9 @@
-import { createHash } from 'node:crypto'
 import type { RequestContext } from '../common/context.ts'
-import type { FixedIp, RequestedNetworks } from '../compute/objects.ts'
+import type { RequestedNetworks, VifInfo } from '../compute/objects.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
+import type { NicRequest } from './api.ts'
 
-/**
- * The default network's id: derived from its name, so the API, the
- * network manager and every process agree on it without a lookup.
- */
-export function defaultNetworkId(label: string): string {
-  const h = createHash('sha1').update(`nimbus-default-network:${label}`).digest('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`
-}
-
-/** The network manager's RPC topic. */
+/** The network service's RPC topic for compute (served by manager.ts in every network service). */
 export const NETWORK_TOPIC = 'network'
 
 export interface AllocateArgs {
@@ -21,12 +12,35 @@ export interface AllocateArgs {
   /** The host the instance is being built on (the port's binding host). */
   readonly host: string
   readonly requestedNetworks: RequestedNetworks
+  /** Security group names or ids from the create; the project's `default` when empty. */
+  readonly securityGroups?: readonly string[] | undefined
+  /** The instance's zone (`device_owner` is `compute:<zone>`). */
+  readonly availabilityZone?: string | null | undefined
+}
+
+export interface DeallocateArgs {
+  readonly instanceUuid: string
+  /** Ports the instance was given (`port` NICs): unbound, never deleted. */
+  readonly preserve?: readonly string[] | undefined
+}
+
+export interface AllocatePortArgs {
+  readonly instanceUuid: string
+  readonly projectId: string
+  readonly host: string
+  readonly availabilityZone?: string | null | undefined
+  readonly nic: NicRequest
+}
+
+export interface DeallocatePortArgs {
+  readonly instanceUuid: string
+  readonly portId: string
 }
 
 /**
- * Client side of the network manager (Nova's network API as the compute
- * host uses it). Records only for now: a fixed IP from the default
- * network's range and a MAC per NIC.
+ * Client side of the network service for compute (Nova's network API as
+ * the compute host and the conductor use it). Every method is a call: the
+ * caller needs the ports (or their release) before its next step.
  */
 export class NetworkRpcApi {
   readonly #client: RpcClient
@@ -35,13 +49,23 @@ export class NetworkRpcApi {
     this.#client = new RpcClient(transport, { topic: NETWORK_TOPIC })
   }
 
-  /** call: the compute host needs the fixed IPs and MACs to plug the NICs. Idempotent per instance. */
-  allocateForInstance(ctx: RequestContext, args: AllocateArgs): Promise<FixedIp[]> {
-    return this.#client.call<FixedIp[]>(ctx, 'allocate_for_instance', args)
+  /** call: the compute host needs the ports (MACs, taps, bridges) to plug the NICs. Idempotent per instance. */
+  allocateForInstance(ctx: RequestContext, args: AllocateArgs): Promise<VifInfo[]> {
+    return this.#client.call<VifInfo[]>(ctx, 'allocate_for_instance', args)
   }
 
-  /** call: the caller must know the addresses are free before it reports the instance gone. Idempotent. */
-  deallocateForInstance(ctx: RequestContext, instanceUuid: string): Promise<void> {
-    return this.#client.call<void>(ctx, 'deallocate_for_instance', { instanceUuid })
+  /** call: the caller must know the ports are gone before it reports the instance gone. Idempotent. */
+  deallocateForInstance(ctx: RequestContext, args: DeallocateArgs): Promise<void> {
+    return this.#client.call<void>(ctx, 'deallocate_for_instance', args)
+  }
+
+  /** call: an interface attach plugs the port it gets back. */
+  allocatePortForInstance(ctx: RequestContext, args: AllocatePortArgs): Promise<VifInfo> {
+    return this.#client.call<VifInfo>(ctx, 'allocate_port_for_instance', args)
+  }
+
+  /** call: an interface detach releases the port after unplugging it. */
+  deallocatePortForInstance(ctx: RequestContext, args: DeallocatePortArgs): Promise<void> {
+    return this.#client.call<void>(ctx, 'deallocate_port_for_instance', args)
   }
 }

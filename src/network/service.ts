@@ -10,21 +10,29 @@ import { resourceRoutes } from './api/resources.ts'
 import { versionRoutes } from './api/versions.ts'
 import type { NetworkApi } from './api.ts'
 import { DataplaneAgent } from './dataplane/agent.ts'
+import { NetworkManager, networkRpcServer } from './manager.ts'
 import { AgentNotifier } from './notifier.ts'
 import { NetworkPlugin } from './plugin.ts'
 import { hostAgents } from './agents.ts'
 import { settingsFrom } from './settings.ts'
 import { authMiddleware } from '../identity/middleware.ts'
+import { logger } from '../common/log.ts'
+import type { RpcServer } from '../rpc/index.ts'
+
+const log = logger('network.service')
 
 /**
- * The network service: the Neutron API and, with `[network] dataplane`,
- * this host's data plane agent. Without a data plane, bound ports are
- * reported ACTIVE at once (nothing will wire them).
+ * The network service: the Neutron API, the `network` RPC topic compute
+ * calls (allocate/deallocate an instance's ports, manager.ts) and, with
+ * `[network] dataplane`, this host's data plane agent. Without a data
+ * plane, bound ports are reported ACTIVE at once (nothing will wire them).
  */
 export class NetworkService extends HttpService {
   readonly plugin: NetworkPlugin
   readonly agent: DataplaneAgent | undefined
+  readonly manager: NetworkManager
   readonly #notifier: AgentNotifier
+  readonly #rpc: RpcServer
   #unsubscribe: (() => void) | undefined
 
   constructor(
@@ -33,35 +41,65 @@ export class NetworkService extends HttpService {
     plugin: NetworkPlugin,
     agent: DataplaneAgent | undefined,
     notifier: AgentNotifier,
+    manager: NetworkManager,
+    rpc: RpcServer,
     opts: RuntimeOptions,
   ) {
     super(config, server, config.network.port, { type: 'network', catalogName: 'neutron', path: '' }, opts)
     this.plugin = plugin
     this.agent = agent
+    this.manager = manager
     this.#notifier = notifier
+    this.#rpc = rpc
   }
 
   override async start(): Promise<void> {
     const agent = this.agent
+    FANNED_OUT.add(this.plugin)
     this.#unsubscribe = this.plugin.onChange((what) => {
       // This host's agent hears at once; other hosts' agents through the fanout.
       if (agent) agent.changed()
       else if (what.kind === 'port') void this.plugin.core.markBoundActive()
       this.#notifier.notify(what.kind)
+      // Neutron tells Nova `network-changed`; here the cache is refreshed directly.
+      if (what.ports?.length) {
+        this.manager.portsChanged(what.ports).catch((err: unknown) => {
+          log.warn({ err, ports: what.ports }, 'network info cache not refreshed')
+        })
+      }
     })
     await agent?.start()
-    await this.plugin.agents.startReporting()
     await this.#notifier.start()
+    await this.#rpc.start()
     await super.start()
   }
 
   override async stop(): Promise<void> {
-    this.plugin.agents.stopReporting()
     this.#unsubscribe?.()
+    FANNED_OUT.delete(this.plugin)
+    await this.#rpc.stop()
     await this.#notifier.stop()
     await this.agent?.stop()
     await super.stop()
   }
+}
+
+/** Plugins whose changes a network service (or `ensureChangeFanout`) already announces to the agents. */
+const FANNED_OUT = new WeakSet<NetworkPlugin>()
+
+/**
+ * For a process that changes network resources without running the
+ * network service (the compute API's security group proxy in distributed
+ * mode): announces its plugin's changes to every host's agent, so they do
+ * not wait for their periodic resync. A no-op where the network service
+ * runs in the same process (it announces them).
+ */
+export function ensureChangeFanout(rt: Runtime): void {
+  const plugin = networkPluginFor(rt)
+  if (FANNED_OUT.has(plugin)) return
+  FANNED_OUT.add(plugin)
+  const notifier = new AgentNotifier(rt.transport, rt.config.host, undefined)
+  plugin.onChange((what) => notifier.notify(what.kind))
 }
 
 /** One plugin per runtime, shared by the API and in-process callers (so the agent hears their changes). */
@@ -116,5 +154,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
     : undefined
   plugin.agents.reportAs(rt.config.host, hostAgents(net))
   const notifier = new AgentNotifier(rt.transport, rt.config.host, agent)
-  return new NetworkService(rt.config, server, plugin, agent, notifier, rt.options)
+  const manager = new NetworkManager(rt.db, plugin)
+  const rpc = networkRpcServer(rt.transport, rt.config.host, manager)
+  return new NetworkService(rt.config, server, plugin, agent, notifier, manager, rpc, rt.options)
 }

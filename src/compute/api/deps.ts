@@ -1,6 +1,7 @@
 import type { Config } from '../../common/config.ts'
 import type { RequestContext } from '../../common/context.ts'
 import type { Database } from '../../db/index.ts'
+import type { NetworkApi } from '../../network/api.ts'
 import type { ComputeApi } from '../api.ts'
 import { getInstance, instanceNotFound } from '../db/instances.ts'
 import type { HostApi } from '../host-api.ts'
@@ -18,6 +19,8 @@ export interface ApiDeps {
   readonly policy: ComputePolicy
   readonly quotas: QuotaEngine
   readonly computeRpc: ComputeRpcApi
+  /** Neutron for the proxy APIs (os-interface, os-security-groups) and server create checks. */
+  readonly network: NetworkApi
 }
 
 /**

@@ -12,7 +12,9 @@ import type {
   InstanceUpdates,
   QuotaUsage,
   RequestedNetworks,
+  VifInfo,
 } from '../objects.ts'
+import { addressesOf } from '../objects.ts'
 
 /**
  * The `instances` table. Every function takes a `Queryable`, so it runs as
@@ -533,14 +535,6 @@ export interface InstanceWithExtras {
   readonly fixedIps: FixedIp[]
 }
 
-interface FixedIpJson {
-  readonly networkId: string
-  readonly networkLabel: string
-  readonly address: string
-  readonly macAddress: string
-  readonly version: number
-}
-
 /**
  * One instance (not deleted unless `readDeleted`) with its tags and fixed
  * IPs aggregated by subqueries: `GET /servers/{id}` is the API's hottest
@@ -561,17 +555,9 @@ export async function getInstanceWithExtras(
     : sql<
         string | null
       >`(select group_concat(tag, ',') from (select t.tag from instance_tags t where t.instance_uuid = instances.uuid order by t.tag))`
-  const ipsJson = pg
-    ? sql<
-        string | null
-      >`(select json_agg(json_build_object('networkId', a.network_id, 'networkLabel', a.network_label,
-         'address', a.address, 'macAddress', a.mac_address, 'version', a.version) order by a.created_at, a.id)::text
-       from network_allocations a where a.instance_uuid = instances.uuid)`
-    : sql<
-        string | null
-      >`(select json_group_array(json_object('networkId', network_id, 'networkLabel', network_label,
-         'address', address, 'macAddress', mac_address, 'version', version))
-       from (select * from network_allocations a where a.instance_uuid = instances.uuid order by a.created_at, a.id))`
+  const ipsJson = sql<
+    string | null
+  >`(select c.network_info from instance_info_caches c where c.instance_uuid = instances.uuid)`
   let q = db
     .selectFrom('instances')
     .selectAll('instances')
@@ -581,10 +567,9 @@ export async function getInstanceWithExtras(
   const row = await q.executeTakeFirst()
   if (!row) throw instanceNotFound(uuid)
   const { tags_csv: tags, fixed_ips_json: json, ...instanceRow } = row
-  const ips = json ? fromJsonText<FixedIpJson[]>(json) : []
   return {
     instance: instanceFromRow(instanceRow as InstanceRow),
     tags: tags ? tags.split(',') : [],
-    fixedIps: ips.map((ip) => ({ ...ip, version: ip.version === 6 ? 6 : 4 })),
+    fixedIps: json ? addressesOf(fromJsonText<VifInfo[]>(json)) : [],
   }
 }

@@ -39,13 +39,21 @@ export interface VirtImage {
   readonly properties: Readonly<Record<string, string>>
 }
 
-/** One virtual NIC to plug: the network records of the instance. */
+/** One virtual NIC to plug: a Neutron port of the instance. */
 export interface VirtNic {
   readonly networkId: string
   readonly networkLabel: string
   readonly macAddress: string
+  /** The port's first fixed IP ('' when it has none). */
   readonly address: string
   readonly version: 4 | 6
+  /** The Neutron port. */
+  readonly portId?: string | undefined
+  /** The host-side tap the data plane expects (`tap` + port id head, Nova's name). */
+  readonly devname?: string | undefined
+  /** The Linux bridge of the port's network. */
+  readonly bridge?: string | undefined
+  readonly mtu?: number | undefined
 }
 
 export interface SpawnRequest {
@@ -185,6 +193,16 @@ export interface VirtDriver {
     imageId: string,
     upload: (data: AsyncIterable<Uint8Array>) => Promise<void>,
   ): Promise<void>
+
+  /**
+   * Hot-plugs one more NIC into the guest (os-interface attach), as spawn
+   * plugs its NICs. VirtInstanceNotFound if the guest is not here; on
+   * failure nothing of the NIC is left.
+   */
+  attachInterface(instance: VirtInstance, nic: VirtNic): Promise<void>
+
+  /** Unplugs a NIC (os-interface detach); succeeds if the guest does not have it. */
+  detachInterface(instance: VirtInstance, nic: VirtNic): Promise<void>
 
   /** Seconds since the hypervisor host booted (the hypervisors API `uptime`). */
   getHostUptime(): Promise<string>

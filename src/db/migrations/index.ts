@@ -5,6 +5,7 @@ import * as identity from './0003-identity.ts'
 import * as image from './0004-image.ts'
 import * as network from './0007-network.ts'
 import * as computeQuotaClasses from './0008-compute-quota-classes.ts'
+import * as instanceInfoCaches from './0013-instance-info-caches.ts'
 import * as computeGroupsAggregates from './0011-compute-groups-aggregates.ts'
 import * as identityPolicies from './0016-identity-policies.ts'
 import * as networkAgents from './0017-network-agents.ts'
@@ -23,6 +24,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004-image': image,
   '0007-network': network,
   '0008-compute-quota-classes': computeQuotaClasses,
+  '0013-instance-info-caches': instanceInfoCaches,
   '0011-compute-groups-aggregates': computeGroupsAggregates,
   '0016-identity-policies': identityPolicies,
   '0017-network-agents': networkAgents,

@@ -216,18 +216,14 @@ export interface ComputeNodesTable {
 }
 
 /**
- * Fixed IPs and MACs handed out by the records-only network manager, until
- * the networking issue replaces it with Neutron's ports.
+ * Nova's instance_info_caches: an instance's network info (its ports and
+ * their addresses) as JSON, kept by the network service.
  */
-export interface NetworkAllocationsTable {
-  id: string
+export interface InstanceInfoCachesTable {
   instance_uuid: string
-  network_id: string
-  network_label: string
-  address: string
-  mac_address: string
-  version: number
-  created_at: string
+  /** JSON array of the instance's VIFs (src/compute/objects.ts `VifInfo`). */
+  network_info: string
+  updated_at: string
 }
 
 /** The tables of this area, merged into `Schema`. */
@@ -244,7 +240,7 @@ export interface ComputeTables {
   quotas: QuotasTable
   quota_classes: QuotaClassesTable
   compute_nodes: ComputeNodesTable
-  network_allocations: NetworkAllocationsTable
+  instance_info_caches: InstanceInfoCachesTable
 }
 
 export type InstanceRow = Selectable<InstancesTable>
@@ -256,4 +252,3 @@ export type ComputeNodeRow = Selectable<ComputeNodesTable>
 export type InstanceActionRow = Selectable<InstanceActionsTable>
 export type InstanceActionEventRow = Selectable<InstanceActionEventsTable>
 export type InstanceFaultRow = Selectable<InstanceFaultsTable>
-export type NetworkAllocationRow = Selectable<NetworkAllocationsTable>

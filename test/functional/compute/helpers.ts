@@ -248,3 +248,37 @@ export async function eventually<T>(check: () => Promise<T | undefined>, what: s
     await sleep(POLL_INTERVAL_MS)
   }
 }
+
+/** A network with one IPv4 subnet (documentation range) in the caller's project; returns the ids. */
+export async function createNetwork(
+  cloud: ComputeCloud,
+  caller: Caller,
+  name: string,
+  cidr = '192.0.2.0/24',
+  extra: Record<string, unknown> = {},
+): Promise<{ networkId: string; subnetId: string }> {
+  const neutron = async (path: string, body: unknown) => {
+    const res = await fetch(`${cloud.tc.url('network')}/v2.0${path}`, {
+      method: 'POST',
+      headers: { 'x-auth-token': caller.token, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    })
+    if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`)
+    return (await res.json()) as any
+  }
+  const net = await neutron('/networks', { network: { name, ...extra } })
+  const subnet = await neutron('/subnets', {
+    subnet: { network_id: net.network.id, cidr, ip_version: 4, name: `${name}-subnet` },
+  })
+  return { networkId: net.network.id, subnetId: subnet.subnet.id }
+}
+
+/** Neutron ports bound to an instance (device_id), straight from the database. */
+export async function portsOf(cloud: ComputeCloud, uuid: string): Promise<number> {
+  const rows = await cloud.tc.cloud.db.kysely
+    .selectFrom('ports')
+    .select('id')
+    .where('device_id', '=', uuid)
+    .execute()
+  return rows.length
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { TEST_ADMIN_PASSWORD } from '../harness.ts'
-import { startComputeCloud, type ComputeCloud } from './helpers.ts'
+import { createNetwork, startComputeCloud, type ComputeCloud } from './helpers.ts'
 
 /**
  * Debian's `openstack` CLI (python3-openstackclient 6.0) against the compute
@@ -55,6 +55,8 @@ describe('openstack CLI against the compute API', { timeout: SUITE_TIMEOUT_MS },
 
   before(async () => {
     cloud = await startComputeCloud({ hosts: 2 })
+    // `--nic auto` finds the admin project's only network.
+    await createNetwork(cloud, cloud.admin, 'private')
   })
   after(() => cloud?.stop())
 
@@ -91,7 +93,7 @@ describe('openstack CLI against the compute API', { timeout: SUITE_TIMEOUT_MS },
       ]),
     )
     assert.equal(second.status, 'ACTIVE')
-    assert.match(JSON.stringify(second.addresses), /10\.0\.0\./)
+    assert.match(JSON.stringify(second.addresses), /192\.0\.2\./)
     const all = await json(['server', 'list'])
     assert.deepEqual(all.map((s: { Name: string }) => s.Name).sort(), ['cli-a', 'cli-b'])
     const named = await json(['server', 'list', '--name', '^cli-a$', '--status', 'ACTIVE'])

@@ -3,7 +3,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
 import type { ComputeHost } from '../../../src/compute/service.ts'
 import type { FakeDriver } from '../../../src/compute/virt/fake/driver.ts'
-import { eventually, startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
+import {
+  createNetwork,
+  eventually,
+  portsOf,
+  startComputeCloud,
+  type Caller,
+  type ComputeCloud,
+} from './helpers.ts'
 
 /** Fake hosts small enough to fill: 2048 MB, 512 MB reserved, so three 512 MB servers each. */
 const HOST_MEMORY_MB = 2048
@@ -34,12 +41,7 @@ async function eventsOf(caller: Caller, id: string) {
 }
 
 async function allocationCount(cloud: ComputeCloud, uuid: string): Promise<number> {
-  const rows = await cloud.tc.cloud.db.kysely
-    .selectFrom('network_allocations')
-    .select('id')
-    .where('instance_uuid', '=', uuid)
-    .execute()
-  return rows.length
+  return portsOf(cloud, uuid)
 }
 
 describe('compute: scheduling, claims and failures', () => {
@@ -61,6 +63,8 @@ describe('compute: scheduling, claims and failures', () => {
       },
     })
     admin = cloud.admin
+    // `networks: auto` finds the admin project's only network.
+    await createNetwork(cloud, admin, 'sched-net')
   })
   after(() => cloud?.stop())
 

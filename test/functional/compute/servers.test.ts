@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { COMPUTE_MAX_MICROVERSION } from '../../../src/compute/api/microversions.ts'
-import { eventually, startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
+import { createNetwork, eventually, startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
 
 describe('compute: servers', () => {
   let cloud: ComputeCloud
@@ -12,6 +12,8 @@ describe('compute: servers', () => {
     cloud = await startComputeCloud({ hosts: 2 })
     admin = cloud.admin
     member = await cloud.newMember()
+    // `networks: auto` finds the member project's only network.
+    await createNetwork(cloud, member, 'private')
   })
   after(() => cloud?.stop())
 
@@ -63,7 +65,8 @@ describe('compute: servers', () => {
       assert.equal(server['OS-EXT-SRV-ATTR:host'], undefined, 'extended attributes are for admins')
       assert.ok(server.hostId.length > 0)
       const [ip] = server.addresses.private
-      assert.match(ip.addr, /^10\.0\./)
+      assert.match(ip.addr, /^192\.0\.2\./)
+      assert.equal(ip['OS-EXT-IPS:type'], 'fixed')
       assert.match(ip['OS-EXT-IPS-MAC:mac_addr'], /^fa:16:3e:/)
       const asAdmin = (await admin.nova('GET', `/servers/${id}`, undefined, '2.3')).body.server
       assert.match(asAdmin['OS-EXT-SRV-ATTR:host'], /-[12]$/)

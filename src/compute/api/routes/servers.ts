@@ -3,6 +3,7 @@ import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
 import { PASSWORD_CHUNKS, type CreateServerRequest, type ServerUpdates } from '../../api.ts'
 import { getFlavor } from '../../db/flavors.ts'
+import { allFixedIps as cachedAddresses } from '../../db/info-caches.ts'
 import { instanceNotFound } from '../../db/instances.ts'
 import { groupsOfInstances } from '../../db/server-groups.ts'
 import type { Instance, NetworkRequest, RequestedNetworks } from '../../objects.ts'
@@ -19,6 +20,7 @@ import {
 } from '../schemas/servers.ts'
 import { parseServerListQuery } from '../server-list.ts'
 import { schemaFor, validateBody, validateQuery } from '../validation.ts'
+import { addSecurityGroupAction, removeSecurityGroupAction } from './security-groups.ts'
 import {
   addressesView,
   createView,
@@ -263,17 +265,7 @@ async function flavorExists(deps: ApiDeps, flavorId: string): Promise<boolean> {
 }
 
 async function allFixedIps(deps: ApiDeps): Promise<Map<string, { address: string; version: number }[]>> {
-  const rows = await deps.db.kysely
-    .selectFrom('network_allocations')
-    .select(['instance_uuid', 'address', 'version'])
-    .execute()
-  const out = new Map<string, { address: string; version: number }[]>()
-  for (const r of rows) {
-    const list = out.get(r.instance_uuid) ?? []
-    list.push({ address: r.address, version: r.version })
-    out.set(r.instance_uuid, list)
-  }
-  return out
+  return cachedAddresses(deps.db.kysely)
 }
 
 async function showServer(deps: ApiDeps, req: ComputeRequest) {
@@ -375,8 +367,6 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'injectNetworkInfo',
   'changePassword',
   'trigger_crash_dump',
-  'addSecurityGroup',
-  'removeSecurityGroup',
   'addFixedIp',
   'removeFixedIp',
   'addFloatingIp',
@@ -396,6 +386,8 @@ const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   lock: lockAction,
   unlock: unlockAction,
   'os-resetState': resetStateAction,
+  addSecurityGroup: addSecurityGroupAction,
+  removeSecurityGroup: removeSecurityGroupAction,
 }
 
 async function serverAction(deps: ApiDeps, req: ComputeRequest) {

@@ -201,8 +201,9 @@ function flavorView(req: ComputeRequest, instance: Instance, showExtraSpecs: boo
 }
 
 /**
- * `addresses`: network label -> fixed IPs. Empty while the server builds, as
- * Nova's view does; the MAC and type extensions with `extended`.
+ * `addresses`: network label -> the ports' fixed IPs, each followed by its
+ * floating IPs (from the network info cache). Empty while the server
+ * builds, as Nova's view does; the MAC and type extensions with `extended`.
  */
 export function addressesView(instance: Instance, ips: readonly FixedIp[], extended: boolean) {
   if (instance.vmState === VmState.BUILDING) return {}
@@ -210,7 +211,7 @@ export function addressesView(instance: Instance, ips: readonly FixedIp[], exten
   for (const ip of ips) {
     const entry: Record<string, unknown> = { version: ip.version, addr: ip.address }
     if (extended) {
-      entry['OS-EXT-IPS:type'] = 'fixed'
+      entry['OS-EXT-IPS:type'] = ip.type ?? 'fixed'
       entry['OS-EXT-IPS-MAC:mac_addr'] = ip.macAddress
     }
     ;(out[ip.networkLabel] ??= []).push(entry)

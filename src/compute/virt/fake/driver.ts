@@ -11,6 +11,7 @@ import {
   type InstanceInfo,
   type NodeResources,
   type RebootType,
+  type VirtNic,
   type SpawnRequest,
   type VirtDriver,
   type VirtInstance,
@@ -34,6 +35,8 @@ export const FAKE_STEPS = [
   'spawn:define',
   'spawn:start',
   'destroy',
+  'attach_interface',
+  'detach_interface',
   'power_off',
   'power_on',
   'reboot',
@@ -89,6 +92,8 @@ export class FakeDriver implements VirtDriver {
   /** Disks and NICs spawn made but has not yet handed to a guest (must be empty after a failed spawn). */
   readonly #leftovers = new Set<string>()
   readonly #bootedAt = Date.now()
+  /** The NICs plugged into each guest (spawn and interface attach/detach). */
+  readonly #nics = new Map<string, VirtNic[]>()
   #host = ''
 
   constructor(options: FakeDriverOptions) {
@@ -220,6 +225,7 @@ export class FakeDriver implements VirtDriver {
         guest,
         `Booting ${instance.hostname} from image ${request.image.id} with ${request.nics.length} NIC(s)`,
       )
+      this.#nics.set(instance.uuid, [...request.nics])
       for (const nic of request.nics)
         this.#log(guest, `eth: ${nic.macAddress} ${nic.address} (${nic.networkLabel})`)
       this.#log(guest, `${instance.hostname} login:`)
@@ -234,6 +240,7 @@ export class FakeDriver implements VirtDriver {
   async destroy(instance: VirtInstance): Promise<void> {
     await this.#step('destroy')
     this.#guests.delete(instance.uuid)
+    this.#nics.delete(instance.uuid)
     this.#configDrives.delete(instance.uuid)
   }
 
@@ -333,6 +340,31 @@ export class FakeDriver implements VirtDriver {
       yield new TextEncoder().encode(`fake disk of ${instance.uuid}\n`)
     }
     await upload(disk())
+  }
+
+  async attachInterface(instance: VirtInstance, nic: VirtNic): Promise<void> {
+    const guest = this.#guest(instance)
+    await this.#step('attach_interface')
+    const nics = this.#nics.get(instance.uuid) ?? []
+    if (!nics.some((n) => n.macAddress === nic.macAddress)) this.#nics.set(instance.uuid, [...nics, nic])
+    this.#log(guest, `eth hot-plugged: ${nic.macAddress} ${nic.address} (${nic.networkLabel})`)
+  }
+
+  async detachInterface(instance: VirtInstance, nic: VirtNic): Promise<void> {
+    const guest = this.#guests.get(instance.uuid)
+    if (!guest) return
+    await this.#step('detach_interface')
+    const nics = this.#nics.get(instance.uuid) ?? []
+    this.#nics.set(
+      instance.uuid,
+      nics.filter((n) => n.macAddress !== nic.macAddress),
+    )
+    this.#log(guest, `eth unplugged: ${nic.macAddress}`)
+  }
+
+  /** The NICs a guest has now (tests). */
+  nicsOf(uuid: string): readonly VirtNic[] {
+    return this.#nics.get(uuid) ?? []
   }
 
   async getHostUptime(): Promise<string> {

@@ -152,7 +152,8 @@ function diskXml(disk: DomainDisk, bus: string): string {
     </disk>`
 }
 
-function nicXml(nic: DomainNic, model: string): string {
+/** One `<interface>` element: the domain's NICs at spawn and a hot-plugged one (attach-device). */
+export function nicXml(nic: DomainNic, model: string): string {
   const mac = nic.macAddress.toLowerCase()
   if (!MAC_PATTERN.test(mac)) throw new Invalid(`MAC address ${nic.macAddress} is not valid`)
   if (!IFNAME_PATTERN.test(nic.bridge)) throw new Invalid(`bridge name ${nic.bridge} is not valid`)

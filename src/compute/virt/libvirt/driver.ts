@@ -36,7 +36,14 @@ import {
   configDriveRequired,
 } from '../config-drive.ts'
 import { chooseVirtType } from './accel.ts'
-import { buildDomainXml, diskBus, type DomainDisk, type DomainNic, type VirtType } from './domain-xml.ts'
+import {
+  buildDomainXml,
+  diskBus,
+  nicXml,
+  type DomainDisk,
+  type DomainNic,
+  type VirtType,
+} from './domain-xml.ts'
 import { hostFacts, hostUptime, versionNumber } from './host.ts'
 import { createBlank, createOverlay, ImageCache, type ImageSource } from './image-cache.ts'
 import { Virsh } from './virsh.ts'
@@ -338,6 +345,47 @@ export class LibvirtDriver implements VirtDriver {
     }
   }
 
+  /**
+   * `virsh attach-device` of the NIC's `<interface>` (the element spawn
+   * writes), into the persistent definition and, when the guest runs, live.
+   */
+  async attachInterface(instance: VirtInstance, nic: VirtNic): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const state = await this.#virsh.powerState(domain)
+    const [domainNic] = this.#domainNics([nic])
+    const file = join(this.instanceDir(instance.uuid), `interface-${nic.macAddress.replaceAll(':', '')}.xml`)
+    writeFileSync(file, nicXml(domainNic!, 'virtio'))
+    const live = state === PowerState.RUNNING || state === PowerState.PAUSED ? ['--live'] : []
+    await this.#step('attach_interface', () =>
+      this.#virsh.exec(['attach-device', domain, file, '--config', ...live]),
+    )
+  }
+
+  /** `virsh detach-device` of the same element; succeeds if the domain does not have the NIC. */
+  async detachInterface(instance: VirtInstance, nic: VirtNic): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    let xml: string
+    try {
+      xml = await this.#virsh.exec(['dumpxml', domain])
+    } catch {
+      return
+    }
+    if (!xml.includes(`<mac address='${nic.macAddress.toLowerCase()}'/>`)) return
+    const state = await this.#virsh.powerState(domain)
+    const file = join(this.instanceDir(instance.uuid), `interface-${nic.macAddress.replaceAll(':', '')}.xml`)
+    const domainNic: DomainNic = {
+      macAddress: nic.macAddress,
+      bridge: this.#options.bridgeFor?.(nic) ?? nic.bridge ?? defaultBridgeName(nic),
+      tap: nic.devname ?? tapName(nic.macAddress),
+    }
+    writeFileSync(file, nicXml(domainNic, 'virtio'))
+    const live = state === PowerState.RUNNING || state === PowerState.PAUSED ? ['--live'] : []
+    await this.#step('detach_interface', () =>
+      this.#virsh.exec(['detach-device', domain, file, '--config', ...live]),
+    )
+    rmSync(file, { force: true })
+  }
+
   async getHostUptime(): Promise<string> {
     return hostUptime()
   }
@@ -364,7 +412,7 @@ export class LibvirtDriver implements VirtDriver {
 
   #domainNics(nics: readonly VirtNic[]): DomainNic[] {
     return nics.map((nic) => {
-      const bridge = (this.#options.bridgeFor ?? defaultBridgeName)(nic)
+      const bridge = this.#options.bridgeFor?.(nic) ?? nic.bridge ?? defaultBridgeName(nic)
       // Checked before anything is created: libvirt would fail late, at start.
       if (!existsSync(`/sys/class/net/${bridge}/bridge`)) {
         throw new VirtDriverError(
@@ -374,7 +422,7 @@ export class LibvirtDriver implements VirtDriver {
           },
         )
       }
-      return { macAddress: nic.macAddress, bridge, tap: tapName(nic.macAddress) }
+      return { macAddress: nic.macAddress, bridge, tap: nic.devname ?? tapName(nic.macAddress) }
     })
   }
 
