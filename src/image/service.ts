@@ -3,9 +3,11 @@ import { ApiServer } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
 import { HttpService, type RuntimeOptions } from '../service/service.ts'
 import { createImageManager } from './api.ts'
+import { metadefRoutes } from './api/metadefs.ts'
 import { configureImageServer, imageRoutes } from './api/routes.ts'
 import { versionRoutes } from './api/versions.ts'
 import type { ImageManager } from './manager.ts'
+import { MetadefCatalog } from './metadefs.ts'
 import { authMiddleware } from '../identity/middleware.ts'
 
 /** Glance v2 on :9292. */
@@ -14,7 +16,7 @@ export function createImageService(rt: Runtime): HttpService {
   const server = new ApiServer({
     name: 'image',
     style: 'glance',
-    routes: [...versionRoutes, ...imageRoutes(manager)],
+    routes: [...versionRoutes, ...imageRoutes(manager), ...metadefRoutes(new MetadefCatalog(rt.db))],
     configure: configureImageServer,
     ...authMiddleware(rt),
   })

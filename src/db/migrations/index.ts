@@ -9,6 +9,7 @@ import * as instanceInfoCaches from './0013-instance-info-caches.ts'
 import * as computeGroupsAggregates from './0011-compute-groups-aggregates.ts'
 import * as identityPolicies from './0016-identity-policies.ts'
 import * as networkAgents from './0017-network-agents.ts'
+import * as imageMetadefs from './0018-image-metadefs.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -28,4 +29,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0011-compute-groups-aggregates': computeGroupsAggregates,
   '0016-identity-policies': identityPolicies,
   '0017-network-agents': networkAgents,
+  '0018-image-metadefs': imageMetadefs,
 }

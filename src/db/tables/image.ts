@@ -58,11 +58,54 @@ export interface ImageMembersTable {
 }
 
 /** The tables of this area, merged into `Schema`. */
+/** A metadata definitions namespace (`/v2/metadefs/namespaces`), keyed by its name as in the API. */
+export interface MetadefNamespacesTable {
+  namespace: string
+  display_name: string | null
+  description: string | null
+  visibility: string
+  protected: boolean
+  owner: string | null
+  created_at: string
+  updated_at: string | null
+}
+
+export interface MetadefResourceTypesTable {
+  name: string
+  /** Seeded types (OS::Glance::Image, ...) cannot be deleted. */
+  protected: boolean
+  created_at: string
+  updated_at: string | null
+}
+
+export interface MetadefResourceTypeAssociationsTable {
+  namespace: string
+  resource_type: string
+  prefix: string | null
+  properties_target: string | null
+  created_at: string
+  updated_at: string | null
+}
+
+/** A namespace's objects, properties and tags: `kind` says which, `doc` is the definition (JSON). */
+export interface MetadefItemsTable {
+  namespace: string
+  kind: string
+  name: string
+  doc: string
+  created_at: string
+  updated_at: string | null
+}
+
 export interface ImageTables {
   images: ImagesTable
   image_properties: ImagePropertiesTable
   image_tags: ImageTagsTable
   image_members: ImageMembersTable
+  metadef_namespaces: MetadefNamespacesTable
+  metadef_resource_types: MetadefResourceTypesTable
+  metadef_resource_type_associations: MetadefResourceTypeAssociationsTable
+  metadef_items: MetadefItemsTable
 }
 
 export type ImageRow = Selectable<ImagesTable>
