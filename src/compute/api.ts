@@ -166,7 +166,12 @@ export class ComputeApi {
     const placement = await this.#placement(ctx, req)
     const group = await requestedServerGroup(this.#d.db.kysely, req.schedulerHints)
     const networks = this.#resolveNetworks(req.networks, req.maxCount)
-    await this.#d.network.validateNetworks(ctx, networks, req.securityGroups)
+    // No `networks` (before 2.37) is Nova's implicit auto: no NIC, rather than a 400, when there is no network.
+    await this.#d.network.validateNetworks(
+      ctx,
+      req.networks === undefined ? undefined : networks,
+      req.securityGroups,
+    )
     const reservationId = `r-${randomChars(UID_CHARS, UID_LENGTH)}`
     const adminPassword = req.adminPassword ?? randomChars(PASSWORD_CHARS, PASSWORD_LENGTH)
     const instances = await this.#d.db.transaction(async (trx) => {

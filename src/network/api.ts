@@ -290,7 +290,8 @@ export class NetworkApi {
       (p.fixed_ips as { ip_address: string }[]).some((f) => f.ip_address === address),
     )
     if (holder) {
-      throw new Conflict(
+      // Nova's create answers FixedIpAlreadyInUse with 400, its interface attach with 409.
+      throw new (attach ? Conflict : Invalid)(
         `Fixed IP address ${address} is already in use on instance ${(holder.device_id as string) || ''}.`,
       )
     }
