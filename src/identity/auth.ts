@@ -53,6 +53,8 @@ interface MethodResult {
   readonly appCred?: { readonly id: string; readonly projectId: string }
   /** The scope of the token a `token` method presented: its default when no scope is asked. */
   readonly tokenScope?: TokenScope
+  /** The methods that token was issued for: a rescoped token carries them too (Keystone's token plugin). */
+  readonly tokenMethods?: readonly AuthMethod[]
 }
 
 /**
@@ -102,7 +104,7 @@ export class Authenticator {
       : await this.#scope(auth.scope, userId, fromToken?.tokenScope)
     const req: IssueRequest = {
       userId,
-      methods: methods as AuthMethod[],
+      methods: [...new Set([...(methods as AuthMethod[]), ...(fromToken?.tokenMethods ?? [])])],
       scope,
       expiresAtMs: fromToken?.expiresAtMs,
       parentAuditId: fromToken?.parentAuditId,
@@ -164,6 +166,7 @@ export class Authenticator {
       expiresAtMs: token.expiresAtMs,
       parentAuditId: token.auditIds[0]!,
       tokenScope: token.scope,
+      tokenMethods: token.methods,
     }
   }
 

@@ -412,7 +412,7 @@ export class ApplicationCredentialManager {
       throw new Unauthorized(APP_CRED_AUTH_FAILED)
     }
     const ok = await verifyPassword(secret, row.secret_hash)
-    if (!ok || (row.expires_at !== null && Date.parse(row.expires_at) <= Date.now())) {
+    if (!ok || (row.expires_at !== null && utcMs(row.expires_at) <= Date.now())) {
       throw new Unauthorized(APP_CRED_AUTH_FAILED)
     }
     return toAppCred(row, await this.#roleRefs(row))
@@ -429,9 +429,19 @@ export class ApplicationCredentialManager {
   }
 }
 
-/** An ISO timestamp in the future, normalised; 400 with Keystone's words otherwise. */
+/** Milliseconds of an ISO timestamp; one without a zone is UTC (Keystone stores naive UTC times). */
+function utcMs(text: string): number {
+  return Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`)
+}
+
+/**
+ * An ISO timestamp in the future, as Keystone stores and shows it: naive
+ * UTC with the caller's microseconds (`2026-11-26T01:35:12.912300`, no
+ * fraction when it is zero, as Python's isoformat); 400 with Keystone's
+ * words otherwise.
+ */
 function normalizeExpiry(text: string): string {
-  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text}Z`)
+  const ms = utcMs(text)
   if (Number.isNaN(ms))
     throw new Invalid(`Invalid input for field 'expires_at': '${text}' is not a 'date-time'`)
   if (ms <= Date.now()) {
@@ -440,5 +450,7 @@ function normalizeExpiry(text: string): string {
         'either malformed or otherwise incorrect. The client is assumed to be in error.',
     )
   }
-  return new Date(ms).toISOString()
+  const micros = `${/T[\d:]+\.(\d+)/.exec(text)?.[1] ?? ''}000000`.slice(0, 6)
+  const seconds = new Date(ms).toISOString().slice(0, 19)
+  return micros === '000000' ? seconds : `${seconds}.${micros}`
 }

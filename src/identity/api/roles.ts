@@ -255,6 +255,17 @@ export function roleRoutes(d: IdentityDeps): Route[] {
       },
     },
     {
+      // Keystone's check_implied_role: HEAD answers 204 (declared before GET, which would answer 200).
+      method: 'HEAD',
+      path: '/v3/roles/:prior_role_id/implies/:implied_role_id',
+      policy: 'identity:check_implied_role',
+      status: 204,
+      handler: async (req) => {
+        const { prior_role_id, implied_role_id } = req.params as Params
+        await a.getImpliedRole(prior_role_id!, implied_role_id!)
+      },
+    },
+    {
       method: 'GET',
       path: '/v3/roles/:prior_role_id/implies/:implied_role_id',
       policy: 'identity:get_implied_role',
