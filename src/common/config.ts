@@ -126,6 +126,18 @@ const COMPUTE_OPTIONS = {
     max: 3_600_000,
     help: 'Time the fake driver takes to start a guest (benchmarks).',
   },
+  shelved_offload_time: {
+    kind: 'int',
+    default: 0,
+    min: -1,
+    max: SECONDS_PER_DAY * 365,
+    help: "Seconds a shelved server keeps its host before it is offloaded (Nova's shelved_offload_time): 0 offloads at once, -1 never (only shelveOffload does).",
+  },
+  enable_instance_password: {
+    kind: 'bool',
+    default: true,
+    help: "Return the admin password in create, rebuild and rescue answers (Nova's [api] enable_instance_password).",
+  },
   fixed_range: {
     kind: 'string',
     default: '10.0.0.0/16',
@@ -752,6 +764,8 @@ export interface ComputeConfig {
   readonly fakeMemoryMb: number
   readonly fakeLocalGb: number
   readonly fakeSpawnDelayMs: number
+  readonly shelvedOffloadTime: number
+  readonly enableInstancePassword: boolean
   readonly fixedRange: string
   readonly defaultNetworkLabel: string
 }
@@ -783,6 +797,8 @@ function buildComputeConfig(v: Map<string, Value>): ComputeConfig {
     fakeMemoryMb: n('fake_memory_mb'),
     fakeLocalGb: n('fake_local_gb'),
     fakeSpawnDelayMs: n('fake_spawn_delay_ms'),
+    shelvedOffloadTime: n('shelved_offload_time'),
+    enableInstancePassword: v.get('compute.enable_instance_password') as boolean,
     fixedRange: s('fixed_range'),
     defaultNetworkLabel: s('default_network_label'),
   }

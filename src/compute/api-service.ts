@@ -25,6 +25,7 @@ import { DbImageApi } from './image.ts'
 import { ComputePolicy } from './policy.ts'
 import { QuotaEngine } from './quota.ts'
 import { ComputeRpcApi } from './rpcapi.ts'
+import { ServerActionsApi } from './server-actions.ts'
 
 /** The facades the compute API's handlers use, built once per runtime. */
 export function computeApiDeps(rt: Runtime): ApiDeps {
@@ -34,6 +35,16 @@ export function computeApiDeps(rt: Runtime): ApiDeps {
   const network = networkApiFor(rt)
   // Security group changes made here reach every host's data plane at once.
   ensureChangeFanout(rt)
+  const images = new DbImageApi(rt.db)
+  const actions = new ServerActionsApi({
+    db: rt.db,
+    config: rt.config,
+    hosts,
+    images,
+    quotas,
+    compute: computeRpc,
+    conductor: new ConductorRpcApi(rt.transport),
+  })
   const compute = new ComputeApi({
     db: rt.db,
     config: rt.config.compute,
@@ -53,6 +64,7 @@ export function computeApiDeps(rt: Runtime): ApiDeps {
     quotas,
     computeRpc,
     network,
+    actions,
     policy: new ComputePolicy(rt.config.compute.policyFile),
   }
 }

@@ -3,6 +3,7 @@ import { NimbusError, NotFound, registerErrorClass } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
 import type { ConductorRpcApi, InstanceUpdateArgs } from '../conductor/rpcapi.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
+import { ActionsHost } from './actions-host.ts'
 import { metadataVifs, sourceOf } from '../metadata/instance-source.ts'
 import { instanceDiagnostics } from './diagnostics.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
@@ -71,8 +72,25 @@ export class ComputeManager {
   /** Consecutive failed builds per node, reported for the build failure weigher. */
   readonly #failedBuilds = new Map<string, number>()
 
+  /** The server actions (reboot, stop, rescue, shelve, snapshot ...): actions-host.ts. */
+  readonly #actions: ActionsHost
+
   constructor(deps: ComputeManagerDeps) {
     this.#d = deps
+    this.#actions = new ActionsHost({
+      host: deps.host,
+      driver: deps.driver,
+      conductor: deps.conductor,
+      network: deps.network,
+      withLock: (uuid, fn) => this.#withLock(uuid, fn),
+      claim: (instance, node) => {
+        deps.tracker.claim(instance, node)
+        deps.onUsageChanged?.()
+      },
+      dropClaim: (uuid) => this.#dropClaim(uuid),
+      virtInstance,
+      virtNic,
+    })
   }
 
   get host(): string {
@@ -95,6 +113,7 @@ export class ComputeManager {
         instanceDiagnostics(this.#d.driver, a.instance, virtInstance(a.instance)),
       external_instance_event: (ctx, a: { instances: Instance[]; events: ExternalEvent[] }) =>
         this.externalInstanceEvent(ctx, a.instances, a.events),
+      ...this.#actions.endpoints(),
     }
   }
 

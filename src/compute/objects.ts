@@ -115,6 +115,12 @@ export type InstanceUpdates = Partial<
     | 'rootDeviceName'
     | 'systemMetadata'
     | 'metadata'
+    | 'imageRef'
+    | 'keyName'
+    | 'keyData'
+    | 'userData'
+    | 'kernelId'
+    | 'ramdiskId'
   >
 >
 

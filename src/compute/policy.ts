@@ -7,6 +7,7 @@ import {
 } from '../common/policy.ts'
 import { NETWORK_AREA_POLICY_DEFAULTS } from './policy-network.ts'
 import { ADMIN_AREA_POLICY_DEFAULTS } from './policy-admin.ts'
+import { ACTIONS_AREA_POLICY_DEFAULTS } from './policy-actions.ts'
 
 /**
  * Nova's policy defaults (nova/policies/*.py, Zed) for the routes Nimbus
@@ -115,6 +116,7 @@ export const NOVA_POLICY_DEFAULTS: PolicyRules = {
   ...NETWORK_AREA_POLICY_DEFAULTS,
 
   ...ADMIN_AREA_POLICY_DEFAULTS,
+  ...ACTIONS_AREA_POLICY_DEFAULTS,
 }
 
 /** Nova's PolicyNotAuthorized wording. */

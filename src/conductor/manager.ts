@@ -40,7 +40,9 @@ import type {
   ServiceRef,
   StepArgs,
   ServiceState,
+  UnshelveRequest,
 } from './rpcapi.ts'
+import { unshelveInstance } from './unshelve.ts'
 
 const log = logger('conductor')
 
@@ -82,6 +84,7 @@ export class ConductorManager {
   endpoints(): Record<string, (ctx: RequestContext, args: any) => Promise<unknown>> {
     return {
       build_instances: (ctx, a: BuildRequest) => this.buildInstances(ctx, a),
+      unshelve_instance: (ctx, a: UnshelveRequest) => unshelveInstance(this.#d, ctx, a),
       image_get: (ctx, a: { imageId: string }) => this.#images.get(ctx, a.imageId),
       instance_update: (ctx, a: InstanceUpdateArgs) => this.instanceUpdate(a),
       instance_get: (ctx, a: { uuid: string; readDeleted?: boolean }) =>

@@ -32,6 +32,17 @@ export interface BuildRequest {
   readonly lastFailure?: string | undefined
 }
 
+/** `unshelve_instance`: the API recorded the action and set UNSHELVING. */
+export interface UnshelveRequest {
+  readonly instanceUuid: string
+  /** The image endpoint (from the catalog) the host deletes the shelved image through. */
+  readonly imageApiUrl: string
+  /** 2.77 zone to schedule into; undefined: any. */
+  readonly availabilityZone?: string | undefined
+  /** 2.91 host (admin). */
+  readonly host?: string | undefined
+}
+
 export interface InstanceUpdateArgs {
   readonly uuid: string
   readonly updates: InstanceUpdates
@@ -118,6 +129,11 @@ export class ConductorRpcApi {
   /** cast: the API answers 202 without waiting for scheduling; reschedules cast it again. */
   buildInstances(ctx: RequestContext, request: BuildRequest): Promise<void> {
     return this.#client.cast(ctx, 'build_instances', request)
+  }
+
+  /** cast: unshelve answers 202; the conductor schedules an offloaded server, then its host spawns it. */
+  unshelveInstance(ctx: RequestContext, request: UnshelveRequest): Promise<void> {
+    return this.#client.cast(ctx, 'unshelve_instance', request)
   }
 
   // ---- object proxy for compute hosts (all calls) ----

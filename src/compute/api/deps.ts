@@ -9,6 +9,7 @@ import type { Instance } from '../objects.ts'
 import type { ComputePolicy } from '../policy.ts'
 import type { QuotaEngine } from '../quota.ts'
 import type { ComputeRpcApi } from '../rpcapi.ts'
+import type { ServerActionsApi } from '../server-actions.ts'
 
 /** What the compute API's route handlers are given: the facades they call. */
 export interface ApiDeps {
@@ -21,6 +22,8 @@ export interface ApiDeps {
   readonly computeRpc: ComputeRpcApi
   /** Neutron for the proxy APIs (os-interface, os-security-groups) and server create checks. */
   readonly network: NetworkApi
+  /** The server actions that involve a host (reboot, stop, rescue, shelve, createImage ...). */
+  readonly actions: ServerActionsApi
 }
 
 /**

@@ -245,6 +245,12 @@ const UPDATE_COLUMNS: Readonly<Record<keyof InstanceUpdates, string>> = {
   rootDeviceName: 'root_device_name',
   systemMetadata: 'system_metadata',
   metadata: 'metadata',
+  imageRef: 'image_ref',
+  keyName: 'key_name',
+  keyData: 'key_data',
+  userData: 'user_data',
+  kernelId: 'kernel_id',
+  ramdiskId: 'ramdisk_id',
 }
 
 function updateRow(updates: InstanceUpdates): Record<string, unknown> {

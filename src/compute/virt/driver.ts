@@ -9,7 +9,7 @@
  * another. Every method is async; every failure is a typed error
  * (`VirtDriverError` or a subclass) whose message says what failed.
  */
-import { Conflict, NimbusError, NotFound, registerErrorClass } from '../../common/errors.ts'
+import { Conflict, NimbusError, NotFound, NotImplemented, registerErrorClass } from '../../common/errors.ts'
 import type { GuestDiagnostics } from './diagnostics.ts'
 import type { MetadataSource } from '../../metadata/tree.ts'
 
@@ -67,6 +67,15 @@ export interface SpawnRequest {
   readonly metadata?: MetadataSource | undefined
 }
 
+/** `rescue`: what to boot instead of the instance's own disk. */
+export interface RescueRequest {
+  readonly instance: VirtInstance
+  /** The rescue image (the instance's own image unless the caller named another). */
+  readonly image: VirtImage
+  readonly nics: readonly VirtNic[]
+  readonly adminPassword?: string | undefined
+}
+
 /** `get_info`: the hypervisor's view of one instance. */
 export interface InstanceInfo {
   /** A power state from states.ts (`PowerState`). */
@@ -114,6 +123,10 @@ registerErrorClass(VirtInstanceExists)
 /** The instance is not in a power state the operation accepts. */
 export class VirtInvalidState extends Conflict {}
 registerErrorClass(VirtInvalidState)
+
+/** The driver (or its guests) cannot do this operation (Nova's NotImplementedError from a driver). */
+export class VirtNotSupported extends NotImplemented {}
+registerErrorClass(VirtNotSupported)
 
 /** The node cannot hold the instance (the hypervisor refused it for lack of resources). */
 export class VirtInsufficientResources extends VirtDriverError {}
@@ -203,6 +216,23 @@ export interface VirtDriver {
 
   /** Unplugs a NIC (os-interface detach); succeeds if the guest does not have it. */
   detachInterface(instance: VirtInstance, nic: VirtNic): Promise<void>
+
+  /**
+   * Boots the guest from the rescue image with its own root disk attached
+   * as the second disk (Nova's libvirt rescue), keeping what is needed to
+   * undo it. Resolves once the rescue guest runs. VirtInstanceNotFound if
+   * the guest is not here.
+   */
+  rescue(request: RescueRequest): Promise<void>
+
+  /** Ends a rescue: the guest boots from its own disk again; the rescue disk is removed. */
+  unrescue(instance: VirtInstance): Promise<void>
+
+  /**
+   * Sets the guest's admin password through the hypervisor's guest agent;
+   * VirtNotSupported when the driver or guest cannot (Nova: 501 / 409).
+   */
+  setAdminPassword(instance: VirtInstance, password: string): Promise<void>
 
   /** Seconds since the hypervisor host booted (the hypervisors API `uptime`). */
   getHostUptime(): Promise<string>

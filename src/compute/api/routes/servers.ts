@@ -21,6 +21,7 @@ import {
 import { parseServerListQuery } from '../server-list.ts'
 import { schemaFor, validateBody, validateQuery } from '../validation.ts'
 import { addSecurityGroupAction, removeSecurityGroupAction } from './security-groups.ts'
+import { SERVER_ACTIONS } from '../actions/handlers.ts'
 import {
   addressesView,
   createView,
@@ -341,44 +342,28 @@ async function deleteServer(deps: ApiDeps, req: ComputeRequest) {
  * server is a 404 before anything else is said about the action.
  */
 const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
-  'reboot',
-  'rebuild',
   'resize',
   'confirmResize',
   'revertResize',
-  'createImage',
-  'createBackup',
-  'os-start',
-  'os-stop',
-  'pause',
-  'unpause',
-  'suspend',
-  'resume',
-  'shelve',
-  'shelveOffload',
-  'unshelve',
-  'rescue',
-  'unrescue',
   'restore',
   'migrate',
   'os-migrateLive',
   'evacuate',
   'resetNetwork',
   'injectNetworkInfo',
-  'changePassword',
   'trigger_crash_dump',
   'addFixedIp',
   'removeFixedIp',
   'addFloatingIp',
   'removeFloatingIp',
-  'os-getConsoleOutput',
   'os-getVNCConsole',
   'os-getSPICEConsole',
   'os-getRDPConsole',
   'os-getSerialConsole',
 ])
 
-type ActionHandler = (deps: ApiDeps, req: ComputeRequest, instance: Instance) => Promise<void>
+/** A handler's return value is the response; without one the answer is an empty 202. */
+type ActionHandler = (deps: ApiDeps, req: ComputeRequest, instance: Instance) => Promise<unknown>
 
 /** The actions this API runs, by body key (Nova's wsgi actions). */
 const ACTIONS: Readonly<Record<string, ActionHandler>> = {
@@ -388,6 +373,7 @@ const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   'os-resetState': resetStateAction,
   addSecurityGroup: addSecurityGroupAction,
   removeSecurityGroup: removeSecurityGroupAction,
+  ...SERVER_ACTIONS,
 }
 
 async function serverAction(deps: ApiDeps, req: ComputeRequest) {
@@ -402,8 +388,7 @@ async function serverAction(deps: ApiDeps, req: ComputeRequest) {
     throw new Invalid(`There is no such action: ${action ?? ''}`)
   }
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
-  await handler(deps, req, instance)
-  return respond(202)
+  return (await handler(deps, req, instance)) ?? respond(202)
 }
 
 async function forceDeleteAction(deps: ApiDeps, req: ComputeRequest, instance: Instance) {

@@ -12,6 +12,7 @@ import {
   type NodeResources,
   type RebootType,
   type VirtNic,
+  type RescueRequest,
   type SpawnRequest,
   type VirtDriver,
   type VirtInstance,
@@ -46,6 +47,9 @@ export const FAKE_STEPS = [
   'resume',
   'snapshot',
   'console',
+  'rescue',
+  'unrescue',
+  'set_admin_password',
 ] as const
 export type FakeStep = (typeof FAKE_STEPS)[number]
 
@@ -71,13 +75,35 @@ interface FakeGuest {
   readonly uuid: string
   readonly internalId: string
   readonly instance: VirtInstance
+  readonly imageId?: string | undefined
   powerState: number
   console: string[]
+  /** The rescue image while rescued. */
+  rescueImageId?: string | undefined
+  adminPassword?: string | undefined
 }
 
 /** Hypervisor type and version the fake reports (Nova's fake reports `fake`, 1000). */
 const FAKE_HYPERVISOR_TYPE = 'fake'
 const FAKE_HYPERVISOR_VERSION = 1000
+/**
+ * What a fake guest prints while it boots: enough lines for clients that
+ * ask for the last 10 (Tempest's console output test).
+ */
+const FAKE_BOOT_LOG: readonly string[] = [
+  '[    0.000000] Linux version 6.1.0-fake (nimbus fake driver)',
+  '[    0.000000] Command line: console=ttyS0 root=/dev/vda',
+  '[    0.010000] Memory: fake',
+  '[    0.200000] virtio_blk virtio1: [vda] disk attached',
+  '[    0.300000] virtio_net virtio0 eth0: link up',
+  '[    0.400000] EXT4-fs (vda): mounted filesystem',
+  '[    0.500000] Run /init as init process',
+  'Starting syslogd: OK',
+  'Starting network: udhcpc: lease obtained',
+  'Starting sshd: OK',
+  'cloud-init: metadata fetched',
+]
+
 /** Console lines kept per guest, like a hypervisor's ring buffer. */
 const CONSOLE_MAX_LINES = 1_000
 
@@ -210,8 +236,11 @@ export class FakeDriver implements VirtDriver {
         uuid: instance.uuid,
         internalId: randomUUID(),
         instance,
+        imageId: request.image.id,
         powerState: PowerState.SHUTDOWN,
         console: [],
+        rescueImageId: undefined,
+        adminPassword: request.adminPassword,
       }
       this.#guests.set(instance.uuid, guest)
       revert.add('undefine guest', () => this.#guests.delete(instance.uuid))
@@ -226,6 +255,7 @@ export class FakeDriver implements VirtDriver {
         `Booting ${instance.hostname} from image ${request.image.id} with ${request.nics.length} NIC(s)`,
       )
       this.#nics.set(instance.uuid, [...request.nics])
+      for (const line of FAKE_BOOT_LOG) this.#log(guest, line)
       for (const nic of request.nics)
         this.#log(guest, `eth: ${nic.macAddress} ${nic.address} (${nic.networkLabel})`)
       this.#log(guest, `${instance.hostname} login:`)
@@ -365,6 +395,47 @@ export class FakeDriver implements VirtDriver {
   /** The NICs a guest has now (tests). */
   nicsOf(uuid: string): readonly VirtNic[] {
     return this.#nics.get(uuid) ?? []
+  }
+
+  async rescue(request: RescueRequest): Promise<void> {
+    const guest = this.#guest(request.instance)
+    await this.#step('rescue')
+    guest.rescueImageId = request.image.id
+    guest.powerState = PowerState.RUNNING
+    this.#log(guest, `Rescue boot from image ${request.image.id}; own disk attached as the second disk`)
+  }
+
+  async unrescue(instance: VirtInstance): Promise<void> {
+    const guest = this.#guest(instance)
+    if (guest.rescueImageId === undefined)
+      throw new VirtInvalidState(`Instance ${instance.uuid} is not rescued`)
+    await this.#step('unrescue')
+    guest.rescueImageId = undefined
+    guest.powerState = PowerState.RUNNING
+    this.#log(guest, 'Boot from own disk after rescue')
+  }
+
+  async setAdminPassword(instance: VirtInstance, password: string): Promise<void> {
+    const guest = this.#guest(instance)
+    if (guest.powerState !== PowerState.RUNNING)
+      throw new VirtInvalidState(`Instance ${instance.uuid} is not running`)
+    await this.#step('set_admin_password')
+    guest.adminPassword = password
+  }
+
+  /** The rescue image a guest runs from, if rescued (tests). */
+  rescueImageOf(uuid: string): string | undefined {
+    return this.#guests.get(uuid)?.rescueImageId
+  }
+
+  /** The admin password the guest was last given (tests). */
+  adminPasswordOf(uuid: string): string | undefined {
+    return this.#guests.get(uuid)?.adminPassword
+  }
+
+  /** The image a guest was spawned from (tests: rebuild). */
+  imageOf(uuid: string): string | undefined {
+    return this.#guests.get(uuid)?.imageId
   }
 
   async getHostUptime(): Promise<string> {

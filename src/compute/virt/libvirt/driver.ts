@@ -1,4 +1,5 @@
 import {
+  copyFileSync,
   createReadStream,
   existsSync,
   mkdirSync,
@@ -21,9 +22,11 @@ import {
   VirtInstanceExists,
   VirtInstanceNotFound,
   VirtInvalidState,
+  VirtNotSupported,
   type InstanceInfo,
   type NodeResources,
   type RebootType,
+  type RescueRequest,
   type SpawnRequest,
   type VirtDriver,
   type VirtInstance,
@@ -392,6 +395,71 @@ export class LibvirtDriver implements VirtDriver {
 
   async cleanupHost(): Promise<void> {
     // virsh holds no connection between calls: nothing to release.
+  }
+
+  // ---- rescue (Nova's libvirt layout: disk.rescue first, the own disk second) ----
+
+  /**
+   * Keeps the domain's XML as `unrescue.xml`, makes `disk.rescue` (an
+   * overlay on the rescue image), and boots a domain with the rescue disk
+   * first and the instance's own root disk second.
+   */
+  async rescue(request: RescueRequest): Promise<void> {
+    const { instance } = request
+    const domain = this.domainName(instance.uuid)
+    const dir = this.instanceDir(instance.uuid)
+    await this.#virsh.powerState(domain)
+    const base = await this.#step('rescue:image', () => this.#cache.get(request.image))
+    const { prefix } = diskBus(request.image.properties)
+    const rescueDisk = join(dir, 'disk.rescue')
+    await this.#step('rescue:disk', () => createOverlay(base, rescueDisk, instance.rootGb * GIB))
+    const xml = buildDomainXml({
+      name: domain,
+      uuid: instance.uuid,
+      title: instance.hostname,
+      virtType: this.#virtType,
+      memoryMb: instance.memoryMb,
+      vcpus: instance.vcpus,
+      disks: [
+        { path: rescueDisk, target: `${prefix}a` },
+        { path: join(dir, 'disk'), target: `${prefix}b` },
+      ],
+      nics: this.#domainNics(request.nics),
+      consoleLog: join(dir, 'console.log'),
+      imageProperties: request.image.properties,
+      imageId: request.image.id,
+      flavorSummary: `${instance.vcpus} vcpu, ${instance.memoryMb} MB, ${instance.rootGb} GB (rescue)`,
+    })
+    const saved = join(dir, 'unrescue.xml')
+    if (!existsSync(saved)) copyFileSync(join(dir, 'domain.xml'), saved)
+    writeFileSync(join(dir, 'rescue.xml'), xml)
+    await this.#virsh.execIdempotent(['destroy', domain])
+    await this.#step('rescue:define', () => this.#virsh.exec(['define', join(dir, 'rescue.xml')]))
+    await this.#step('rescue:start', () => this.#virsh.exec(['start', domain]))
+    await this.#waitForState(instance, PowerState.RUNNING, limits.libvirtSpawnTimeoutMs)
+  }
+
+  /** Boots the saved domain again and removes the rescue disk. */
+  async unrescue(instance: VirtInstance): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const dir = this.instanceDir(instance.uuid)
+    const saved = join(dir, 'unrescue.xml')
+    if (!existsSync(saved)) throw new VirtInvalidState(`Instance ${instance.uuid} is not rescued`)
+    await this.#virsh.execIdempotent(['destroy', domain])
+    await this.#step('unrescue:define', () => this.#virsh.exec(['define', saved]))
+    copyFileSync(saved, join(dir, 'domain.xml'))
+    rmSync(saved, { force: true })
+    rmSync(join(dir, 'disk.rescue'), { force: true })
+    rmSync(join(dir, 'rescue.xml'), { force: true })
+    await this.#step('unrescue:start', () => this.#virsh.exec(['start', domain]))
+    await this.#waitForState(instance, PowerState.RUNNING, limits.libvirtSpawnTimeoutMs)
+  }
+
+  /** Nimbus's guest image runs no guest agent, so the password cannot be set (Nova: 501). */
+  async setAdminPassword(instance: VirtInstance): Promise<void> {
+    throw new VirtNotSupported(`set_admin_password is not implemented by this driver or guest instance.`, {
+      instance: instance.uuid,
+    })
   }
 
   // ---- internals ----
