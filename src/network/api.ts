@@ -141,19 +141,20 @@ export class NetworkApi {
   /**
    * Deletes the instance's ports, except the ones listed as preserved
    * (pre-existing `port` NICs), which are unbound and kept. Succeeds if
-   * there is nothing left to do.
+   * there is nothing left to do; returns how many ports it released.
    */
   async deallocateForInstance(
     ctx: RequestContext,
     instanceUuid: string,
     preserve: readonly string[] = [],
-  ): Promise<void> {
+  ): Promise<number> {
     void ctx
-    const ports = await this.#plugin.core.listPorts(SYSTEM, { device_id: instanceUuid })
+    const ports = await this.#plugin.store.list('ports', { device_id: instanceUuid })
     for (const p of ports) {
       if (preserve.includes(p.id)) await this.#unbind(p.id)
       else await this.#plugin.core.deletePort(SYSTEM, p.id)
     }
+    return ports.length
   }
 
   /** Releases one port of an instance (os-interface detach): deleted, or unbound when preserved. */

@@ -44,6 +44,8 @@ export class NetworkManager {
 
   /** Ports for each requested NIC (none for `none`), bound to the build host; the cache follows. */
   async allocateForInstance(ctx: RequestContext, args: AllocateArgs): Promise<Vif[]> {
+    // `none` makes nothing (a build never adds ports to it), so it costs no statement at all.
+    if (args.requestedNetworks === 'none') return []
     const previous = await this.#cached(args.instanceUuid)
     const preserved = [...portIdsOf(args.requestedNetworks), ...preservedOf(previous)]
     const vifs = await this.#plugin.api.allocateForInstance(
@@ -70,9 +72,10 @@ export class NetworkManager {
   async deallocateForInstance(ctx: RequestContext, args: DeallocateArgs): Promise<void> {
     const previous = await this.#cached(args.instanceUuid)
     const preserve = [...(args.preserve ?? []), ...preservedOf(previous)]
-    await this.#plugin.api.deallocateForInstance(ctx, args.instanceUuid, preserve)
+    const released = await this.#plugin.api.deallocateForInstance(ctx, args.instanceUuid, preserve)
+    if (released === 0 && previous.length === 0) return
     await saveNetworkInfo(this.#db.kysely, args.instanceUuid, [])
-    log.debug({ instance: args.instanceUuid }, 'ports released')
+    log.debug({ instance: args.instanceUuid, released }, 'ports released')
   }
 
   /** One more port for an instance (interface attach); returns its VIF, the cache gains it. */
