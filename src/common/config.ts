@@ -143,6 +143,25 @@ const COMPUTE_OPTIONS = {
     default: '10.0.0.0/16',
     help: 'IPv4 range the records-only network manager hands fixed IPs from (default network).',
   },
+  allow_resize_to_same_host: {
+    kind: 'bool',
+    default: false,
+    help: 'A resize may pick the server\'s own host (Nova\'s allow_resize_to_same_host); cold migrations never do.',
+  },
+  resize_confirm_window_s: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    max: SECONDS_PER_DAY * 7,
+    help: 'Seconds after which a server in VERIFY_RESIZE is confirmed automatically (Nova\'s resize_confirm_window; 0: never).',
+  },
+  resize_confirm_check_interval_s: {
+    kind: 'int',
+    default: 60,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: 'Seconds between two runs of the automatic resize confirmation (Nova\'s _poll_unconfirmed_resizes).',
+  },
   default_network_label: {
     kind: 'string',
     default: 'private',
@@ -766,6 +785,9 @@ export interface ComputeConfig {
   readonly fakeSpawnDelayMs: number
   readonly shelvedOffloadTime: number
   readonly enableInstancePassword: boolean
+  readonly allowResizeToSameHost: boolean
+  readonly resizeConfirmWindowS: number
+  readonly resizeConfirmCheckIntervalS: number
   readonly fixedRange: string
   readonly defaultNetworkLabel: string
 }
@@ -799,6 +821,9 @@ function buildComputeConfig(v: Map<string, Value>): ComputeConfig {
     fakeSpawnDelayMs: n('fake_spawn_delay_ms'),
     shelvedOffloadTime: n('shelved_offload_time'),
     enableInstancePassword: v.get('compute.enable_instance_password') as boolean,
+    allowResizeToSameHost: v.get('compute.allow_resize_to_same_host') as boolean,
+    resizeConfirmWindowS: n('resize_confirm_window_s'),
+    resizeConfirmCheckIntervalS: n('resize_confirm_check_interval_s'),
     fixedRange: s('fixed_range'),
     defaultNetworkLabel: s('default_network_label'),
   }

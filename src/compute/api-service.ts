@@ -9,6 +9,7 @@ import { ComputeApi } from './api.ts'
 import type { ApiDeps } from './api/deps.ts'
 import { adminAreaRoutes } from './api/routes/admin.ts'
 import { externalEventRoutes } from './api/routes/external-events.ts'
+import { migrationRoutes } from './api/routes/migrations.ts'
 import { interfaceRoutes } from './api/routes/interfaces.ts'
 import { securityGroupRoutes } from './api/routes/security-groups.ts'
 import { flavorRoutes } from './api/routes/flavors.ts'
@@ -108,6 +109,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
       ...quotaRoutes(deps),
       ...hostRoutes(deps),
       ...externalEventRoutes(deps),
+      ...migrationRoutes(deps, rt),
       ...interfaceRoutes(deps),
       ...securityGroupRoutes(deps),
       ...adminAreaRoutes(deps),

@@ -493,6 +493,11 @@ export class ComputeManager {
     this.#d.onUsageChanged?.()
   }
 
+  /** Runs `fn` under the instance's lock (moves take the same lock as builds and deletes). */
+  withInstanceLock<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
+    return this.#withLock(uuid, fn)
+  }
+
   async #withLock<T>(uuid: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.#locks.get(uuid) ?? Promise.resolve()
     const run = previous.then(fn, fn)

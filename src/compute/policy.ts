@@ -5,6 +5,7 @@ import {
   type PolicyRules,
   type PolicyTarget,
 } from '../common/policy.ts'
+import { MOVE_POLICY_DEFAULTS } from './policy-moves.ts'
 import { NETWORK_AREA_POLICY_DEFAULTS } from './policy-network.ts'
 import { ADMIN_AREA_POLICY_DEFAULTS } from './policy-admin.ts'
 import { ACTIONS_AREA_POLICY_DEFAULTS } from './policy-actions.ts'
@@ -113,6 +114,7 @@ export const NOVA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-instance-actions:show': `${PROJECT_READER_OR_ADMIN} or rule:admin_or_owner`,
   'os_compute_api:os-instance-actions:events': ADMIN,
   'os_compute_api:os-instance-actions:events:details': ADMIN,
+  ...MOVE_POLICY_DEFAULTS,
   ...NETWORK_AREA_POLICY_DEFAULTS,
 
   ...ADMIN_AREA_POLICY_DEFAULTS,

@@ -1,6 +1,6 @@
 import type { ComputeConfig } from '../common/config.ts'
 import { Conflict, registerErrorClass } from '../common/errors.ts'
-import type { ComputeNodeReport, Instance } from './objects.ts'
+import type { ComputeNodeReport, FlavorSnapshot, Instance } from './objects.ts'
 import type { NodeResources } from './virt/driver.ts'
 
 /**
@@ -55,11 +55,20 @@ export class ResourceTracker {
    * Claiming an instance twice is a no-op.
    */
   claim(instance: Instance, node: string): void {
-    if (this.#claims.has(instance.uuid)) return
+    this.claimFlavor(instance.uuid, instance.flavor, node)
+  }
+
+  /**
+   * Claims `flavor` on `node` under `key` (a move's destination claim: the
+   * instance uuid, or a migration key while the instance holds its own claim
+   * on this host). Same checks and errors as `claim`; a claimed key is a no-op.
+   */
+  claimFlavor(key: string, flavor: FlavorSnapshot, node: string): void {
+    if (this.#claims.has(key)) return
     const resources = this.#nodes.get(node)
     if (!resources)
       throw new ComputeResourcesUnavailable(`Insufficient compute resources: unknown node ${node}.`)
-    const want = claimOf(instance, node)
+    const want = claimOfFlavor(flavor, node)
     const used = this.#usage(node)
     const c = this.#config
     const checks: [string, string, number, number][] = [
@@ -84,7 +93,15 @@ export class ResourceTracker {
         )
       }
     }
-    this.#claims.set(instance.uuid, want)
+    this.#claims.set(key, want)
+  }
+
+  /** Moves a claim to another key (a same-host resize confirmed: the new flavor's claim becomes the instance's). */
+  rekey(from: string, to: string): void {
+    const claim = this.#claims.get(from)
+    if (!claim) return
+    this.#claims.delete(from)
+    this.#claims.set(to, claim)
   }
 
   /** Releases an instance's claim (failed build, delete). Idempotent. */
@@ -143,7 +160,10 @@ export class ResourceTracker {
 }
 
 function claimOf(instance: Instance, node: string): Claim {
-  const f = instance.flavor
+  return claimOfFlavor(instance.flavor, node)
+}
+
+function claimOfFlavor(f: FlavorSnapshot, node: string): Claim {
   return {
     node,
     vcpus: f.vcpus,

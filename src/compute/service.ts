@@ -13,6 +13,8 @@ import { RpcServer, type Transport } from '../rpc/index.ts'
 import type { Runtime } from '../service/runtime.ts'
 import type { Service } from '../service/service.ts'
 import { ComputeManager } from './manager.ts'
+import { ComputeMoves } from './move-manager.ts'
+import { ComputeMoveRpcApi, ConductorMoveRpcApi } from './move-rpcapi.ts'
 import { PeriodicTasks } from './periodic.ts'
 import { ResourceTracker } from './resource-tracker.ts'
 import { COMPUTE_TOPIC } from './rpcapi.ts'
@@ -41,6 +43,7 @@ export class ComputeHost {
   readonly driver: VirtDriver
   readonly tracker: ResourceTracker
   readonly manager: ComputeManager
+  readonly moves: ComputeMoves
   readonly #conductor: ConductorRpcApi
   readonly #server: RpcServer
   readonly #periodic = new PeriodicTasks()
@@ -60,7 +63,20 @@ export class ComputeHost {
       network: new NetworkRpcApi(transport),
       onUsageChanged: () => this.#scheduleReport(),
     })
-    this.#server = new RpcServer(transport, { topic: COMPUTE_TOPIC, server: host }, this.manager.endpoints())
+    this.moves = new ComputeMoves({
+      host,
+      driver,
+      tracker: this.tracker,
+      conductor: new ConductorMoveRpcApi(transport),
+      compute: new ComputeMoveRpcApi(transport),
+      withLock: (uuid, fn) => this.manager.withInstanceLock(uuid, fn),
+      onUsageChanged: () => this.#scheduleReport(),
+    })
+    this.#server = new RpcServer(
+      transport,
+      { topic: COMPUTE_TOPIC, server: host },
+      { ...this.manager.endpoints(), ...this.moves.endpoints() },
+    )
     const c = config.compute
     this.#periodic.add('heartbeat', c.reportIntervalS * 1000, () => this.#heartbeat())
     this.#periodic.add('update_available_resource', c.updateResourcesIntervalS * 1000, () =>

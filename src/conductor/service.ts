@@ -9,6 +9,11 @@ import { SchedulerRpcApi } from '../scheduler/rpcapi.ts'
 import type { Runtime } from '../service/runtime.ts'
 import type { Service } from '../service/service.ts'
 import { ConductorManager } from './manager.ts'
+import { ConductorMoves } from './migrate-task.ts'
+import { HostApi } from '../compute/host-api.ts'
+import { ComputeMoveApi } from '../compute/move-api.ts'
+import { ComputeMoveRpcApi, ConductorMoveRpcApi } from '../compute/move-rpcapi.ts'
+import { QuotaEngine } from '../compute/quota.ts'
 import { CONDUCTOR_TOPIC } from './rpcapi.ts'
 
 const log = logger('conductor.service')
@@ -23,6 +28,8 @@ export const CONDUCTOR_BINARY = 'nova-conductor'
 export class ConductorService implements Service {
   readonly name = 'conductor'
   readonly manager: ConductorManager
+  readonly moves: ConductorMoves
+  readonly moveApi: ComputeMoveApi
   readonly #rt: Runtime
   readonly #server: RpcServer
   readonly #periodic = new PeriodicTasks()
@@ -37,15 +44,34 @@ export class ConductorService implements Service {
       host: rt.config.host,
       network: new NetworkRpcApi(rt.transport),
     })
+    const computeMoves = new ComputeMoveRpcApi(rt.transport)
+    this.moves = new ConductorMoves({
+      db: rt.db,
+      config: rt.config,
+      scheduler: new SchedulerRpcApi(rt.transport),
+      compute: computeMoves,
+      host: rt.config.host,
+    })
+    this.moveApi = new ComputeMoveApi({
+      db: rt.db,
+      config: rt.config.compute,
+      quotas: new QuotaEngine(rt.config.quota),
+      hosts: new HostApi(rt.db, rt.config.compute),
+      conductor: new ConductorMoveRpcApi(rt.transport),
+      compute: computeMoves,
+    })
     this.#server = new RpcServer(
       rt.transport,
       { topic: CONDUCTOR_TOPIC, server: rt.config.host },
-      this.manager.endpoints(),
+      { ...this.manager.endpoints(), ...this.moves.endpoints() },
     )
     const c = rt.config.compute
     this.#periodic.add('heartbeat', c.reportIntervalS * 1000, () => this.#heartbeat())
     this.#periodic.add('build_timeouts', c.buildTimeoutCheckIntervalS * 1000, () =>
       this.manager.checkBuildTimeouts(adminContext()),
+    )
+    this.#periodic.add('confirm_resizes', c.resizeConfirmCheckIntervalS * 1000, () =>
+      this.moveApi.confirmUnconfirmed(adminContext()),
     )
   }
 
@@ -67,7 +93,7 @@ export class ConductorService implements Service {
   }
 
   /** Runs a periodic task now (tests). */
-  runPeriodic(name: 'heartbeat' | 'build_timeouts'): Promise<void> {
+  runPeriodic(name: 'heartbeat' | 'build_timeouts' | 'confirm_resizes'): Promise<void> {
     return this.#periodic.runNow(name)
   }
 

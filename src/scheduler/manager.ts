@@ -9,6 +9,7 @@ import type { ServiceRow } from '../db/services.ts'
 import { nowIso } from '../db/values.ts'
 import type { SchedulerOptions } from './options.ts'
 import { PeriodicTasks } from '../compute/periodic.ts'
+import { allocateMove, moveUsages, movingInstanceUuids } from '../compute/db/migrations.ts'
 import { recordHeartbeat, registerService } from '../db/services.ts'
 import { RpcServer } from '../rpc/index.ts'
 import type { Runtime } from '../service/runtime.ts'
@@ -98,7 +99,11 @@ export class SchedulerManager {
         ...this.#options(),
       })
       const destinations: Destination[] = selection.hosts.map((h) => ({ host: h.host, node: h.nodename }))
-      await this.#allocate(trx, spec.instanceUuids, destinations, destination.defaultZone, zonesOf(hosts))
+      if (destination.migrationUuid !== undefined) {
+        await allocateMove(trx, destination.migrationUuid, destinations[0]!)
+      } else {
+        await this.#allocate(trx, spec.instanceUuids, destinations, destination.defaultZone, zonesOf(hosts))
+      }
       log.info(
         { instances: spec.instanceUuids, hosts: destinations.map((d) => d.host) },
         'destinations selected',
@@ -190,15 +195,33 @@ export class SchedulerManager {
       ])
       .where('deleted', '=', false)
       .where('host', 'is not', null)
+      // A server being resized or migrated counts on both hosts through its migration.
+      .where('uuid', 'not in', movingInstanceUuids(db))
       .groupBy(['host', 'node'])
       .execute()
+    const moves = await moveUsages(db)
+    for (const m of moves) {
+      usage.push({
+        host: m.host,
+        node: m.node,
+        count: 1,
+        vcpus: m.vcpus,
+        memory_mb: m.memoryMb,
+        disk_gb: m.diskGb,
+        swap_mb: 0,
+      })
+    }
     const uuids = opts.withInstanceUuids
-      ? await db
-          .selectFrom('instances')
-          .select(['uuid', 'host', 'node'])
-          .where('deleted', '=', false)
-          .where('host', 'is not', null)
-          .execute()
+      ? [
+          ...(await db
+            .selectFrom('instances')
+            .select(['uuid', 'host', 'node'])
+            .where('deleted', '=', false)
+            .where('host', 'is not', null)
+            .where('uuid', 'not in', movingInstanceUuids(db))
+            .execute()),
+          ...moves.map((m) => ({ uuid: m.instanceUuid, host: m.host, node: m.node })),
+        ]
       : []
     const byService = new Map(services.map((s) => [s.host, s]))
     const zones = await aggregateZones(db)

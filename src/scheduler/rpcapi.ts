@@ -17,6 +17,11 @@ export interface DestinationRequest {
   readonly node?: string | undefined
   /** The zone an instance gets when it asked for none (recorded with its host). */
   readonly defaultZone?: string | undefined
+  /**
+   * A resize or cold migration: the chosen host is recorded on this
+   * migration (the instance keeps its host until the move finishes).
+   */
+  readonly migrationUuid?: string | undefined
 }
 
 export interface SelectDestinationsResult {

@@ -76,7 +76,19 @@ export interface RescueRequest {
   readonly adminPassword?: string | undefined
 }
 
+/** `finish_migration`: the moved guest to create on the destination. */
+export interface FinishMigrationRequest {
+  /** With the new flavor's sizes. */
+  readonly instance: VirtInstance
+  readonly image: VirtImage
+  /** The source host (the same as this one for a resize on one host); the guest keeps its NICs. */
+  readonly sourceHost: string
+  /** Start the guest (it was running before the move). */
+  readonly powerOn: boolean
+}
+
 /** `get_info`: the hypervisor's view of one instance. */
+
 export interface InstanceInfo {
   /** A power state from states.ts (`PowerState`). */
   readonly powerState: number
@@ -233,6 +245,32 @@ export interface VirtDriver {
    * VirtNotSupported when the driver or guest cannot (Nova: 501 / 409).
    */
   setAdminPassword(instance: VirtInstance, password: string): Promise<void>
+
+  // ---- moves (resize, cold migration): Nova's driver methods of the same names ----
+
+  /**
+   * Source host of a resize or cold migration: powers the guest off and
+   * hands its disk towards `destHost`, keeping the original so a revert
+   * can restore it. The guest is no longer listed as running here.
+   * VirtInstanceNotFound if the guest is not here.
+   */
+  migrateDiskAndPowerOff(instance: VirtInstance, destHost: string): Promise<void>
+
+  /**
+   * Destination host: creates the guest from the migrated disk with the
+   * instance's (new) flavor, grown to its root size, and starts it when
+   * `powerOn`. Promise: on failure it leaves nothing behind here.
+   */
+  finishMigration(request: FinishMigrationRequest): Promise<void>
+
+  /** Source host, after a confirm: removes the original guest and disk. Succeeds if already gone. */
+  confirmMigration(instance: VirtInstance): Promise<void>
+
+  /**
+   * Source host, after a revert (the destination has destroyed its copy):
+   * restores the original guest with the old flavor, started when `powerOn`.
+   */
+  finishRevertMigration(instance: VirtInstance, powerOn: boolean): Promise<void>
 
   /** Seconds since the hypervisor host booted (the hypervisors API `uptime`). */
   getHostUptime(): Promise<string>

@@ -5,6 +5,7 @@ import * as identity from './0003-identity.ts'
 import * as image from './0004-image.ts'
 import * as network from './0007-network.ts'
 import * as computeQuotaClasses from './0008-compute-quota-classes.ts'
+import * as computeMigrations from './0020-compute-migrations.ts'
 import * as instanceInfoCaches from './0013-instance-info-caches.ts'
 import * as computeGroupsAggregates from './0011-compute-groups-aggregates.ts'
 import * as identityPolicies from './0016-identity-policies.ts'
@@ -25,6 +26,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004-image': image,
   '0007-network': network,
   '0008-compute-quota-classes': computeQuotaClasses,
+  '0020-compute-migrations': computeMigrations,
   '0013-instance-info-caches': instanceInfoCaches,
   '0011-compute-groups-aggregates': computeGroupsAggregates,
   '0016-identity-policies': identityPolicies,

@@ -19,6 +19,14 @@ import {
   UPDATE_SCHEMAS,
 } from '../schemas/servers.ts'
 import { parseServerListQuery } from '../server-list.ts'
+import {
+  confirmResizeAction,
+  evacuateAction,
+  migrateAction,
+  movesOf,
+  resizeAction,
+  revertResizeAction,
+} from './migrations.ts'
 import { schemaFor, validateBody, validateQuery } from '../validation.ts'
 import { addSecurityGroupAction, removeSecurityGroupAction } from './security-groups.ts'
 import { SERVER_ACTIONS } from '../actions/handlers.ts'
@@ -334,6 +342,8 @@ async function deleteServer(deps: ApiDeps, req: ComputeRequest) {
     project_id: instance.projectId,
   })
   await deps.compute.delete(ctx, instance)
+  // A server deleted mid-move: the other host drops what the move kept there.
+  await movesOf(deps).onDelete(ctx, instance)
   return respond(204)
 }
 
@@ -371,6 +381,11 @@ const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   lock: lockAction,
   unlock: unlockAction,
   'os-resetState': resetStateAction,
+  resize: resizeAction,
+  confirmResize: confirmResizeAction,
+  revertResize: revertResizeAction,
+  migrate: migrateAction,
+  evacuate: evacuateAction,
   addSecurityGroup: addSecurityGroupAction,
   removeSecurityGroup: removeSecurityGroupAction,
   ...SERVER_ACTIONS,

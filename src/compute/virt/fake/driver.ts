@@ -13,6 +13,7 @@ import {
   type RebootType,
   type VirtNic,
   type RescueRequest,
+  type FinishMigrationRequest,
   type SpawnRequest,
   type VirtDriver,
   type VirtInstance,
@@ -46,6 +47,10 @@ export const FAKE_STEPS = [
   'suspend',
   'resume',
   'snapshot',
+  'migrate_disk',
+  'finish_migration',
+  'confirm_migration',
+  'finish_revert_migration',
   'console',
   'rescue',
   'unrescue',
@@ -111,6 +116,8 @@ export class FakeDriver implements VirtDriver {
   readonly name = 'fake'
   #options: FakeDriverOptions
   readonly #guests = new Map<string, FakeGuest>()
+  /** Originals kept by migrateDiskAndPowerOff until the move is confirmed or reverted (Nova's `_resize` dir). */
+  readonly #resized = new Map<string, FakeGuest>()
   /** The config drive files of each guest that has one (what libvirt writes into its ISO). */
   readonly #configDrives = new Map<string, ConfigDriveFile[]>()
   readonly #delays = new Map<FakeStep, number>()
@@ -436,6 +443,63 @@ export class FakeDriver implements VirtDriver {
   /** The image a guest was spawned from (tests: rebuild). */
   imageOf(uuid: string): string | undefined {
     return this.#guests.get(uuid)?.imageId
+  }
+
+  // ---- moves ----
+
+  async migrateDiskAndPowerOff(instance: VirtInstance, _destHost: string): Promise<void> {
+    const guest = this.#guest(instance)
+    await this.#step('migrate_disk')
+    guest.powerState = PowerState.SHUTDOWN
+    this.#log(guest, 'Power down for migration')
+    this.#resized.set(instance.uuid, guest)
+    this.#guests.delete(instance.uuid)
+  }
+
+  async finishMigration(request: FinishMigrationRequest): Promise<void> {
+    const { instance } = request
+    if (this.#guests.has(instance.uuid))
+      throw new VirtInstanceExists(`Instance ${instance.uuid} already exists.`)
+    await this.#step('finish_migration')
+    const guest = {
+      uuid: instance.uuid,
+      internalId: randomUUID(),
+      instance,
+      imageId: request.image.id,
+      powerState: request.powerOn ? PowerState.RUNNING : PowerState.SHUTDOWN,
+      console: [] as string[],
+    } as FakeGuest
+    this.#guests.set(instance.uuid, guest)
+    this.#log(
+      guest,
+      `Migrated from ${request.sourceHost}: ${instance.vcpus} vcpu, ${instance.memoryMb} MB, ${instance.rootGb} GB`,
+    )
+  }
+
+  async confirmMigration(instance: VirtInstance): Promise<void> {
+    await this.#step('confirm_migration')
+    this.#resized.delete(instance.uuid)
+  }
+
+  async finishRevertMigration(instance: VirtInstance, powerOn: boolean): Promise<void> {
+    const original = this.#resized.get(instance.uuid)
+    if (!original) throw new VirtInstanceNotFound(`No migrated original of instance ${instance.uuid} here.`)
+    await this.#step('finish_revert_migration')
+    this.#resized.delete(instance.uuid)
+    original.powerState = powerOn ? PowerState.RUNNING : PowerState.SHUTDOWN
+    this.#guests.set(instance.uuid, original)
+    this.#log(original, 'Migration reverted')
+  }
+
+  /** Originals of moved guests still kept here (for tests): 0 once every move is confirmed or reverted. */
+  get resizedCount(): number {
+    return this.#resized.size
+  }
+
+  /** The guest's flavor as this hypervisor runs it (for tests). */
+  guestFlavor(uuid: string): { vcpus: number; memoryMb: number; rootGb: number } | undefined {
+    const g = this.#guests.get(uuid)
+    return g && { vcpus: g.instance.vcpus, memoryMb: g.instance.memoryMb, rootGb: g.instance.rootGb }
   }
 
   async getHostUptime(): Promise<string> {

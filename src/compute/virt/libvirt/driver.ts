@@ -4,7 +4,9 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readSync,
+  renameSync,
   closeSync,
   rmSync,
   statSync,
@@ -27,6 +29,7 @@ import {
   type NodeResources,
   type RebootType,
   type RescueRequest,
+  type FinishMigrationRequest,
   type SpawnRequest,
   type VirtDriver,
   type VirtInstance,
@@ -48,7 +51,7 @@ import {
   type VirtType,
 } from './domain-xml.ts'
 import { hostFacts, hostUptime, versionNumber } from './host.ts'
-import { createBlank, createOverlay, ImageCache, type ImageSource } from './image-cache.ts'
+import { createBlank, createOverlay, ImageCache, inspect, type ImageSource } from './image-cache.ts'
 import { Virsh } from './virsh.ts'
 import { diagnosticsFromStats, parseDomiflist, parseDomstats } from './diagnostics.ts'
 import type { GuestDiagnostics } from '../diagnostics.ts'
@@ -57,6 +60,8 @@ const log = logger('virt.libvirt')
 
 /** Domains Nimbus owns are named `nimbus-<instance uuid>`; others on the host are left alone. */
 const DOMAIN_PREFIX = 'nimbus-'
+/** Suffix of the instance dir a resize keeps until it is confirmed or reverted (as Nova's libvirt driver). */
+const RESIZE_SUFFIX = '_resize'
 const GIB = 1024 ** 3
 const MIB = 1024 ** 2
 /** Neutron's linuxbridge agent names a network's bridge `brq` + the first 11 characters of its id. */
@@ -346,6 +351,67 @@ export class LibvirtDriver implements VirtDriver {
     } finally {
       rmSync(out, { force: true })
     }
+  }
+
+  // ---- moves: on one host only (allow_resize_to_same_host); no disk transfer between hosts yet ----
+
+  /** Powers off and keeps the instance dir as `<dir>_resize` (Nova's libvirt layout) for a revert. */
+  async migrateDiskAndPowerOff(instance: VirtInstance, destHost: string): Promise<void> {
+    if (destHost !== this.#host) {
+      throw new VirtDriverError(
+        `moving a guest to another host (${destHost}) is not supported by the libvirt driver yet`,
+        { step: 'migrate_disk' },
+      )
+    }
+    await this.powerOff(instance)
+    const dir = this.instanceDir(instance.uuid)
+    const kept = `${dir}${RESIZE_SUFFIX}`
+    rmSync(kept, { recursive: true, force: true })
+    await this.#step('migrate_disk', () =>
+      run(['cp', '-a', '--sparse=always', dir, kept], { timeoutMs: limits.guestImageCommandTimeoutMs }),
+    )
+  }
+
+  /**
+   * Grows the root overlay to the new flavor's size (qemu-img resize; never
+   * shrinks) and redefines the domain with the new vCPUs and memory (the
+   * saved domain XML with those two elements changed: disks and NICs stay).
+   */
+  async finishMigration(request: FinishMigrationRequest): Promise<void> {
+    const { instance } = request
+    const dir = this.instanceDir(instance.uuid)
+    const disk = join(dir, 'disk')
+    const { virtualSizeBytes } = await inspect(disk)
+    const want = instance.rootGb * GIB
+    if (want > virtualSizeBytes) {
+      await this.#step('finish_migration:disk', () =>
+        run(['qemu-img', 'resize', disk, String(want)], { timeoutMs: limits.guestImageCommandTimeoutMs }),
+      )
+    }
+    const xml = readFileSync(join(dir, 'domain.xml'), 'utf8')
+      .replace(/<memory unit='MiB'>\d+<\/memory>/, `<memory unit='MiB'>${instance.memoryMb}</memory>`)
+      .replace(/<vcpu>\d+<\/vcpu>/, `<vcpu>${instance.vcpus}</vcpu>`)
+    writeFileSync(join(dir, 'domain.xml'), xml)
+    await this.#step('finish_migration:define', () => this.#virsh.exec(['define', join(dir, 'domain.xml')]))
+    if (request.powerOn) await this.powerOn(instance)
+  }
+
+  async confirmMigration(instance: VirtInstance): Promise<void> {
+    rmSync(`${this.instanceDir(instance.uuid)}${RESIZE_SUFFIX}`, { recursive: true, force: true })
+  }
+
+  /** Puts `<dir>_resize` back and redefines the domain from its saved XML (the old flavor). */
+  async finishRevertMigration(instance: VirtInstance, powerOn: boolean): Promise<void> {
+    const dir = this.instanceDir(instance.uuid)
+    const kept = `${dir}${RESIZE_SUFFIX}`
+    if (!existsSync(kept))
+      throw new VirtInstanceNotFound(`No migrated original of instance ${instance.uuid} here.`)
+    const domain = this.domainName(instance.uuid)
+    await this.#virsh.execIdempotent(['destroy', domain])
+    rmSync(dir, { recursive: true, force: true })
+    renameSync(kept, dir)
+    await this.#step('finish_revert_migration', () => this.#virsh.exec(['define', join(dir, 'domain.xml')]))
+    if (powerOn) await this.powerOn(instance)
   }
 
   /**

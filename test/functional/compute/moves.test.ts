@@ -1,0 +1,334 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { FakeDriver } from '../../../src/compute/virt/fake/driver.ts'
+import { eventually, startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
+
+/**
+ * Moves across fake hosts: resize -> VERIFY_RESIZE -> confirm / revert,
+ * cold migrate, evacuate, os-migrations, and every refusal, with the claims
+ * and quota following the flavor at each step.
+ */
+
+const TINY = '1' // m1.tiny: 1 vcpu, 512 MB, 1 GB
+const SMALL = '2' // m1.small: 1 vcpu, 2048 MB, 20 GB
+
+async function boot(c: Caller, cloud: ComputeCloud, name: string, flavor = TINY): Promise<any> {
+  const id = await c.createServer({ name, imageRef: cloud.imageId, flavorRef: flavor })
+  return c.waitStatus(id, ['BUILD'], '2.1')
+}
+
+async function migrationsOf(c: Caller, id: string, mv = '2.80'): Promise<any[]> {
+  const res = await c.nova('GET', `/os-migrations?instance_uuid=${id}`, undefined, mv)
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+  return res.body.migrations
+}
+
+function driverOf(cloud: ComputeCloud, host: string): FakeDriver {
+  return cloud.compute().host(host).driver as FakeDriver
+}
+
+describe('moves across fake hosts', { timeout: 120_000 }, () => {
+  let cloud: ComputeCloud
+  let admin: Caller
+
+  before(async () => {
+    cloud = await startComputeCloud({ hosts: 3 })
+    admin = cloud.admin
+  })
+  after(() => cloud?.stop())
+
+  it('resize goes to another host in VERIFY_RESIZE with the new flavor; confirm drops the source', async () => {
+    const server = await boot(admin, cloud, 'rs-confirm')
+    const source = server['OS-EXT-SRV-ATTR:host']
+    const res = await admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const resized = await admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'], '2.47')
+    assert.equal(resized.status, 'VERIFY_RESIZE')
+    assert.equal(resized.flavor.original_name, 'm1.small')
+    const dest = resized['OS-EXT-SRV-ATTR:host']
+    assert.notEqual(dest, source)
+    const [m] = await migrationsOf(admin, server.id)
+    assert.equal(m.status, 'finished')
+    assert.equal(m.migration_type, 'resize')
+    assert.equal(m.source_compute, source)
+    assert.equal(m.dest_compute, dest)
+    assert.equal(m.old_instance_type_id, 1)
+    assert.equal(m.new_instance_type_id, 2)
+    // Both hosts hold a claim until confirm: the old flavor on the source, the new on the destination.
+    assert.equal(cloud.compute().host(source).tracker.hasClaim(server.id), true)
+    assert.equal(cloud.compute().host(dest).tracker.hasClaim(server.id), true)
+    assert.deepEqual(driverOf(cloud, dest).guestFlavor(server.id), { vcpus: 1, memoryMb: 2048, rootGb: 20 })
+
+    const confirm = await admin.nova('POST', `/servers/${server.id}/action`, { confirmResize: null })
+    assert.equal(confirm.status, 204)
+    const active = await admin.waitStatus(server.id, ['VERIFY_RESIZE'])
+    assert.equal(active.status, 'ACTIVE')
+    assert.equal(active['OS-EXT-SRV-ATTR:host'], dest)
+    await eventually(
+      async () => ((await migrationsOf(admin, server.id))[0].status === 'confirmed' ? true : undefined),
+      'migration confirmed',
+    )
+    assert.equal(cloud.compute().host(source).tracker.hasClaim(server.id), false)
+    assert.equal(driverOf(cloud, source).resizedCount, 0)
+    const actions = (await admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body.instanceActions
+    assert.deepEqual(
+      actions.map((a: any) => a.action).sort(),
+      ['confirmResize', 'create', 'resize'],
+    )
+    const resizeAction = actions.find((a: any) => a.action === 'resize')
+    const events = (
+      await admin.nova('GET', `/servers/${server.id}/os-instance-actions/${resizeAction.request_id}`)
+    ).body.instanceAction.events.map((e: any) => `${e.event}:${e.result}`)
+    for (const step of [
+      'conductor_migrate_server',
+      'compute_prep_resize',
+      'compute_resize_instance',
+      'compute_finish_resize',
+    ]) {
+      assert.ok(events.includes(`${step}:Success`), `${step} in ${events.join(', ')}`)
+    }
+    await admin.deleteServer(server.id)
+  })
+
+  it('revertResize brings the server back to its source with the old flavor', async () => {
+    const server = await boot(admin, cloud, 'rs-revert')
+    const source = server['OS-EXT-SRV-ATTR:host']
+    await admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+    const resized = await admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])
+    assert.equal(resized.status, 'VERIFY_RESIZE')
+    const dest = resized['OS-EXT-SRV-ATTR:host']
+    const revert = await admin.nova('POST', `/servers/${server.id}/action`, { revertResize: null })
+    assert.equal(revert.status, 202)
+    const back = await admin.waitStatus(server.id, ['VERIFY_RESIZE', 'REVERT_RESIZE'], '2.47')
+    assert.equal(back.status, 'ACTIVE')
+    assert.equal(back['OS-EXT-SRV-ATTR:host'], source)
+    assert.equal(back.flavor.original_name, 'm1.tiny')
+    assert.equal((await migrationsOf(admin, server.id))[0].status, 'reverted')
+    assert.equal(cloud.compute().host(dest).tracker.hasClaim(server.id), false)
+    assert.equal(driverOf(cloud, dest).guestFlavor(server.id), undefined)
+    assert.deepEqual(driverOf(cloud, source).guestFlavor(server.id), { vcpus: 1, memoryMb: 512, rootGb: 1 })
+    await admin.deleteServer(server.id)
+  })
+
+  it('refuses the same flavor, an unknown flavor, wrong states and unresized confirms as Nova', async () => {
+    const server = await boot(admin, cloud, 'rs-refuse')
+    const act = (body: unknown) => admin.nova('POST', `/servers/${server.id}/action`, body)
+    const same = await act({ resize: { flavorRef: TINY } })
+    assert.equal(same.status, 400)
+    assert.equal(same.body.badRequest.message, 'When resizing, instances must change flavor!')
+    const unknown = await act({ resize: { flavorRef: 'nope' } })
+    assert.equal(unknown.status, 400)
+    assert.equal(unknown.body.badRequest.message, 'Flavor nope could not be found.')
+    const confirm = await act({ confirmResize: null })
+    assert.equal(confirm.status, 409)
+    assert.equal(
+      confirm.body.conflictingRequest.message,
+      `Cannot 'confirmResize' instance ${server.id} while it is in vm_state active`,
+    )
+    const revert = await act({ revertResize: null })
+    assert.equal(revert.status, 409)
+    const badBody = await act({ resize: { flavorRef: SMALL, extra: 1 } })
+    assert.equal(badBody.status, 400)
+    await act({ resize: { flavorRef: SMALL } })
+    await admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])
+    const again = await act({ resize: { flavorRef: TINY } })
+    assert.equal(again.status, 409)
+    assert.equal(
+      again.body.conflictingRequest.message,
+      `Cannot 'resize' instance ${server.id} while it is in vm_state resized`,
+    )
+    const member = await cloud.newMember()
+    const migrate = await member.nova('POST', `/servers/${server.id}/action`, { migrate: null })
+    assert.equal(migrate.status, 404)
+    await admin.deleteServer(server.id)
+    // The destination's claim and the source's original go with the server.
+    for (const h of cloud.compute().hosts) {
+      await eventually(async () => (h.tracker.hasClaim(server.id) ? undefined : true), `claim on ${h.host}`)
+      assert.equal((h.driver as FakeDriver).resizedCount, 0)
+    }
+  })
+
+  it('an upsize over the cores or RAM quota is 403; a member may resize its own server', async () => {
+    const member = await cloud.newMember()
+    await admin.nova('PUT', `/os-quota-sets/${member.projectId}`, { quota_set: { ram: 1024 } })
+    const server = await boot(member, cloud, 'rs-quota')
+    const over = await member.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+    assert.equal(over.status, 403)
+    assert.equal(
+      over.body.forbidden.message,
+      'Quota exceeded for ram: Requested 1536, but already used 512 of 1024 ram',
+    )
+    await admin.nova('PUT', `/os-quota-sets/${member.projectId}`, { quota_set: { ram: 4096 } })
+    const ok = await member.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+    assert.equal(ok.status, 202)
+    assert.equal((await member.waitStatus(server.id, ['ACTIVE', 'RESIZE'])).status, 'VERIFY_RESIZE')
+    const usage = (await member.nova('GET', `/os-quota-sets/${member.projectId}/detail`)).body.quota_set
+    assert.equal(usage.ram.in_use, 2048)
+    await member.deleteServer(server.id)
+  })
+
+  it('a failed finish leaves the server in ERROR on its source with a fault and frees the destination claim', async () => {
+    const server = await boot(admin, cloud, 'rs-fail')
+    const source = server['OS-EXT-SRV-ATTR:host']
+    for (const h of cloud.compute().hosts) {
+      if (h.host !== source) (h.driver as FakeDriver).injectFailure('finish_migration', 'disk grow failed', 1)
+    }
+    await admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+    const failed = await admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'], '2.47')
+    assert.equal(failed.status, 'ERROR')
+    assert.match(failed.fault.message, /compute_finish_resize: disk grow failed/)
+    assert.equal(failed['OS-EXT-SRV-ATTR:host'], source)
+    assert.equal(failed.flavor.original_name, 'm1.tiny')
+    const [m] = await migrationsOf(admin, server.id)
+    assert.equal(m.status, 'error')
+    assert.equal(cloud.compute().host(m.dest_compute).tracker.hasClaim(server.id), false)
+    for (const h of cloud.compute().hosts) (h.driver as FakeDriver).clearFaults()
+    await admin.deleteServer(server.id)
+  })
+
+  it('cold migrate (admin) moves to another host, or the 2.56 host; the own host is 400', async () => {
+    const server = await boot(admin, cloud, 'mig')
+    const source = server['OS-EXT-SRV-ATTR:host']
+    const own = await admin.nova('POST', `/servers/${server.id}/action`, { migrate: { host: source } }, '2.56')
+    assert.equal(own.status, 400)
+    assert.equal(own.body.badRequest.message, 'Cannot migrate to the host where the server exists.')
+    const target = cloud.compute().hosts.map((h) => h.host).find((h) => h !== source)!
+    const res = await admin.nova('POST', `/servers/${server.id}/action`, { migrate: { host: target } }, '2.56')
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const moved = await admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])
+    assert.equal(moved.status, 'VERIFY_RESIZE')
+    assert.equal(moved['OS-EXT-SRV-ATTR:host'], target)
+    const [m] = await migrationsOf(admin, server.id)
+    assert.equal(m.migration_type, 'migration')
+    assert.equal(m.old_instance_type_id, m.new_instance_type_id)
+    await admin.nova('POST', `/servers/${server.id}/action`, { confirmResize: null })
+    assert.equal((await admin.waitStatus(server.id, ['VERIFY_RESIZE'])).status, 'ACTIVE')
+    await admin.deleteServer(server.id)
+  })
+
+  it('/servers/{id}/migrations shows no cold moves and force_complete/delete answer as Nova', async () => {
+    const server = await boot(admin, cloud, 'srv-mig')
+    await admin.nova('POST', `/servers/${server.id}/action`, { migrate: null })
+    await admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])
+    const [m] = await migrationsOf(admin, server.id)
+    const list = await admin.nova('GET', `/servers/${server.id}/migrations`, undefined, '2.23')
+    assert.deepEqual(list.body, { migrations: [] })
+    const show = await admin.nova('GET', `/servers/${server.id}/migrations/${m.id}`, undefined, '2.23')
+    assert.equal(show.status, 404)
+    assert.equal(show.body.itemNotFound.message, `Migration ${m.id} for server ${server.id} is not live-migration.`)
+    const force = await admin.nova(
+      'POST',
+      `/servers/${server.id}/migrations/${m.id}/action`,
+      { force_complete: null },
+      '2.22',
+    )
+    assert.equal(force.status, 409)
+    const abort = await admin.nova('DELETE', `/servers/${server.id}/migrations/${m.id}`, undefined, '2.24')
+    assert.equal(abort.status, 409)
+    const before223 = await admin.nova('GET', `/servers/${server.id}/migrations`, undefined, '2.22')
+    assert.equal(before223.status, 404)
+    await admin.deleteServer(server.id)
+  })
+
+  it('os-migrations: fields per microversion, filters, paging, admins only', async () => {
+    const v21 = (await admin.nova('GET', '/os-migrations')).body.migrations
+    assert.ok(v21.length >= 3)
+    assert.equal(v21[0].migration_type, undefined)
+    assert.equal(v21[0].uuid, undefined)
+    const v223 = (await admin.nova('GET', '/os-migrations', undefined, '2.23')).body.migrations
+    assert.ok(v223[0].migration_type)
+    const resizes = (await admin.nova('GET', '/os-migrations?migration_type=resize', undefined, '2.59')).body
+    assert.ok(resizes.migrations.every((m: any) => m.migration_type === 'resize' && m.uuid))
+    const page = await admin.nova('GET', '/os-migrations?limit=1', undefined, '2.59')
+    assert.equal(page.body.migrations.length, 1)
+    assert.match(page.body.migrations_links[0].href, /marker=/)
+    const next = await admin.nova('GET', `/os-migrations?limit=1&marker=${page.body.migrations[0].uuid}`, undefined, '2.59')
+    assert.notEqual(next.body.migrations[0].uuid, page.body.migrations[0].uuid)
+    const badMarker = await admin.nova('GET', '/os-migrations?marker=nope', undefined, '2.59')
+    assert.equal(badMarker.status, 400)
+    const unknownParam = await admin.nova('GET', '/os-migrations?foo=1', undefined, '2.59')
+    assert.equal(unknownParam.status, 400)
+    const v280 = (await admin.nova('GET', `/os-migrations?project_id=${admin.projectId}`, undefined, '2.80')).body
+    assert.ok(v280.migrations.every((m: any) => m.project_id === admin.projectId && 'user_id' in m))
+    const member = await cloud.newMember()
+    assert.equal((await member.nova('GET', '/os-migrations')).status, 403)
+  })
+
+  it('auto-confirms a resize after resize_confirm_window_s', async () => {
+    const c2 = await startComputeCloud({ hosts: 2, config: { 'compute.resize_confirm_window_s': '1' } })
+    try {
+      const server = await boot(c2.admin, c2, 'auto')
+      await c2.admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+      assert.equal((await c2.admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])).status, 'VERIFY_RESIZE')
+      await c2.conductor().runPeriodic('confirm_resizes')
+      assert.equal((await c2.admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])).status, 'VERIFY_RESIZE')
+      await new Promise((r) => setTimeout(r, 1_100))
+      await c2.conductor().runPeriodic('confirm_resizes')
+      assert.equal((await c2.admin.waitStatus(server.id, ['VERIFY_RESIZE'])).status, 'ACTIVE')
+      const actions = (await c2.admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body
+      assert.ok(actions.instanceActions.some((a: any) => a.action === 'confirmResize'))
+    } finally {
+      await c2.stop()
+    }
+  })
+
+  it('with one host: NoValidHost keeps the server ACTIVE, records the fault event and the migration error', async () => {
+    const c1 = await startComputeCloud({ hosts: 1 })
+    try {
+      const server = await boot(c1.admin, c1, 'lonely')
+      const res = await c1.admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+      assert.equal(res.status, 202)
+      const [m] = await eventually(async () => {
+        const ms = await migrationsOf(c1.admin, server.id)
+        return ms[0]?.status === 'error' ? ms : undefined
+      }, 'migration error')
+      assert.equal(m.dest_compute, null)
+      const after = await c1.admin.waitStatus(server.id, ['RESIZE'])
+      assert.equal(after.status, 'ACTIVE')
+      assert.equal(after['OS-EXT-STS:task_state'], null)
+      const actions = (await c1.admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body.instanceActions
+      const resize = actions.find((a: any) => a.action === 'resize')
+      const detail = (await c1.admin.nova('GET', `/servers/${server.id}/os-instance-actions/${resize.request_id}`, undefined, '2.84')).body
+      const sched = detail.instanceAction.events.find((e: any) => e.event === 'scheduler_select_destinations')
+      assert.equal(sched.result, 'Error')
+      assert.match(sched.details, /RetryFilter|ignore|No valid host/i)
+    } finally {
+      await c1.stop()
+    }
+  })
+
+  it('evacuate: 400 while the source service is up; after forced down the server is rebuilt elsewhere', async () => {
+    const server = await boot(admin, cloud, 'evac')
+    const source = server['OS-EXT-SRV-ATTR:host']
+    const up = await admin.nova('POST', `/servers/${server.id}/action`, { evacuate: {} }, '2.68')
+    assert.equal(up.status, 400)
+    assert.equal(up.body.badRequest.message, `Compute service of ${source} is still in use.`)
+    const svc = (await admin.nova('GET', `/os-services?binary=nova-compute&host=${source}`, undefined, '2.53')).body
+      .services[0]
+    const down = await admin.nova('PUT', `/os-services/${svc.id}`, { forced_down: true }, '2.53')
+    assert.equal(down.status, 200, JSON.stringify(down.body))
+    try {
+      const same = await admin.nova('POST', `/servers/${server.id}/action`, { evacuate: { host: source } }, '2.68')
+      assert.equal(same.status, 400)
+      const old = await admin.nova(
+        'POST',
+        `/servers/${server.id}/action`,
+        { evacuate: { onSharedStorage: false } },
+        '2.1',
+      )
+      assert.equal(old.status, 200, JSON.stringify(old.body))
+      assert.equal(typeof old.body.adminPass, 'string')
+      const rebuilt = await admin.waitStatus(server.id, ['REBUILD', 'ACTIVE'].filter((s) => s === 'REBUILD'))
+      assert.equal(rebuilt.status, 'ACTIVE')
+      assert.notEqual(rebuilt['OS-EXT-SRV-ATTR:host'], source)
+      assert.equal(rebuilt.id, server.id)
+      const [m] = await migrationsOf(admin, server.id)
+      assert.equal(m.migration_type, 'evacuation')
+      assert.equal(m.status, 'done')
+      assert.equal(cloud.compute().host(rebuilt['OS-EXT-SRV-ATTR:host']).tracker.hasClaim(server.id), true)
+    } finally {
+      await admin.nova('PUT', `/os-services/${svc.id}`, { forced_down: false }, '2.53')
+    }
+    await admin.deleteServer(server.id)
+  })
+})
