@@ -26,6 +26,8 @@ const GROUP_TYPES: AssignmentType[] = ['GroupProject', 'GroupDomain', 'GroupSyst
 export interface Role {
   readonly id: string
   readonly name: string
+  /** A domain-specific role's domain; null for a global role. */
+  readonly domainId: string | null
   readonly description: string | null
   readonly extra: Extra
 }
@@ -68,7 +70,13 @@ export interface AssignmentFilters {
 }
 
 function toRole(r: RoleRow): Role {
-  return { id: r.id, name: r.name, description: r.description, extra: parseExtra(r.extra) }
+  return {
+    id: r.id,
+    name: r.name,
+    domainId: r.domain_id ?? null,
+    description: r.description,
+    extra: parseExtra(r.extra),
+  }
 }
 
 function assignmentType(actor: Actor, target: Target): AssignmentType {
@@ -128,12 +136,15 @@ export class AssignmentManager {
   async createRole(input: {
     readonly id?: string | undefined
     readonly name: string
+    readonly domainId?: string | null | undefined
     readonly description?: string | null | undefined
     readonly extra?: Extra | undefined
   }): Promise<Role> {
+    if (input.domainId) await this.#resources.getDomain(input.domainId)
     const row = {
       id: input.id ?? newKeystoneId(),
       name: input.name,
+      domain_id: input.domainId ?? null,
       description: input.description ?? null,
       extra: JSON.stringify(input.extra ?? {}),
       created_at: nowIso(),
@@ -155,7 +166,8 @@ export class AssignmentManager {
   }
 
   async findRoleByName(name: string): Promise<Role | undefined> {
-    for (const role of (await this.#roles()).byId.values()) if (role.name === name) return role
+    for (const role of (await this.#roles()).byId.values())
+      if (role.name === name && role.domainId === null) return role
     return undefined
   }
 
@@ -214,6 +226,8 @@ export class AssignmentManager {
     const implied = await this.getRole(impliedId)
     if (PROHIBITED_IMPLIED_ROLES.includes(implied.name))
       throw new Forbidden(`${implied.name} cannot be an implied roles.`)
+    if (prior.domainId === null && implied.domainId !== null)
+      throw new Forbidden('Global role cannot imply a domain-specific role')
     if ((await this.#closure([impliedId])).includes(priorId)) {
       throw new Invalid(`Role ${impliedId} implies ${priorId}: an implication may not form a loop.`)
     }
@@ -399,9 +413,10 @@ export class AssignmentManager {
       .execute()
     const index = await this.#roles()
     const ids = await this.#closure(rows.map((r) => r.role_id))
+    // Domain-specific roles never reach a token; the global roles they imply do (Keystone).
     return ids
       .map((id) => index.byId.get(id))
-      .filter((r): r is Role => r !== undefined)
+      .filter((r): r is Role => r !== undefined && r.domainId === null)
       .map((r) => ({ id: r.id, name: r.name }))
   }
 
@@ -470,7 +485,11 @@ export class AssignmentManager {
       q = q.where('type', 'in', ['UserDomain', 'GroupDomain']).where('target_id', '=', f.domainId)
     if (f.system) q = q.where('type', 'in', ['UserSystem', 'GroupSystem'])
     let out = (await q.orderBy('created_at').execute()).map(fromRow)
-    if (f.effective) out = await this.#expand(out, f)
+    if (f.effective) {
+      // As Keystone's _strip_domain_roles: an effective listing shows what a token would carry.
+      const index = await this.#roles()
+      out = (await this.#expand(out, f)).filter((a) => (index.byId.get(a.roleId)?.domainId ?? null) === null)
+    }
     if (f.roleId) out = out.filter((a) => a.roleId === f.roleId)
     return dedupe(out)
   }

@@ -11,6 +11,7 @@ import * as computeGroupsAggregates from './0011-compute-groups-aggregates.ts'
 import * as identityPolicies from './0016-identity-policies.ts'
 import * as networkAgents from './0017-network-agents.ts'
 import * as imageMetadefs from './0018-image-metadefs.ts'
+import * as identityDomainRoles from './0019-identity-domain-roles.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -32,4 +33,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0016-identity-policies': identityPolicies,
   '0017-network-agents': networkAgents,
   '0018-image-metadefs': imageMetadefs,
+  '0019-identity-domain-roles': identityDomainRoles,
 }

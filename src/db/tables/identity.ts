@@ -66,6 +66,8 @@ export interface GroupMembershipsTable {
 export interface RolesTable {
   id: string
   name: string
+  /** The domain of a domain-specific role; null for a global role. */
+  domain_id: string | null
   description: string | null
   extra: string
   created_at: string

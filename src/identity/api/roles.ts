@@ -171,7 +171,9 @@ export function roleRoutes(d: IdentityDeps): Route[] {
       path: '/v3/roles',
       policy: 'identity:list_roles',
       handler: async (req) => {
-        const roles = await a.listRoles({ name: query(req, 'name') })
+        // Global roles, or with `domain_id` that domain's roles (Keystone's list_roles).
+        const domainId = query(req, 'domain_id') ?? null
+        const roles = (await a.listRoles({ name: query(req, 'name') })).filter((r) => r.domainId === domainId)
         return collection('roles', bounded(roles.map((r) => roleView(r, req.baseUrl))), selfUrl(req))
       },
     },
@@ -184,6 +186,7 @@ export function roleRoutes(d: IdentityDeps): Route[] {
         const b = entity<Body>(req, 'role', checks.roleCreate)
         const role = await a.createRole({
           name: b.name,
+          domainId: b.domain_id,
           description: b.description,
           extra: extraOf(b, ROLE_FIELDS),
         })

@@ -57,7 +57,7 @@ async function grant(req: ApiRequest, d: IdentityDeps): Promise<PolicyTarget> {
   const roleId = param(req, 'role_id')
   if (roleId) {
     const role = await d.assignments.getRole(roleId).catch(() => undefined)
-    if (role) out.role = { id: role.id, name: role.name, domain_id: null }
+    if (role) out.role = { id: role.id, name: role.name, domain_id: role.domainId }
   }
   return out
 }
@@ -150,7 +150,7 @@ export const TARGETS: Readonly<Record<string, Builder>> = {
   'identity:revoke_grant': grant,
   'identity:get_role': async (req, d) => {
     const role = await d.assignments.getRole(param(req, 'role_id')).catch(() => undefined)
-    return role ? { role: { id: role.id, name: role.name, domain_id: null } } : {}
+    return role ? { role: { id: role.id, name: role.name, domain_id: role.domainId } } : {}
   },
   'identity:validate_token': subjectToken,
   'identity:check_token': subjectToken,

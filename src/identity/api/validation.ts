@@ -202,7 +202,7 @@ export const SCHEMAS = {
   },
   roleCreate: {
     type: 'object',
-    properties: { name: name255, description, domain_id: { type: 'null' }, options: { type: 'object' } },
+    properties: { name: name255, description, domain_id: nullableString, options: { type: 'object' } },
     required: ['name'],
   },
   roleUpdate: {

@@ -85,7 +85,7 @@ export function roleView(r: Role, base: string): Json {
     ...r.extra,
     id: r.id,
     name: r.name,
-    domain_id: null,
+    domain_id: r.domainId,
     description: r.description,
     options: {},
     links: self(base, `roles/${r.id}`),

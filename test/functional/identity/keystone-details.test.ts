@@ -64,3 +64,50 @@ describe('identity: Keystone details', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal((await ks.req('HEAD', path, { token: await ks.admin() })).status, 404)
   })
 })
+
+describe('identity: domain-specific roles', { timeout: TEST_TIMEOUT_MS }, () => {
+  let tc: TestCloud
+  let ks: Keystone
+
+  before(async () => {
+    tc = await startTestCloud()
+    ks = new Keystone(tc)
+  })
+  after(() => tc?.stop())
+
+  it('are listed by domain, imply global roles but not the reverse, and never reach effective lists', async () => {
+    const domain = (await ks.ok('POST', '/v3/domains', { domain: { name: 'dr-domain' } }, 201)).domain
+    const dr = (await ks.ok('POST', '/v3/roles', { role: { name: 'dr-role', domain_id: domain.id } }, 201))
+      .role
+    assert.equal(dr.domain_id, domain.id)
+    const inDomain = await ks.ok('GET', `/v3/roles?domain_id=${domain.id}`)
+    assert.deepEqual(
+      inDomain.roles.map((r: { id: string }) => r.id),
+      [dr.id],
+    )
+    const global = await ks.ok('GET', '/v3/roles')
+    assert.ok(!global.roles.some((r: { id: string }) => r.id === dr.id), 'a domain role is not a global role')
+    await ks.ok('POST', '/v3/roles', { role: { name: 'dr-x', domain_id: 'no-such-domain' } }, 404)
+
+    const globalRole = (await ks.ok('POST', '/v3/roles', { role: { name: 'dr-global' } }, 201)).role
+    await ks.ok('PUT', `/v3/roles/${dr.id}/implies/${globalRole.id}`, undefined, 201)
+    await ks.ok('PUT', `/v3/roles/${globalRole.id}/implies/${dr.id}`, undefined, 403)
+
+    const { user, project } = await ks.userWithRole('dr-user', 'reader')
+    await ks.ok('PUT', `/v3/projects/${project.id}/users/${user.id}/roles/${dr.id}`, undefined, 204)
+    const effective = await ks.ok(
+      'GET',
+      `/v3/role_assignments?effective&user.id=${user.id}&scope.project.id=${project.id}`,
+    )
+    const ids = effective.role_assignments.map((a: { role: { id: string } }) => a.role.id)
+    assert.ok(!ids.includes(dr.id), 'the domain role itself is not effective')
+    assert.ok(ids.includes(globalRole.id), 'the global role it implies is')
+    const login = await ks.login('dr-user', 'dr-user-password', { project: { id: project.id } })
+    const tokenRoles = login.body.token.roles.map((r: { id: string }) => r.id)
+    assert.ok(!tokenRoles.includes(dr.id))
+    assert.ok(tokenRoles.includes(globalRole.id))
+
+    await ks.ok('DELETE', `/v3/roles/${dr.id}`, undefined, 204)
+    assert.deepEqual((await ks.ok('GET', `/v3/roles?domain_id=${domain.id}`)).roles, [])
+  })
+})
