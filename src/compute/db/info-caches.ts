@@ -55,3 +55,20 @@ export async function saveNetworkInfo(db: Queryable, uuid: string, vifs: readonl
     .onConflict((oc) => oc.column('instance_uuid').doUpdateSet(values))
     .execute()
 }
+
+/**
+ * Records the names of the security groups now on an instance's ports, so
+ * the server view (`security_groups`) follows add/removeSecurityGroup as
+ * Nova's (which asks Neutron) does.
+ */
+export async function setInstanceSecurityGroups(
+  db: Queryable,
+  uuid: string,
+  names: readonly string[],
+): Promise<void> {
+  await db
+    .updateTable('instances')
+    .set({ security_groups: toJsonText([...new Set(names)].sort()) })
+    .where('uuid', '=', uuid)
+    .execute()
+}

@@ -495,6 +495,8 @@ describe('compute: networking on Neutron ports', () => {
       })
       assert.equal(add.status, 202)
       assert.deepEqual(await groupsOfPorts(), [[db.id, web.id].sort(), [db.id, web.id].sort()])
+      const view = (await member.nova('GET', `/servers/${server.id}`)).body.server
+      assert.deepEqual(view.security_groups, [{ name: 'db' }, { name: 'web' }])
       const listed = await member.nova('GET', `/servers/${server.id}/os-security-groups`)
       assert.deepEqual(
         listed.body.security_groups.map((g: { name: string }) => g.name),

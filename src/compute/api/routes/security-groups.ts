@@ -3,6 +3,7 @@ import { Conflict, Forbidden, Invalid, NimbusError, NotFound } from '../../../co
 import { callerOf } from '../../../network/authz.ts'
 import type { Doc } from '../../../network/store.ts'
 import { respond, type Route } from '../../../service/http.ts'
+import { setInstanceSecurityGroups } from '../../db/info-caches.ts'
 import type { Instance } from '../../objects.ts'
 import { versionedRoute, type ComputeRequest } from '../common.ts'
 import { instanceForCaller, type ApiDeps } from '../deps.ts'
@@ -356,6 +357,7 @@ export async function addSecurityGroupAction(deps: ApiDeps, req: ComputeRequest,
   const name = (req.body as { addSecurityGroup: { name: string } }).addSecurityGroup.name
   if (name.trim() === '') throw new Invalid('Security group name cannot be empty')
   await deps.network.addSecurityGroup(ctx, instance.uuid, name)
+  await recordGroups(deps, instance)
 }
 
 export async function removeSecurityGroupAction(deps: ApiDeps, req: ComputeRequest, instance: Instance) {
@@ -365,6 +367,17 @@ export async function removeSecurityGroupAction(deps: ApiDeps, req: ComputeReque
   const name = (req.body as { removeSecurityGroup: { name: string } }).removeSecurityGroup.name
   if (name.trim() === '') throw new Invalid('Security group name cannot be empty')
   await deps.network.removeSecurityGroup(ctx, instance.uuid, name)
+  await recordGroups(deps, instance)
+}
+
+/** The server view's `security_groups` follow the ports' groups. */
+async function recordGroups(deps: ApiDeps, instance: Instance): Promise<void> {
+  const groups = await deps.network.instanceSecurityGroups(instance.uuid)
+  await setInstanceSecurityGroups(
+    deps.db.kysely,
+    instance.uuid,
+    groups.map((g) => g.name as string),
+  )
 }
 
 // ---- helpers ----
