@@ -69,12 +69,14 @@ export class NetworkService extends HttpService {
       }
     })
     await agent?.start()
+    await this.plugin.agents.startReporting()
     await this.#notifier.start()
     await this.#rpc.start()
     await super.start()
   }
 
   override async stop(): Promise<void> {
+    this.plugin.agents.stopReporting()
     this.#unsubscribe?.()
     FANNED_OUT.delete(this.plugin)
     await this.#rpc.stop()
