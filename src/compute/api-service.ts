@@ -11,6 +11,7 @@ import { adminAreaRoutes } from './api/routes/admin.ts'
 import { externalEventRoutes } from './api/routes/external-events.ts'
 import { migrationRoutes } from './api/routes/migrations.ts'
 import { interfaceRoutes } from './api/routes/interfaces.ts'
+import { networkRoutes } from './api/routes/networks.ts'
 import { securityGroupRoutes } from './api/routes/security-groups.ts'
 import { flavorRoutes } from './api/routes/flavors.ts'
 import { hostRoutes } from './api/routes/hosts.ts'
@@ -112,6 +113,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
       ...migrationRoutes(deps, rt),
       ...interfaceRoutes(deps),
       ...securityGroupRoutes(deps),
+      ...networkRoutes(deps),
       ...adminAreaRoutes(deps),
     ],
   })

@@ -23,4 +23,6 @@ export const NETWORK_AREA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-security-groups:list': PROJECT_READER_OR_ADMIN,
   'os_compute_api:os-security-groups:add': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-security-groups:remove': PROJECT_MEMBER_OR_ADMIN,
+  'os_compute_api:os-networks:list': PROJECT_READER_OR_ADMIN,
+  'os_compute_api:os-networks:show': PROJECT_READER_OR_ADMIN,
 }

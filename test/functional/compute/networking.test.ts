@@ -398,6 +398,23 @@ describe('compute: networking on Neutron ports', () => {
     })
   })
 
+  describe('os-networks', () => {
+    it("lists and shows the caller's networks in Nova's format; gone after 2.35", async () => {
+      const list = await member.nova('GET', '/os-networks')
+      assert.equal(list.status, 200)
+      const mine = list.body.networks.find((n: { id: string }) => n.id === net.networkId)
+      assert.equal(mine.label, 'net1')
+      assert.equal(mine.cidr, null)
+      assert.equal('project_id' in mine, false, 'admin fields are for admins')
+      const shown = await member.nova('GET', `/os-networks/${net.networkId}`)
+      assert.equal(shown.body.network.label, 'net1')
+      const missing = await member.nova('GET', '/os-networks/9d5d3a55-5a8d-4b8a-a7a9-2c1c1b0b0c0d')
+      assert.equal(missing.status, 404)
+      assert.equal(missing.body.itemNotFound.message, 'Network not found')
+      assert.equal((await member.nova('GET', '/os-networks', undefined, '2.36')).status, 404)
+    })
+  })
+
   describe('security groups', () => {
     it('os-security-groups CRUD and rules in Nova format; gone after 2.35', async () => {
       const created = await member.nova('POST', '/os-security-groups', {
