@@ -38,12 +38,12 @@ const COMPUTE_OPTIONS = {
   policy_file: {
     kind: 'string',
     default: '',
-    help: 'YAML or JSON file of policy rules overriding Nova\'s defaults (oslo.policy format).',
+    help: "YAML or JSON file of policy rules overriding Nova's defaults (oslo.policy format).",
   },
   default_availability_zone: {
     kind: 'string',
     default: 'nova',
-    help: 'Availability zone of compute hosts (Nova\'s default_availability_zone).',
+    help: "Availability zone of compute hosts (Nova's default_availability_zone).",
   },
   internal_service_availability_zone: {
     kind: 'string',
@@ -99,16 +99,39 @@ const COMPUTE_OPTIONS = {
     max: SECONDS_PER_DAY,
     help: 'Seconds between two power-state syncs of each compute host.',
   },
-  cpu_allocation_ratio: { kind: 'float', default: 4.0, min: 0.01, max: 1000, help: 'vCPUs per physical CPU.' },
-  ram_allocation_ratio: { kind: 'float', default: 1.0, min: 0.01, max: 1000, help: 'Virtual RAM per physical RAM.' },
-  disk_allocation_ratio: { kind: 'float', default: 1.0, min: 0.01, max: 1000, help: 'Virtual disk per physical disk.' },
+  cpu_allocation_ratio: {
+    kind: 'float',
+    default: 4.0,
+    min: 0.01,
+    max: 1000,
+    help: 'vCPUs per physical CPU.',
+  },
+  ram_allocation_ratio: {
+    kind: 'float',
+    default: 1.0,
+    min: 0.01,
+    max: 1000,
+    help: 'Virtual RAM per physical RAM.',
+  },
+  disk_allocation_ratio: {
+    kind: 'float',
+    default: 1.0,
+    min: 0.01,
+    max: 1000,
+    help: 'Virtual disk per physical disk.',
+  },
   reserved_host_memory_mb: {
     kind: 'int',
     default: 512,
     min: 0,
     help: 'Memory each compute host keeps for itself; the scheduler does not place guests in it.',
   },
-  reserved_host_disk_mb: { kind: 'int', default: 0, min: 0, help: 'Disk each compute host keeps for itself.' },
+  reserved_host_disk_mb: {
+    kind: 'int',
+    default: 0,
+    min: 0,
+    help: 'Disk each compute host keeps for itself.',
+  },
   fake_hosts: {
     kind: 'int',
     default: 1,
@@ -118,7 +141,12 @@ const COMPUTE_OPTIONS = {
   },
   fake_vcpus: { kind: 'int', default: 32, min: 1, help: 'vCPUs of each fake compute host.' },
   fake_memory_mb: { kind: 'int', default: 65_536, min: 1, help: 'Memory of each fake compute host, in MB.' },
-  fake_local_gb: { kind: 'int', default: 2_048, min: 1, help: 'Local disk of each fake compute host, in GB.' },
+  fake_local_gb: {
+    kind: 'int',
+    default: 2_048,
+    min: 1,
+    help: 'Local disk of each fake compute host, in GB.',
+  },
   fake_spawn_delay_ms: {
     kind: 'int',
     default: 0,
@@ -141,37 +169,43 @@ const COMPUTE_OPTIONS = {
   fixed_range: {
     kind: 'string',
     default: '10.0.0.0/16',
-    help: 'IPv4 range the records-only network manager hands fixed IPs from (default network).',
+    help: 'Unused: compute takes addresses from Neutron ports (kept so older config files load).',
   },
   allow_resize_to_same_host: {
     kind: 'bool',
     default: false,
-    help: 'A resize may pick the server\'s own host (Nova\'s allow_resize_to_same_host); cold migrations never do.',
+    help: "A resize may pick the server's own host (Nova's allow_resize_to_same_host); cold migrations never do.",
   },
   resize_confirm_window_s: {
     kind: 'int',
     default: 0,
     min: 0,
     max: SECONDS_PER_DAY * 7,
-    help: 'Seconds after which a server in VERIFY_RESIZE is confirmed automatically (Nova\'s resize_confirm_window; 0: never).',
+    help: "Seconds after which a server in VERIFY_RESIZE is confirmed automatically (Nova's resize_confirm_window; 0: never).",
   },
   resize_confirm_check_interval_s: {
     kind: 'int',
     default: 60,
     min: 1,
     max: SECONDS_PER_DAY,
-    help: 'Seconds between two runs of the automatic resize confirmation (Nova\'s _poll_unconfirmed_resizes).',
+    help: "Seconds between two runs of the automatic resize confirmation (Nova's _poll_unconfirmed_resizes).",
   },
   default_network_label: {
     kind: 'string',
     default: 'private',
-    help: 'Name of the default network in server addresses.',
+    help: 'Unused: server addresses are labelled with their Neutron network names (kept so older config files load).',
   },
 } satisfies Record<string, OptionSpec>
 
 /** Default quotas of every project (Nova's [quota] section). */
 const QUOTA_OPTIONS = {
-  instances: { kind: 'int', default: 10, min: -1, max: QUOTA_MAX, help: 'Servers per project (-1: unlimited).' },
+  instances: {
+    kind: 'int',
+    default: 10,
+    min: -1,
+    max: QUOTA_MAX,
+    help: 'Servers per project (-1: unlimited).',
+  },
   cores: { kind: 'int', default: 20, min: -1, max: QUOTA_MAX, help: 'vCPUs per project.' },
   ram: { kind: 'int', default: 51_200, min: -1, max: QUOTA_MAX, help: 'Memory per project, in MB.' },
   metadata_items: { kind: 'int', default: 128, min: -1, max: QUOTA_MAX, help: 'Metadata items per server.' },
@@ -318,7 +352,7 @@ export const OPTIONS = {
     force_config_drive: {
       kind: 'bool',
       default: false,
-      help: 'Attach a config drive to every instance, whether or not it asked for one (Nova\'s force_config_drive).',
+      help: "Attach a config drive to every instance, whether or not it asked for one (Nova's force_config_drive).",
     },
     ...COMPUTE_OPTIONS,
   },
@@ -344,9 +378,27 @@ export const OPTIONS = {
       default: 'physnet1',
       help: 'Physical network on which project (non-admin) networks get a VLAN.',
     },
-    tenant_vlan_min: { kind: 'int', default: 1000, min: 1, max: 4094, help: 'First VLAN id for project networks.' },
-    tenant_vlan_max: { kind: 'int', default: 1999, min: 1, max: 4094, help: 'Last VLAN id for project networks.' },
-    mtu: { kind: 'int', default: 1500, min: 576, max: 9216, help: 'MTU of every network (global_physnet_mtu).' },
+    tenant_vlan_min: {
+      kind: 'int',
+      default: 1000,
+      min: 1,
+      max: 4094,
+      help: 'First VLAN id for project networks.',
+    },
+    tenant_vlan_max: {
+      kind: 'int',
+      default: 1999,
+      min: 1,
+      max: 4094,
+      help: 'Last VLAN id for project networks.',
+    },
+    mtu: {
+      kind: 'int',
+      default: 1500,
+      min: 576,
+      max: 9216,
+      help: 'MTU of every network (global_physnet_mtu).',
+    },
     physical_interface_mappings: {
       kind: 'list',
       default: [],
@@ -374,7 +426,7 @@ export const OPTIONS = {
     service_metadata_proxy: {
       kind: 'bool',
       default: true,
-      help: 'Requests come through the network\'s metadata proxy, which names the instance in a signed X-Instance-ID; false: find it by source address (and X-Neutron-Router-ID).',
+      help: "Requests come through the network's metadata proxy, which names the instance in a signed X-Instance-ID; false: find it by source address (and X-Neutron-Router-ID).",
     },
     metadata_proxy_shared_secret: {
       kind: 'string',
@@ -651,10 +703,13 @@ function parseUrl(name: string, spec: OptionSpec, value: string): string {
 }
 
 function parseFloatValue(name: string, value: string, range: { min?: number; max?: number }): number {
-  if (!/^-?\d+(\.\d+)?$/.test(value)) throw new ConfigError(`${name} = ${JSON.stringify(value)}: expected a number`)
+  if (!/^-?\d+(\.\d+)?$/.test(value))
+    throw new ConfigError(`${name} = ${JSON.stringify(value)}: expected a number`)
   const n = Number(value)
   if ((range.min !== undefined && n < range.min) || (range.max !== undefined && n > range.max)) {
-    throw new ConfigError(`${name} = ${value}: allowed range is ${range.min ?? '-inf'}..${range.max ?? 'inf'}`)
+    throw new ConfigError(
+      `${name} = ${value}: allowed range is ${range.min ?? '-inf'}..${range.max ?? 'inf'}`,
+    )
   }
   return n
 }
@@ -707,7 +762,9 @@ function build(
       policyFile: str('identity.policy_file'),
     },
     authtoken: {
-      authUrl: (str('keystone_authtoken.auth_url') || `http://${str('DEFAULT.public_host')}:${num('identity.port')}`)
+      authUrl: (
+        str('keystone_authtoken.auth_url') || `http://${str('DEFAULT.public_host')}:${num('identity.port')}`
+      )
         .replace(/\/+$/, '')
         .replace(/\/v3$/, ''),
       username: str('keystone_authtoken.username'),
@@ -733,7 +790,8 @@ function build(
       physicalInterfaceMappings: Object.fromEntries(
         (v.get('network.physical_interface_mappings') as string[]).map((m) => {
           const [physnet, iface] = m.split(':', 2)
-          if (!physnet || !iface) throw new ConfigError(`network.physical_interface_mappings: '${m}' is not physnet:interface`)
+          if (!physnet || !iface)
+            throw new ConfigError(`network.physical_interface_mappings: '${m}' is not physnet:interface`)
           return [physnet, iface]
         }),
       ),

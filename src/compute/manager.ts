@@ -118,10 +118,10 @@ export class ComputeManager {
   }
 
   /**
-   * Events other services report about instances here. With records-only
-   * networking nothing waits for them (no spawn waits for
-   * network-vif-plugged yet), so they are logged; the hook is where a
-   * waiting spawn will be woken.
+   * Events other services report about instances here. Nothing waits for
+   * them yet (no spawn waits for network-vif-plugged: the drivers do not
+   * wait for the data plane to wire a tap), so they are logged; the hook
+   * is where a waiting spawn will be woken.
    */
   async externalInstanceEvent(
     ctx: RequestContext,
