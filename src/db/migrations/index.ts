@@ -27,11 +27,11 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004-image': image,
   '0007-network': network,
   '0008-compute-quota-classes': computeQuotaClasses,
-  '0020-compute-migrations': computeMigrations,
-  '0013-instance-info-caches': instanceInfoCaches,
   '0011-compute-groups-aggregates': computeGroupsAggregates,
+  '0013-instance-info-caches': instanceInfoCaches,
   '0016-identity-policies': identityPolicies,
   '0017-network-agents': networkAgents,
   '0018-image-metadefs': imageMetadefs,
   '0019-identity-domain-roles': identityDomainRoles,
+  '0020-compute-migrations': computeMigrations,
 }
