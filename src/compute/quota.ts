@@ -1,6 +1,7 @@
 import { OverQuota, registerErrorClass } from '../common/errors.ts'
 import type { Queryable } from '../db/schema.ts'
 import { countUsage } from './db/instances.ts'
+import { countServerGroups } from './db/server-groups.ts'
 import { DEFAULT_QUOTA_CLASS, quotaClass, quotaLayers, setQuotaClassLimit } from './db/quotas.ts'
 import type { FlavorSnapshot } from './objects.ts'
 
@@ -117,6 +118,7 @@ export class QuotaEngine {
       instances: used.instances,
       cores: used.cores,
       ram: used.ram,
+      server_groups: await countServerGroups(db, projectId, userId),
     }
     const out = {} as Record<QuotaResource, QuotaDetail>
     for (const r of QUOTA_RESOURCES) out[r] = { limit: limits[r], in_use: inUse[r] ?? 0, reserved: 0 }

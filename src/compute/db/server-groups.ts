@@ -118,13 +118,14 @@ export async function deleteServerGroup(db: Queryable, uuid: string): Promise<vo
   await db.deleteFrom('server_group_members').where('group_uuid', '=', uuid).execute()
 }
 
-/** How many groups a project has (the `server_groups` quota). */
-export async function countServerGroups(db: Queryable, projectId: string): Promise<number> {
-  const row = await db
+/** How many groups a project (or one user in it) has: the `server_groups` quota's usage. */
+export async function countServerGroups(db: Queryable, projectId: string, userId?: string): Promise<number> {
+  let q = db
     .selectFrom('server_groups')
     .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
     .where('project_id', '=', projectId)
-    .executeTakeFirstOrThrow()
+  if (userId !== undefined) q = q.where('user_id', '=', userId)
+  const row = await q.executeTakeFirstOrThrow()
   return Number(row.n)
 }
 

@@ -276,6 +276,31 @@ describe('compute: server metadata and server groups', () => {
     assert.deepEqual([...hosts.values()], [2, 2])
   })
 
+  it('weighs soft-affinity members onto one host and counts groups in quota usage and limits', async () => {
+    const caller = await cloud.newMember()
+    const soft = (
+      await caller.nova(
+        'POST',
+        '/os-server-groups',
+        { server_group: { name: 'soft', policy: 'soft-affinity' } },
+        '2.64',
+      )
+    ).body.server_group
+    const hint = { 'os:scheduler_hints': { group: soft.id } }
+    const hostOf = async (id: string) =>
+      (await admin.nova('GET', `/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host'] as string
+    const first = await boot(caller, { name: 'soft-1' }, hint)
+    const second = await boot(caller, { name: 'soft-2' }, hint)
+    // The RAM weigher alone would spread them; the soft-affinity weigher keeps them together.
+    assert.equal(await hostOf(first.id), await hostOf(second.id))
+    const detail = await caller.nova('GET', `/os-quota-sets/${caller.projectId}/detail`)
+    assert.equal(detail.body.quota_set.server_groups.in_use, 1)
+    const limits = await caller.nova('GET', '/limits')
+    assert.equal(limits.body.limits.absolute.totalServerGroupsUsed, 1)
+    await caller.deleteServer(first.id)
+    await caller.deleteServer(second.id)
+  })
+
   it('enforces the server_groups and server_group_members quotas (403)', async () => {
     const caller = await cloud.newMember()
     await admin.nova('PUT', `/os-quota-sets/${caller.projectId}`, {
