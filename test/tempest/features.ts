@@ -61,11 +61,12 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
     why: 'PCI-DSS password rules are not implemented',
   },
   { section: 'identity-feature-enabled', key: 'application_credentials', value: 'True' },
+  { section: 'identity-feature-enabled', key: 'project_tags', value: 'True' },
   {
     section: 'identity-feature-enabled',
-    key: 'project_tags',
-    value: 'False',
-    why: 'project tags are not implemented',
+    key: 'api_extensions',
+    value: 'OS-EC2',
+    why: 'OS-INHERIT (inherited role grants) is not implemented; of the extensions Tempest checks, only OS-EC2 is',
   },
   // Compute.
   { section: 'compute-feature-enabled', key: 'resize', value: 'False', why: NOT_YET(6, 'resize') },
@@ -138,11 +139,12 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
   },
   { section: 'image-feature-enabled', key: 'os_glance_reserved', value: 'True' },
   // Network.
+  { section: 'network-feature-enabled', key: 'ipv6', value: 'True' },
   {
     section: 'network-feature-enabled',
-    key: 'ipv6',
+    key: 'ipv6_subnet_attributes',
     value: 'False',
-    why: 'IPv6 subnets are not implemented',
+    why: 'IPv6 RA and DHCPv6 modes are stored but not served (no router advertisements or DHCPv6)',
   },
   { section: 'network-feature-enabled', key: 'port_security', value: 'True' },
   { section: 'network-feature-enabled', key: 'floating_ips', value: 'True' },

@@ -71,6 +71,38 @@ export function summarize(results: readonly TestResult[]): Summary {
   return { modules: new Map([...modules].sort(([a], [b]) => a.localeCompare(b))), total }
 }
 
+/** Totals per area (`tempest.api.compute`, ...): the modules whose name starts with the area's prefix. */
+export function summarizeAreas(
+  s: Summary,
+  areas: readonly { readonly name: string; readonly prefix: string }[],
+): { readonly name: string; readonly counts: Counts }[] {
+  return areas
+    .map((a) => {
+      const counts: Counts = { passed: 0, failed: 0, skipped: 0 }
+      for (const [m, c] of s.modules) {
+        if (m !== a.prefix && !m.startsWith(`${a.prefix}.`)) continue
+        counts.passed += c.passed
+        counts.failed += c.failed
+        counts.skipped += c.skipped
+      }
+      return { name: a.name, counts }
+    })
+    .filter((a) => a.counts.passed + a.counts.failed + a.counts.skipped > 0)
+}
+
+/** The share of the tests that ran (not skipped) that passed, as `97.5%`. */
+export function passRate(c: Counts): string {
+  const ran = c.passed + c.failed
+  return ran === 0 ? '-' : `${((100 * c.passed) / ran).toFixed(1)}%`
+}
+
+export function renderAreaTable(rows: readonly { readonly name: string; readonly counts: Counts }[]): string {
+  const lines = rows.map(
+    ({ name, counts: c }) => `| ${name} | ${c.passed} | ${c.failed} | ${c.skipped} | ${passRate(c)} |`,
+  )
+  return ['| area | pass | fail | skip | passed of run |', '|---|---|---|---|---|', ...lines].join('\n')
+}
+
 export function renderTable(s: Summary): string {
   const rows = [...s.modules].map(([m, c]) => `| ${m} | ${c.passed} | ${c.failed} | ${c.skipped} |`)
   return ['| module | pass | fail | skip |', '|---|---|---|---|', ...rows].join('\n')
@@ -81,6 +113,7 @@ export function renderConformance(
   results: readonly TestResult[],
   meta: { readonly date: string; readonly commit: string; readonly regex: string },
   flags: readonly { section: string; key: string; value: string; why?: string }[] = [],
+  areas: readonly { readonly name: string; readonly prefix: string }[] = [],
 ): string {
   const failed = results.filter((r) => r.outcome === 'failed').map((r) => `- \`${r.id}\``)
   const disabled = flags
@@ -94,8 +127,9 @@ export function renderConformance(
     `- date: ${meta.date}`,
     `- commit: ${meta.commit}`,
     `- selection: \`${meta.regex}\``,
-    `- total: ${s.total.passed} passed, ${s.total.failed} failed, ${s.total.skipped} skipped`,
+    `- total: ${s.total.passed} passed, ${s.total.failed} failed, ${s.total.skipped} skipped (${passRate(s.total)} of the tests that ran passed)`,
     '',
+    ...(areas.length ? [renderAreaTable(summarizeAreas(s, areas)), ''] : []),
     renderTable(s),
     '',
     '## Disabled feature flags',

@@ -16,8 +16,15 @@ import { parseArgs } from 'node:util'
 import yaml from 'js-yaml'
 import { OsClient, type PasswordAuth } from '../support/os-client.ts'
 import { tempestConf } from './conf.ts'
-import { FEATURE_FLAGS, SMOKE_REGEX } from './features.ts'
-import { parseSubunitCsv, summarize, renderConformance, renderTable } from './results.ts'
+import { CONFORMANCE_AREAS, FEATURE_FLAGS, SMOKE_REGEX } from './features.ts'
+import {
+  parseSubunitCsv,
+  renderAreaTable,
+  renderConformance,
+  renderTable,
+  summarize,
+  summarizeAreas,
+} from './results.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const CLOUD_START_TIMEOUT_MS = 120_000
@@ -210,6 +217,7 @@ function report(ws: string, regex: string, writeDocs: boolean): number {
   const results = parseSubunitCsv(csv.stdout)
   const summary = summarize(results)
   console.log(renderTable(summary))
+  console.log(renderAreaTable(summarizeAreas(summary, CONFORMANCE_AREAS)))
   if (writeDocs) {
     const meta = {
       date: new Date().toISOString().slice(0, 10),
@@ -218,11 +226,12 @@ function report(ws: string, regex: string, writeDocs: boolean): number {
     }
     writeFileSync(
       join(ROOT, 'docs', 'conformance.md'),
-      renderConformance(summary, results, meta, FEATURE_FLAGS),
+      renderConformance(summary, results, meta, FEATURE_FLAGS, CONFORMANCE_AREAS),
     )
     console.log('tempest: wrote docs/conformance.md')
   }
   const { passed, failed, skipped } = summary.total
+  for (const r of results) if (r.outcome === 'failed') console.log(`tempest: FAILED ${r.id}`)
   console.log(`tempest: ${passed} passed, ${failed} failed, ${skipped} skipped`)
   return failed === 0 && passed > 0 ? 0 : 1
 }

@@ -24,6 +24,11 @@ const EXTENSIONS: readonly [alias: string, name: string, description: string][] 
     'Floating IP Port Details Extension',
     'Add port_details attribute to Floating IP resource',
   ],
+  [
+    'ip-substring-filtering',
+    'IP address substring filtering',
+    'Provides IP address substring filtering when listing ports',
+  ],
   ['net-mtu', 'Network MTU', 'Provides MTU attribute for a network resource.'],
   ['net-mtu-writable', 'Network MTU (writable)', 'Provides a writable MTU attribute for a network resource.'],
   ['pagination', 'Pagination support', 'Extension that indicates that pagination is enabled.'],

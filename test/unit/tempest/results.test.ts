@@ -1,8 +1,15 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { moduleOf, parseSubunitCsv, renderConformance, summarize } from '../../tempest/results.ts'
+import {
+  moduleOf,
+  parseSubunitCsv,
+  passRate,
+  renderConformance,
+  summarize,
+  summarizeAreas,
+} from '../../tempest/results.ts'
 import { tempestConf } from '../../tempest/conf.ts'
-import { FEATURE_FLAGS } from '../../tempest/features.ts'
+import { CONFORMANCE_AREAS, FEATURE_FLAGS } from '../../tempest/features.ts'
 
 const CSV = [
   'test,status,start_time,stop_time',
@@ -57,6 +64,24 @@ describe('tempest results', () => {
     for (const f of FEATURE_FLAGS) {
       if (f.value === 'False') assert.ok(f.why, `${f.section}.${f.key} is off without a reason`)
     }
+  })
+
+  it('sums each area and rates the tests that ran', () => {
+    const s = summarize(parseSubunitCsv(CSV))
+    const areas = summarizeAreas(s, CONFORMANCE_AREAS)
+    assert.deepEqual(
+      areas.map((a) => [a.name, a.counts.passed, a.counts.failed, a.counts.skipped]),
+      [
+        ['compute', 0, 1, 1],
+        ['identity', 1, 1, 0],
+        ['image', 0, 1, 0],
+      ],
+    )
+    assert.equal(passRate(areas[1]!.counts), '50.0%')
+    assert.equal(passRate({ passed: 0, failed: 0, skipped: 3 }), '-')
+    const doc = renderConformance(s, [], { date: 'd', commit: 'c', regex: 'r' }, [], CONFORMANCE_AREAS)
+    assert.match(doc, /\| identity \| 1 \| 1 \| 0 \| 50\.0% \|/)
+    assert.match(doc, /\(25\.0% of the tests that ran passed\)/)
   })
 
   it('writes every feature flag into tempest.conf', () => {
