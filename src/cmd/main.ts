@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander'
+import { ensureGuestAssets, GUEST_IMAGE_NAME } from './guest-assets.ts'
 import { join } from 'node:path'
 import { ConfigError, loadConfig, redactUrl, sampleConfig, type Config } from '../common/config.ts'
 import { setLimits } from '../common/limits.ts'
@@ -84,6 +85,11 @@ async function up(cmd: Command, opts: { cloudsYaml?: string; fakeHosts?: number 
   const config = configFrom(cmd, opts.fakeHosts ? { 'compute.fake_hosts': String(opts.fakeHosts) } : {})
   const cloud = await Cloud.start(config, ALL_SERVICES, { migrate: true })
   await cloud.bootstrapIdentity(adminPassword(config))
+  if (config.compute.virtDriver === 'libvirt') {
+    // Real VMs: the guest image as nimbus-tiny and flavor m1.tiny, made once.
+    const assets = await ensureGuestAssets(config, cloud.db)
+    process.stdout.write(`image ${GUEST_IMAGE_NAME} ${assets.imageId}, flavor m1.tiny ${assets.flavorId}\n`)
+  }
   const identity = cloud.endpoints().find((e) => e.type === 'identity')
   const creds: AdminCredentials = {
     authUrl: identity?.url ?? '',
@@ -133,7 +139,10 @@ async function identityBootstrap(cmd: Command): Promise<void> {
   const db = await openDatabase(config.databaseUrl)
   try {
     const pending = (await migrationStatus(db)).filter((m) => !m.executedAt)
-    if (pending.length) throw new Error(`database is not up to date (${pending.length} migrations pending): run \`nimbus db migrate\``)
+    if (pending.length)
+      throw new Error(
+        `database is not up to date (${pending.length} migrations pending): run \`nimbus db migrate\``,
+      )
     const identity = await Identity.open(config, db)
     const endpoints = configuredEndpoints(config)
     await bootstrap(identity, {
@@ -225,7 +234,9 @@ export function buildProgram(): Command {
     .action((_opts: unknown, cmd: Command) => identityBootstrap(cmd))
   identity
     .command('fernet-rotate')
-    .description('rotate the Fernet token keys: stage a new key, promote the staged one, keep identity.max_active_keys')
+    .description(
+      'rotate the Fernet token keys: stage a new key, promote the staged one, keep identity.max_active_keys',
+    )
     .action((_opts: unknown, cmd: Command) => fernetRotate(cmd))
   return program
 }

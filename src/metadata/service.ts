@@ -86,6 +86,12 @@ export class MetadataHandler {
     const tenantId = h['x-tenant-id']
     const signature = h['x-instance-id-signature']
     const forwardedFor = header(h['x-forwarded-for'])
+    if (instanceId === undefined || signature === undefined || tenantId === undefined) {
+      log.warn(
+        { from: forwardedFor, router: header(h['x-neutron-router-id']), path: req.raw.url },
+        'metadata request without a complete instance identity',
+      )
+    }
     if (instanceId === undefined) throw new Invalid('X-Instance-ID header is missing from request.')
     if (signature === undefined) throw new Invalid('X-Instance-ID-Signature header is missing from request.')
     if (tenantId === undefined) throw new Invalid('X-Tenant-ID header is missing from request.')

@@ -72,17 +72,25 @@ export class MetadataRelay {
         headers['x-instance-id-signature'] = signInstanceId(this.#secret, port.device_id as string)
       }
       const url = new URL(req.url ?? '/', this.#target)
-      const upstream = http.request(url, { method: req.method, headers, timeout: RELAY_TIMEOUT_MS }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers)
-        up.pipe(res)
-      })
+      // One connection per request: a guest's requests are few, and a kept-alive
+      // socket reused across relays answered the next request with a 400.
+      const upstream = http.request(
+        url,
+        { method: req.method, headers, timeout: RELAY_TIMEOUT_MS, agent: false },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers)
+          up.pipe(res)
+        },
+      )
       upstream.on('timeout', () => upstream.destroy(new Error('timeout')))
       upstream.on('error', (err) => {
         log.warn({ err: err.message }, 'metadata service unreachable')
         if (!res.headersSent) res.writeHead(502)
         res.end()
       })
-      req.pipe(upstream)
+      // The port lookup above awaited: the (empty) request body may have ended meanwhile.
+      if (req.readableEnded) upstream.end()
+      else req.pipe(upstream)
     } catch (err) {
       log.error({ err }, 'metadata relay failed')
       res.writeHead(500)

@@ -88,6 +88,9 @@ export interface QemuOptions {
   readonly serialLog: string
   /** Run inside this namespace with a tap NIC; without it the guest has no NIC (-nic none). */
   readonly netns?: GuestNetwork
+  /** Guest memory (default QEMU_MEMORY_MB) and vCPUs (default 1). */
+  readonly memoryMb?: number
+  readonly vcpus?: number
 }
 
 /** Starts qemu-system-x86_64 under TCG with the disk on virtio and the serial console to a file. */
@@ -96,7 +99,9 @@ export function startQemu(opts: QemuOptions): ChildProcess {
     '-machine',
     'pc,accel=tcg',
     '-m',
-    String(QEMU_MEMORY_MB),
+    String(opts.memoryMb ?? QEMU_MEMORY_MB),
+    '-smp',
+    String(opts.vcpus ?? 1),
     // Under TCG, 'max' offers RDRAND, so the guest's RNG is ready at once and
     // dropbear's host key takes no entropy wait (~6 s less to SSH).
     '-cpu',
