@@ -380,8 +380,21 @@ describe('compute: networking on Neutron ports', () => {
       await neutron(member, 'DELETE', `/ports/${given.body.port.id}`)
     })
 
-    it('refuses an attach while the server builds (409) and answers 500 when the plug fails', async () => {
+    it('refuses an attach to a server in ERROR (409) and answers 500 when the plug fails', async () => {
       const hosts = cloud.compute().hosts
+      for (const h of hosts) fake(h).injectFailure('spawn:start', 'broken')
+      const failed = await boot(member, { name: 'in-error', networks: [{ uuid: net.networkId }] })
+      for (const h of hosts) fake(h).clearFaults()
+      assert.equal(failed.status, 'ERROR')
+      const refused = await member.nova('POST', `/servers/${failed.id}/os-interface`, {
+        interfaceAttachment: { net_id: net.networkId },
+      })
+      assert.equal(refused.status, 409)
+      assert.equal(
+        refused.body.conflictingRequest.message,
+        `Cannot 'attach_interface' instance ${failed.id} while it is in vm_state error`,
+      )
+      await member.deleteServer(failed.id)
       const server = await boot(member, { name: 'plug-fails', networks: [{ uuid: net.networkId }] })
       for (const h of hosts) fake(h).injectFailure('attach_interface', 'no PCI slot')
       try {

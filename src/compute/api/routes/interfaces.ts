@@ -31,14 +31,17 @@ export function interfaceRoutes(deps: ApiDeps): Route[] {
   ]
 }
 
-/** States Nova's attach/detach_interface accept (`check_instance_state`), with no task running. */
+/**
+ * States Nova's attach/detach_interface accept (`check_instance_state`),
+ * with no task running. Not SHELVED_OFFLOADED: Nova attaches those at the
+ * API without a host, which Nimbus does not do yet (409).
+ */
 const INTERFACE_STATES: readonly string[] = [
   VmState.ACTIVE,
   VmState.PAUSED,
   VmState.STOPPED,
   VmState.SUSPENDED,
   VmState.SHELVED,
-  VmState.SHELVED_OFFLOADED,
 ]
 
 const createSchema: Schema = {
@@ -142,7 +145,7 @@ async function detachInterface(deps: ApiDeps, req: ComputeRequest) {
 /** Nova's lock and `check_instance_state` refusals (409). */
 function checkState(ctx: RequestContext, instance: Instance, action: string): void {
   if (instance.lockedBy !== null && !ctx.isAdmin) throw new Conflict(`Instance ${instance.uuid} is locked`)
-  if (!INTERFACE_STATES.includes(instance.vmState)) {
+  if (!INTERFACE_STATES.includes(instance.vmState) || instance.host === null) {
     throw new Conflict(
       `Cannot '${action}' instance ${instance.uuid} while it is in vm_state ${instance.vmState}`,
     )
