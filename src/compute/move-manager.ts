@@ -1,7 +1,8 @@
 import type { RequestContext } from '../common/context.ts'
 import { logger } from '../common/log.ts'
 import type { ImageMeta } from './image.ts'
-import { virtInstance } from './manager.ts'
+import type { NetworkRpcApi } from '../network/rpcapi.ts'
+import { virtInstance, virtNic } from './manager.ts'
 import { MigrationStatus, moveClaimKey, type Migration } from './migration.ts'
 import { wasRunning } from './move-api.ts'
 import type {
@@ -11,7 +12,7 @@ import type {
   MoveStepArgs,
   RebuildArgs,
 } from './move-rpcapi.ts'
-import type { EventOp, Instance } from './objects.ts'
+import type { EventOp, Instance, VifInfo } from './objects.ts'
 import type { ResourceTracker } from './resource-tracker.ts'
 import { PowerState, TaskState, VmState } from './states.ts'
 import type { VirtDriver, VirtImage } from './virt/driver.ts'
@@ -38,6 +39,8 @@ export interface ComputeMovesDeps {
   readonly tracker: ResourceTracker
   readonly conductor: ConductorMoveRpcApi
   readonly compute: ComputeMoveRpcApi
+  /** Ports follow the guest: rebound to the host it runs on after each move. */
+  readonly network: NetworkRpcApi
   /** The manager's per-instance lock: a move step never overlaps a build or delete of the instance. */
   readonly withLock: <T>(uuid: string, fn: () => Promise<T>) => Promise<T>
   readonly onUsageChanged?: (() => void) | undefined
@@ -151,6 +154,7 @@ export class ComputeMoves {
         },
         flavor: m.newFlavor!,
       })
+      await this.#bindPorts(ctx, instance)
       const powerOn = wasRunning(instance)
       await this.#d.driver.finishMigration({
         instance: virtInstance(resized),
@@ -241,6 +245,7 @@ export class ComputeMoves {
     const step = new Step(this.#d, ctx, instance.uuid, MoveHostEvent.FINISH_REVERT_RESIZE)
     const old = { ...instance, flavor: m.oldFlavor ?? instance.flavor }
     try {
+      await this.#bindPorts(ctx, instance)
       const powerOn = wasRunning(instance)
       await this.#d.driver.finishRevertMigration(virtInstance(old), powerOn)
       await step.done({
@@ -279,8 +284,8 @@ export class ComputeMoves {
   /**
    * Nova's `rebuild_instance` with `recreate`: claim here, spawn the guest
    * from its image (same uuid), and the server is ACTIVE here (STOPPED if it
-   * was). NICs are not plugged yet: port rebinding waits for the network
-   * service's port binding (see docs/compute.md).
+   * was), with its ports rebound to this host (Nova's
+   * `setup_instance_network_on_host`).
    */
   async rebuildInstance(ctx: RequestContext, a: RebuildArgs): Promise<void> {
     const { instance, migration: m } = a
@@ -298,10 +303,11 @@ export class ComputeMoves {
       this.#d.tracker.claim(instance, node)
       claimed = true
       this.#usageChanged()
+      const vifs = await this.#bindPorts(ctx, instance)
       await this.#d.driver.spawn({
         instance: virtInstance(instance),
         image: virtImage(a.image, instance),
-        nics: [],
+        nics: vifs.map(virtNic),
         adminPassword: a.adminPassword,
         configDrive: instance.configDrive === 'True',
       })
@@ -336,6 +342,21 @@ export class ComputeMoves {
   }
 
   // ---- helpers ----
+
+  /**
+   * The instance's ports bound to this host (the network service's
+   * allocation is idempotent: existing ports come back, rebound here).
+   */
+  #bindPorts(ctx: RequestContext, instance: Instance): Promise<VifInfo[]> {
+    return this.#d.network.allocateForInstance(ctx, {
+      instanceUuid: instance.uuid,
+      projectId: instance.projectId,
+      host: this.#d.host,
+      requestedNetworks: instance.requestedNetworks,
+      securityGroups: instance.securityGroups.filter((g) => g !== 'default'),
+      availabilityZone: instance.availabilityZone,
+    })
+  }
 
   /** The destination's claim for this move: under the migration's key on a same-host move, else the instance's. */
   #dropDestClaim(instance: Instance, m: Migration): void {

@@ -69,6 +69,7 @@ export class ComputeHost {
       tracker: this.tracker,
       conductor: new ConductorMoveRpcApi(transport),
       compute: new ComputeMoveRpcApi(transport),
+      network: new NetworkRpcApi(transport),
       withLock: (uuid, fn) => this.manager.withInstanceLock(uuid, fn),
       onUsageChanged: () => this.#scheduleReport(),
     })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { FakeDriver } from '../../../src/compute/virt/fake/driver.ts'
-import { eventually, startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
+import { createNetwork, eventually, startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
 
 /**
  * Moves across fake hosts: resize -> VERIFY_RESIZE -> confirm / revert,
@@ -70,11 +70,9 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     )
     assert.equal(cloud.compute().host(source).tracker.hasClaim(server.id), false)
     assert.equal(driverOf(cloud, source).resizedCount, 0)
-    const actions = (await admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body.instanceActions
-    assert.deepEqual(
-      actions.map((a: any) => a.action).sort(),
-      ['confirmResize', 'create', 'resize'],
-    )
+    const actions = (await admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body
+      .instanceActions
+    assert.deepEqual(actions.map((a: any) => a.action).sort(), ['confirmResize', 'create', 'resize'])
     const resizeAction = actions.find((a: any) => a.action === 'resize')
     const events = (
       await admin.nova('GET', `/servers/${server.id}/os-instance-actions/${resizeAction.request_id}`)
@@ -108,6 +106,34 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     assert.equal(driverOf(cloud, dest).guestFlavor(server.id), undefined)
     assert.deepEqual(driverOf(cloud, source).guestFlavor(server.id), { vcpus: 1, memoryMb: 512, rootGb: 1 })
     await admin.deleteServer(server.id)
+  })
+
+  it('ports follow the server: bound to the destination at finish, back to the source at revert', async () => {
+    const member = await cloud.newMember()
+    const net = await createNetwork(cloud, member, 'moves-net', '198.51.100.0/24')
+    const id = await member.createServer(
+      { name: 'rs-net', imageRef: cloud.imageId, flavorRef: TINY, networks: [{ uuid: net.networkId }] },
+      '2.37',
+    )
+    await member.waitStatus(id)
+    const bindingOf = async () => {
+      const res = await fetch(`${cloud.tc.url('network')}/v2.0/ports?device_id=${id}`, {
+        headers: { 'x-auth-token': admin.token },
+      })
+      const ports = ((await res.json()) as { ports: any[] }).ports
+      assert.equal(ports.length, 1)
+      return ports[0]['binding:host_id'] as string
+    }
+    const source = (await admin.nova('GET', `/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host']
+    assert.equal(await bindingOf(), source)
+    await member.nova('POST', `/servers/${id}/action`, { resize: { flavorRef: SMALL } })
+    assert.equal((await member.waitStatus(id, ['ACTIVE', 'RESIZE'])).status, 'VERIFY_RESIZE')
+    const dest = (await admin.nova('GET', `/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host']
+    assert.equal(await bindingOf(), dest)
+    await member.nova('POST', `/servers/${id}/action`, { revertResize: null })
+    assert.equal((await member.waitStatus(id, ['VERIFY_RESIZE', 'REVERT_RESIZE'])).status, 'ACTIVE')
+    assert.equal(await bindingOf(), source)
+    await member.deleteServer(id)
   })
 
   it('refuses the same flavor, an unknown flavor, wrong states and unresized confirms as Nova', async () => {
@@ -189,11 +215,24 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
   it('cold migrate (admin) moves to another host, or the 2.56 host; the own host is 400', async () => {
     const server = await boot(admin, cloud, 'mig')
     const source = server['OS-EXT-SRV-ATTR:host']
-    const own = await admin.nova('POST', `/servers/${server.id}/action`, { migrate: { host: source } }, '2.56')
+    const own = await admin.nova(
+      'POST',
+      `/servers/${server.id}/action`,
+      { migrate: { host: source } },
+      '2.56',
+    )
     assert.equal(own.status, 400)
     assert.equal(own.body.badRequest.message, 'Cannot migrate to the host where the server exists.')
-    const target = cloud.compute().hosts.map((h) => h.host).find((h) => h !== source)!
-    const res = await admin.nova('POST', `/servers/${server.id}/action`, { migrate: { host: target } }, '2.56')
+    const target = cloud
+      .compute()
+      .hosts.map((h) => h.host)
+      .find((h) => h !== source)!
+    const res = await admin.nova(
+      'POST',
+      `/servers/${server.id}/action`,
+      { migrate: { host: target } },
+      '2.56',
+    )
     assert.equal(res.status, 202, JSON.stringify(res.body))
     const moved = await admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])
     assert.equal(moved.status, 'VERIFY_RESIZE')
@@ -215,7 +254,10 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     assert.deepEqual(list.body, { migrations: [] })
     const show = await admin.nova('GET', `/servers/${server.id}/migrations/${m.id}`, undefined, '2.23')
     assert.equal(show.status, 404)
-    assert.equal(show.body.itemNotFound.message, `Migration ${m.id} for server ${server.id} is not live-migration.`)
+    assert.equal(
+      show.body.itemNotFound.message,
+      `Migration ${m.id} for server ${server.id} is not live-migration.`,
+    )
     const force = await admin.nova(
       'POST',
       `/servers/${server.id}/migrations/${m.id}/action`,
@@ -242,13 +284,19 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     const page = await admin.nova('GET', '/os-migrations?limit=1', undefined, '2.59')
     assert.equal(page.body.migrations.length, 1)
     assert.match(page.body.migrations_links[0].href, /marker=/)
-    const next = await admin.nova('GET', `/os-migrations?limit=1&marker=${page.body.migrations[0].uuid}`, undefined, '2.59')
+    const next = await admin.nova(
+      'GET',
+      `/os-migrations?limit=1&marker=${page.body.migrations[0].uuid}`,
+      undefined,
+      '2.59',
+    )
     assert.notEqual(next.body.migrations[0].uuid, page.body.migrations[0].uuid)
     const badMarker = await admin.nova('GET', '/os-migrations?marker=nope', undefined, '2.59')
     assert.equal(badMarker.status, 400)
     const unknownParam = await admin.nova('GET', '/os-migrations?foo=1', undefined, '2.59')
     assert.equal(unknownParam.status, 400)
-    const v280 = (await admin.nova('GET', `/os-migrations?project_id=${admin.projectId}`, undefined, '2.80')).body
+    const v280 = (await admin.nova('GET', `/os-migrations?project_id=${admin.projectId}`, undefined, '2.80'))
+      .body
     assert.ok(v280.migrations.every((m: any) => m.project_id === admin.projectId && 'user_id' in m))
     const member = await cloud.newMember()
     assert.equal((await member.nova('GET', '/os-migrations')).status, 403)
@@ -276,7 +324,9 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     const c1 = await startComputeCloud({ hosts: 1 })
     try {
       const server = await boot(c1.admin, c1, 'lonely')
-      const res = await c1.admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+      const res = await c1.admin.nova('POST', `/servers/${server.id}/action`, {
+        resize: { flavorRef: SMALL },
+      })
       assert.equal(res.status, 202)
       const [m] = await eventually(async () => {
         const ms = await migrationsOf(c1.admin, server.id)
@@ -286,9 +336,17 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
       const after = await c1.admin.waitStatus(server.id, ['RESIZE'])
       assert.equal(after.status, 'ACTIVE')
       assert.equal(after['OS-EXT-STS:task_state'], null)
-      const actions = (await c1.admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body.instanceActions
+      const actions = (await c1.admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body
+        .instanceActions
       const resize = actions.find((a: any) => a.action === 'resize')
-      const detail = (await c1.admin.nova('GET', `/servers/${server.id}/os-instance-actions/${resize.request_id}`, undefined, '2.84')).body
+      const detail = (
+        await c1.admin.nova(
+          'GET',
+          `/servers/${server.id}/os-instance-actions/${resize.request_id}`,
+          undefined,
+          '2.84',
+        )
+      ).body
       const sched = detail.instanceAction.events.find((e: any) => e.event === 'scheduler_select_destinations')
       assert.equal(sched.result, 'Error')
       assert.match(sched.details, /RetryFilter|ignore|No valid host/i)
@@ -303,12 +361,18 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     const up = await admin.nova('POST', `/servers/${server.id}/action`, { evacuate: {} }, '2.68')
     assert.equal(up.status, 400)
     assert.equal(up.body.badRequest.message, `Compute service of ${source} is still in use.`)
-    const svc = (await admin.nova('GET', `/os-services?binary=nova-compute&host=${source}`, undefined, '2.53')).body
-      .services[0]
+    const svc = (
+      await admin.nova('GET', `/os-services?binary=nova-compute&host=${source}`, undefined, '2.53')
+    ).body.services[0]
     const down = await admin.nova('PUT', `/os-services/${svc.id}`, { forced_down: true }, '2.53')
     assert.equal(down.status, 200, JSON.stringify(down.body))
     try {
-      const same = await admin.nova('POST', `/servers/${server.id}/action`, { evacuate: { host: source } }, '2.68')
+      const same = await admin.nova(
+        'POST',
+        `/servers/${server.id}/action`,
+        { evacuate: { host: source } },
+        '2.68',
+      )
       assert.equal(same.status, 400)
       const old = await admin.nova(
         'POST',
@@ -318,7 +382,10 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
       )
       assert.equal(old.status, 200, JSON.stringify(old.body))
       assert.equal(typeof old.body.adminPass, 'string')
-      const rebuilt = await admin.waitStatus(server.id, ['REBUILD', 'ACTIVE'].filter((s) => s === 'REBUILD'))
+      const rebuilt = await admin.waitStatus(
+        server.id,
+        ['REBUILD', 'ACTIVE'].filter((s) => s === 'REBUILD'),
+      )
       assert.equal(rebuilt.status, 'ACTIVE')
       assert.notEqual(rebuilt['OS-EXT-SRV-ATTR:host'], source)
       assert.equal(rebuilt.id, server.id)
