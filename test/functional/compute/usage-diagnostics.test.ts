@@ -71,6 +71,8 @@ describe('compute: simple tenant usage and server diagnostics', () => {
       (await member.nova('GET', `/os-simple-tenant-usage/${admin.projectId}?${period()}`)).status,
       403,
     )
+    const empty = await admin.nova('GET', `/os-simple-tenant-usage/?${period()}`)
+    assert.equal(empty.status, 404)
     const none = await admin.nova('GET', `/os-simple-tenant-usage/no-such-project?${period()}`)
     assert.deepEqual(none.body, { tenant_usage: {} })
 
@@ -129,7 +131,12 @@ describe('compute: simple tenant usage and server diagnostics', () => {
     assert.equal(v248.status, 200)
     const d = v248.body
     assert.equal(d.state, 'running')
-    assert.equal(d.driver, 'fake')
+    assert.equal(
+      d.driver,
+      'libvirt',
+      "Nova's fake driver reports libvirt (Tempest's schema allows only real drivers)",
+    )
+    assert.equal(d.hypervisor, 'fake')
     assert.equal(d.config_drive, false)
     assert.equal(d.num_cpus, 1)
     assert.equal(d.num_disks, 1)

@@ -1,4 +1,4 @@
-import { Invalid } from '../../../common/errors.ts'
+import { Invalid, NotFound } from '../../../common/errors.ts'
 import type { Queryable } from '../../../db/schema.ts'
 import { fromJsonText } from '../../../db/values.ts'
 import type { Route } from '../../../service/http.ts'
@@ -221,6 +221,9 @@ async function usagesFor(deps: ApiDeps, req: ComputeRequest, projectId: string |
 }
 
 async function indexRoute(deps: ApiDeps, req: ComputeRequest) {
+  // `/os-simple-tenant-usage/` is a show with an empty project id: Nova's router finds no route.
+  if ((req.api.raw.url.split('?')[0] ?? '').endsWith('/'))
+    throw new NotFound('The resource could not be found.')
   validateQuery(schemaFor(INDEX_QUERY, req.mv)!, req.query)
   deps.policy.authorize(req.api.ctx, 'os_compute_api:os-simple-tenant-usage:list')
   const { p, links, usages } = await usagesFor(deps, req, undefined)

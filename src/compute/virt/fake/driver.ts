@@ -295,11 +295,15 @@ export class FakeDriver implements VirtDriver {
     return `${this.#guest(instance).console.join('\n')}\n`
   }
 
-  /** Fixed counters as Nova's fake driver reports them; CPUs and memory from the guest's flavor. */
+  /**
+   * Fixed counters as Nova's fake driver reports them (it names the driver
+   * `libvirt`, the only way through Tempest's response schema); CPUs and
+   * memory from the guest's flavor.
+   */
   async getDiagnostics(instance: VirtInstance): Promise<GuestDiagnostics> {
     const guest = this.#guest(instance)
     return {
-      driver: 'fake',
+      driver: 'libvirt',
       hypervisor: FAKE_HYPERVISOR_TYPE,
       hypervisorOs: 'fake',
       cpus: Array.from({ length: guest.instance.vcpus }, (_, id) => ({ id, timeNs: 17_300_000_000 })),
