@@ -44,8 +44,6 @@ const REMOTE_POLL_MS = 100
 const CYCLE_TIMEOUT_MS = 120_000
 const ADMIN_PASSWORD = 'bench-admin-password'
 const MICROVERSION = '2.37'
-/** USER_HZ of /proc/<pid>/stat on Linux. */
-const CLOCK_TICKS_PER_S = 100
 
 interface Options {
   readonly cycles: number
@@ -211,6 +209,8 @@ async function remote(opts: Options): Promise<Target> {
 interface Sample {
   readonly activeMs: number
   readonly deleteMs: number
+  /** HTTP requests the cycle made (the create, the delete and every poll). */
+  readonly requests: number
 }
 
 /** What a load worker needs: it logs in itself and runs its share of the cycles. */
@@ -229,6 +229,7 @@ async function cycle(
   n: number,
 ): Promise<Sample> {
   const started = performance.now()
+  let requests = 2
   const created = await t.client.request(
     'compute',
     'POST',
@@ -238,6 +239,7 @@ async function cycle(
   )
   const id = created.body.server.id as string
   for (;;) {
+    requests++
     const res = await t.client.request('compute', 'GET', `/servers/${id}`, undefined, { expect: [200] })
     const status = res.body.server.status as string
     if (status === 'ACTIVE') break
@@ -249,25 +251,24 @@ async function cycle(
   const active = performance.now()
   await t.client.request('compute', 'DELETE', `/servers/${id}`, undefined, { expect: [204] })
   for (;;) {
+    requests++
     const res = await t.client.request('compute', 'GET', `/servers/${id}`, undefined, { expect: [200, 404] })
     if (res.status === 404) break
     if (performance.now() - active > CYCLE_TIMEOUT_MS) throw new Error(`server ${id} not deleted`)
     await sleep(t.pollMs)
   }
-  return { activeMs: active - started, deleteMs: performance.now() - active }
+  return { activeMs: active - started, deleteMs: performance.now() - active, requests }
 }
 
 /**
- * CPU time of the calling thread in ms (Linux: /proc/thread-self/stat, 10 ms
- * ticks), so the cloud's main thread and the client worker are told apart.
- * Unlike wall time, it hardly moves when other processes load the machine.
+ * CPU time of the calling thread in ms (Linux: /proc/thread-self/schedstat,
+ * nanoseconds), so the cloud's main thread and the client worker are told
+ * apart. Unlike wall time, it hardly moves when other processes load the
+ * machine.
  */
 function threadCpuMs(): number | undefined {
   try {
-    const stat = readFileSync('/proc/thread-self/stat', 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6
   } catch {
     return undefined
   }
@@ -385,6 +386,7 @@ function report(m: Measurement, concurrency: number): string[] {
     `create->ACTIVE p50    ${m.activeP50Ms.toFixed(1)} ms`,
     `create->ACTIVE p95    ${m.activeP95Ms.toFixed(1)} ms`,
     `delete->404 p50       ${m.deleteP50Ms.toFixed(1)} ms`,
+    `HTTP requests/cycle   ${(m.samples.reduce((sum, s) => sum + s.requests, 0) / n).toFixed(1)} (create, delete, polls)`,
     `client CPU per cycle  ${perCycle(m.clientCpuMs)} (load worker thread)`,
   ]
   if (m.embedded) {

@@ -60,6 +60,10 @@ export const LIMIT_DEFAULTS = {
    * costs about as much as running it.
    */
   dbStatementCacheEntries: 1_000,
+  /** Compute API microversion header values kept negotiated (emptied when full). */
+  microversionCacheEntries: 1_000,
+  /** Server hostIds (sha224 of project and host) kept computed (emptied when full). */
+  computeHostIdCacheEntries: 10_000,
   /**
    * Time to open one PostgreSQL connection, and to wait for a free slot in a
    * full pool. Bounds how long an unreachable database stalls a caller.

@@ -1,4 +1,5 @@
 import { Invalid, NotAcceptable } from '../../common/errors.ts'
+import { limits } from '../../common/limits.ts'
 
 /**
  * The compute API's microversion range and negotiation, as Nova does it
@@ -41,7 +42,7 @@ export class ApiVersion {
   }
 
   compare(other: ApiVersion | string): number {
-    const o = typeof other === 'string' ? ApiVersion.parse(other) : other
+    const o = typeof other === 'string' ? parsedBound(other) : other
     return this.major - o.major || this.minor - o.minor
   }
 
@@ -63,6 +64,22 @@ export class ApiVersion {
   toString(): string {
     return `${this.major}.${this.minor}`
   }
+}
+
+/**
+ * Bounds written in the code (`version.atLeast('2.47')`), parsed once:
+ * every view and handler compares the request's version many times.
+ */
+const BOUNDS = new Map<string, ApiVersion>()
+
+function parsedBound(text: string): ApiVersion {
+  let version = BOUNDS.get(text)
+  if (version === undefined) {
+    version = ApiVersion.parse(text)
+    if (BOUNDS.size >= limits.microversionCacheEntries) BOUNDS.clear()
+    BOUNDS.set(text, version)
+  }
+  return version
 }
 
 export const MIN_VERSION = ApiVersion.parse(COMPUTE_MIN_MICROVERSION)
@@ -99,6 +116,30 @@ export function requestedVersion(headers: Headers): string | undefined {
  * malformed.
  */
 export function negotiateVersion(headers: Headers): ApiVersion {
+  // A client sends the same header on every request: negotiate each header value once.
+  const current = headers[API_VERSION_HEADER_KEY]
+  const legacy = headers[LEGACY_API_VERSION_HEADER_KEY]
+  const key =
+    (current === undefined || typeof current === 'string') &&
+    (legacy === undefined || typeof legacy === 'string')
+      ? `${current ?? ''}\n${legacy ?? ''}`
+      : undefined
+  const known = key === undefined ? undefined : NEGOTIATED.get(key)
+  if (known) return known
+  const version = negotiate(headers)
+  if (key !== undefined) {
+    if (NEGOTIATED.size >= limits.microversionCacheEntries) NEGOTIATED.clear()
+    NEGOTIATED.set(key, version)
+  }
+  return version
+}
+
+const API_VERSION_HEADER_KEY = API_VERSION_HEADER.toLowerCase()
+const LEGACY_API_VERSION_HEADER_KEY = LEGACY_API_VERSION_HEADER.toLowerCase()
+/** Negotiated versions by header values (both headers; an error is never kept). */
+const NEGOTIATED = new Map<string, ApiVersion>()
+
+function negotiate(headers: Headers): ApiVersion {
   const requested = requestedVersion(headers)
   if (requested === undefined) return ApiVersion.parse(DEFAULT_MICROVERSION)
   if (requested.toLowerCase() === LATEST) return MAX_VERSION

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { limits } from '../../../common/limits.ts'
 import { statusFromState, VmState } from '../../states.ts'
 import type { FixedIp, Instance, InstanceFault } from '../../objects.ts'
 import {
@@ -47,8 +48,18 @@ export function serverStatus(instance: Instance): string {
 /** Nova's `generate_hostid`: sha224 of project + host, empty without a host. */
 export function hostId(host: string | null, projectId: string): string {
   if (!host) return ''
-  return createHash('sha224').update(`${projectId}${host}`).digest('hex')
+  const key = `${projectId}${host}`
+  let id = HOST_IDS.get(key)
+  if (id === undefined) {
+    id = createHash('sha224').update(key).digest('hex')
+    if (HOST_IDS.size >= limits.computeHostIdCacheEntries) HOST_IDS.clear()
+    HOST_IDS.set(key, id)
+  }
+  return id
 }
+
+/** hostIds by project + host: every server view shows one, and hashing each time is wasted work. */
+const HOST_IDS = new Map<string, string>()
 
 /** `POST /servers` answer. */
 export function createView(
