@@ -161,6 +161,13 @@ const COMPUTE_OPTIONS = {
     max: SECONDS_PER_DAY * 365,
     help: "Seconds a shelved server keeps its host before it is offloaded (Nova's shelved_offload_time): 0 offloads at once, -1 never (only shelveOffload does).",
   },
+  shelved_poll_interval_s: {
+    kind: 'int',
+    default: 3600,
+    min: 1,
+    max: SECONDS_PER_DAY,
+    help: "Seconds between two looks for SHELVED servers older than shelved_offload_time (Nova's shelved_poll_interval).",
+  },
   enable_instance_password: {
     kind: 'bool',
     default: true,
@@ -842,6 +849,7 @@ export interface ComputeConfig {
   readonly fakeLocalGb: number
   readonly fakeSpawnDelayMs: number
   readonly shelvedOffloadTime: number
+  readonly shelvedPollIntervalS: number
   readonly enableInstancePassword: boolean
   readonly allowResizeToSameHost: boolean
   readonly resizeConfirmWindowS: number
@@ -878,6 +886,7 @@ function buildComputeConfig(v: Map<string, Value>): ComputeConfig {
     fakeLocalGb: n('fake_local_gb'),
     fakeSpawnDelayMs: n('fake_spawn_delay_ms'),
     shelvedOffloadTime: n('shelved_offload_time'),
+    shelvedPollIntervalS: n('shelved_poll_interval_s'),
     enableInstancePassword: v.get('compute.enable_instance_password') as boolean,
     allowResizeToSameHost: v.get('compute.allow_resize_to_same_host') as boolean,
     resizeConfirmWindowS: n('resize_confirm_window_s'),

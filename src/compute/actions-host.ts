@@ -439,6 +439,35 @@ export class ActionsHost {
     })
   }
 
+  /**
+   * Nova's `_poll_shelved_instances`: offloads this host's SHELVED servers
+   * shelved more than `offloadTimeS` seconds ago (each guarded, so one an
+   * API request moved on meanwhile is left alone). Returns how many.
+   */
+  async offloadShelved(ctx: RequestContext, offloadTimeS: number): Promise<number> {
+    const cutoffMs = Date.now() - offloadTimeS * 1000
+    let offloaded = 0
+    for (const instance of await this.#d.conductor.instancesOnHost(ctx, this.#d.host)) {
+      const shelvedAt = Date.parse(instance.systemMetadata.shelved_at ?? '')
+      if (instance.vmState !== VmState.SHELVED || instance.taskState !== null) continue
+      if (!(shelvedAt <= cutoffMs)) continue
+      let offloading: Instance
+      try {
+        offloading = await this.#d.conductor.instanceUpdate(ctx, {
+          uuid: instance.uuid,
+          updates: { taskState: TaskState.SHELVING_OFFLOADING },
+          expectedTaskState: [null],
+          expectedVmState: [VmState.SHELVED],
+        })
+      } catch {
+        continue
+      }
+      await this.shelveOffload(ctx, offloading)
+      offloaded++
+    }
+    return offloaded
+  }
+
   // ---- password and console ----
 
   /** A call: the API answers 202, or the driver's refusal (501 / 409). */

@@ -459,6 +459,11 @@ export class ComputeManager {
 
   // ---- periodic work (called by the host service) ----
 
+  /** Nova's `_poll_shelved_instances` (actions-host.ts). */
+  offloadShelvedInstances(ctx: RequestContext, offloadTimeS: number): Promise<number> {
+    return this.#actions.offloadShelved(ctx, offloadTimeS)
+  }
+
   /**
    * Nova's `_sync_power_states`: records the hypervisor's power state of
    * each idle instance; a guest found stopped while ACTIVE becomes STOPPED.

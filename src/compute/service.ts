@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../common/config.ts'
-import { adminContext } from '../common/context.ts'
+import { adminContext, type RequestContext } from '../common/context.ts'
 import { createImageApi } from '../image/api.ts'
 import { bridgeName } from '../network/dataplane/names.ts'
 import { limits } from '../common/limits.ts'
@@ -73,16 +73,18 @@ export class ComputeHost {
       withLock: (uuid, fn) => this.manager.withInstanceLock(uuid, fn),
       onUsageChanged: () => this.#scheduleReport(),
     })
-    this.#server = new RpcServer(
-      transport,
-      { topic: COMPUTE_TOPIC, server: host },
-      { ...this.manager.endpoints(), ...this.moves.endpoints() },
-    )
+    this.#server = new RpcServer(transport, { topic: COMPUTE_TOPIC, server: host }, hostEndpoints(this))
     const c = config.compute
     this.#periodic.add('heartbeat', c.reportIntervalS * 1000, () => this.#heartbeat())
     this.#periodic.add('update_available_resource', c.updateResourcesIntervalS * 1000, () =>
       this.updateResources(),
     )
+    // Only when SHELVED servers wait for an offload (0 offloads at shelve, -1 never).
+    if (c.shelvedOffloadTime > 0) {
+      this.#periodic.add('shelved_offload', c.shelvedPollIntervalS * 1000, async () => {
+        await this.manager.offloadShelvedInstances(adminContext(), c.shelvedOffloadTime)
+      })
+    }
     this.#periodic.add('sync_power_states', c.syncPowerStateIntervalS * 1000, () =>
       this.manager.syncPowerStates(adminContext()),
     )
@@ -119,7 +121,9 @@ export class ComputeHost {
   }
 
   /** Runs a periodic task now (tests). */
-  runPeriodic(name: 'heartbeat' | 'update_available_resource' | 'sync_power_states'): Promise<void> {
+  runPeriodic(
+    name: 'heartbeat' | 'update_available_resource' | 'sync_power_states' | 'shelved_offload',
+  ): Promise<void> {
     return this.#periodic.runNow(name)
   }
 
@@ -161,6 +165,24 @@ export class ComputeHost {
       this.#report().catch((err: unknown) => log.warn({ err, host: this.host }, 'resource report failed'))
     }, USAGE_REPORT_DELAY_MS)
     this.#reportTimer.unref()
+  }
+}
+
+/**
+ * One host's RPC methods. `rebuild_instance` is one method in Nova for a
+ * rebuild on the server's host and an evacuation to this one (`recreate`):
+ * a request carrying a migration is an evacuation (move-manager.ts), else
+ * a rebuild (actions-host.ts).
+ */
+function hostEndpoints(h: ComputeHost): Record<string, (ctx: RequestContext, args: any) => Promise<unknown>> {
+  const own = h.manager.endpoints()
+  const moves = h.moves.endpoints()
+  const rebuild = own.rebuild_instance!
+  const evacuate = moves.rebuild_instance!
+  return {
+    ...own,
+    ...moves,
+    rebuild_instance: (ctx, a: { migration?: unknown }) => (a.migration ? evacuate(ctx, a) : rebuild(ctx, a)),
   }
 }
 

@@ -589,3 +589,48 @@ describe('compute: server actions', () => {
     })
   })
 })
+
+describe('compute: shelve with shelved_offload_time > 0', () => {
+  let cloud: ComputeCloud
+  let member: Caller
+
+  before(async () => {
+    cloud = await startComputeCloud({ hosts: 1, config: { 'compute.shelved_offload_time': '1' } })
+    member = await cloud.newMember()
+  })
+  after(() => cloud?.stop())
+
+  async function shelved(): Promise<{ id: string; host: string }> {
+    const id = await member.createServer({ name: 'keep', imageRef: cloud.imageId, flavorRef: '1' })
+    await member.waitStatus(id)
+    assert.equal((await member.nova('POST', `/servers/${id}/action`, { shelve: null })).status, 202)
+    const server = await member.waitStatus(id, ['ACTIVE'])
+    assert.equal(server.status, 'SHELVED')
+    const host = (await cloud.admin.nova('GET', `/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host']
+    assert.ok(host, 'a SHELVED server keeps its host')
+    return { id, host }
+  }
+
+  it('keeps the server SHELVED on its host; an admin offloads it; unshelve of a SHELVED one powers it on', async () => {
+    const { id } = await shelved()
+    const res = await cloud.admin.nova('POST', `/servers/${id}/action`, { shelveOffload: null })
+    assert.equal(res.status, 202)
+    const offloaded = await member.waitStatus(id, ['SHELVED'])
+    assert.equal(offloaded.status, 'SHELVED_OFFLOADED')
+    const again = await shelved()
+    assert.equal((await member.nova('POST', `/servers/${again.id}/action`, { unshelve: null })).status, 202)
+    const active = await member.waitStatus(again.id, ['SHELVED'])
+    assert.equal(active.status, 'ACTIVE')
+    const after = (await cloud.admin.nova('GET', `/servers/${again.id}`)).body.server
+    assert.equal(after['OS-EXT-SRV-ATTR:host'], again.host)
+  })
+
+  it('the periodic task offloads servers shelved longer than shelved_offload_time', async () => {
+    const { id, host } = await shelved()
+    await sleep(1_100)
+    await cloud.compute().host(host).runPeriodic('shelved_offload')
+    const server = await member.waitStatus(id, ['SHELVED'])
+    assert.equal(server.status, 'SHELVED_OFFLOADED')
+    assert.equal((await cloud.admin.nova('GET', `/servers/${id}`)).body.server['OS-EXT-SRV-ATTR:host'], null)
+  })
+})

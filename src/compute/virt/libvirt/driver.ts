@@ -522,7 +522,7 @@ export class LibvirtDriver implements VirtDriver {
   }
 
   /** Nimbus's guest image runs no guest agent, so the password cannot be set (Nova: 501). */
-  async setAdminPassword(instance: VirtInstance): Promise<void> {
+  async setAdminPassword(instance: VirtInstance, _password: string): Promise<void> {
     throw new VirtNotSupported(`set_admin_password is not implemented by this driver or guest instance.`, {
       instance: instance.uuid,
     })
