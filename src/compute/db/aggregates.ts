@@ -217,3 +217,8 @@ export async function hostAvailabilityZones(db: Queryable): Promise<Map<string, 
   for (const r of rows) zones.set(r.host, (zones.get(r.host) ?? new Set()).add(r.value))
   return new Map([...zones].map(([host, set]) => [host, [...set].sort().join(',')]))
 }
+
+/** Takes `host` out of every aggregate (its compute service is deleted). */
+export async function removeHostFromAggregates(db: Queryable, host: string): Promise<void> {
+  await db.deleteFrom('aggregate_hosts').where('host', '=', host).execute()
+}

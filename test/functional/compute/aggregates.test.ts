@@ -198,4 +198,16 @@ describe('compute: host aggregates and availability zones', () => {
     assert.equal((await action(z.id, { remove_host: { host: hosts[1] } })).status, 200)
     assert.equal((await admin.nova('DELETE', `/os-aggregates/${z.id}`)).status, 200)
   })
+
+  it('takes a deleted compute service out of its aggregates, as Nova', async () => {
+    const agg = (await admin.nova('POST', '/os-aggregates', { aggregate: { name: 'agg-svc' } })).body
+      .aggregate
+    assert.equal((await action(agg.id, { add_host: { host: hosts[1] } })).status, 200)
+    const services = (await admin.nova('GET', '/os-services?binary=nova-compute', undefined, '2.53')).body
+      .services
+    const svc = services.find((s: { host: string }) => s.host === hosts[1])
+    assert.equal((await admin.nova('DELETE', `/os-services/${svc.id}`, undefined, '2.53')).status, 204)
+    assert.deepEqual((await admin.nova('GET', `/os-aggregates/${agg.id}`)).body.aggregate.hosts, [])
+    assert.equal((await admin.nova('DELETE', `/os-aggregates/${agg.id}`)).status, 200)
+  })
 })

@@ -4,6 +4,7 @@ import { logger } from '../../../common/log.ts'
 import { deleteService, getService, setServiceDisabled, setServiceForcedDown } from '../../../db/services.ts'
 import { respond, type Route } from '../../../service/http.ts'
 import { Binary, type ServiceView } from '../../host-api.ts'
+import { removeHostFromAggregates } from '../../db/aggregates.ts'
 import type { ComputeNode, Instance } from '../../objects.ts'
 import {
   boolFromString,
@@ -234,6 +235,8 @@ async function deleteServiceRoute(deps: ApiDeps, req: ComputeRequest) {
       'Unable to delete compute service that is hosting instances. Migrate or delete the instances first.',
     )
   }
+  // As Nova: a deleted compute service leaves every aggregate it was in.
+  if (service.binary === Binary.COMPUTE) await removeHostFromAggregates(deps.db.kysely, service.host)
   await deleteService(deps.db.kysely, ref)
   return respond(204)
 }
