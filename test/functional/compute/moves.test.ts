@@ -355,6 +355,53 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     }
   })
 
+  it('allow_resize_to_same_host: a resize on one host holds both flavors until confirm or revert', async () => {
+    const c1 = await startComputeCloud({ hosts: 1, config: { 'compute.allow_resize_to_same_host': 'true' } })
+    try {
+      const host = c1.compute().hosts[0]!
+      const server = await boot(c1.admin, c1, 'same-host')
+      await c1.admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+      const resized = await c1.admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'], '2.47')
+      assert.equal(resized.status, 'VERIFY_RESIZE')
+      assert.equal(resized['OS-EXT-SRV-ATTR:host'], host.host)
+      const [m] = await migrationsOf(c1.admin, server.id)
+      assert.equal(host.tracker.hasClaim(server.id), true)
+      assert.equal(host.tracker.hasClaim(`migration:${m.uuid}`), true)
+      const used = (r: ReturnType<typeof host.tracker.reports>) => r[0]!.memoryMbUsed
+      const reserved = 512
+      assert.equal(used(host.tracker.reports()), reserved + 512 + 2048)
+      // A cold migration never stays on its host, whatever the option says.
+      await c1.admin.nova('POST', `/servers/${server.id}/action`, { revertResize: null })
+      const back = await c1.admin.waitStatus(server.id, ['VERIFY_RESIZE', 'REVERT_RESIZE'], '2.47')
+      assert.equal(back.status, 'ACTIVE')
+      assert.equal(back.flavor.original_name, 'm1.tiny')
+      assert.equal(used(host.tracker.reports()), reserved + 512)
+      assert.deepEqual((host.driver as FakeDriver).guestFlavor(server.id), {
+        vcpus: 1,
+        memoryMb: 512,
+        rootGb: 1,
+      })
+      await c1.admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+      assert.equal((await c1.admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])).status, 'VERIFY_RESIZE')
+      await c1.admin.nova('POST', `/servers/${server.id}/action`, { confirmResize: null })
+      assert.equal((await c1.admin.waitStatus(server.id, ['VERIFY_RESIZE'])).status, 'ACTIVE')
+      await eventually(
+        async () => (used(host.tracker.reports()) === reserved + 2048 ? true : undefined),
+        'only the new flavor claimed',
+      )
+      assert.equal((host.driver as FakeDriver).resizedCount, 0)
+      const migrate = await c1.admin.nova('POST', `/servers/${server.id}/action`, { migrate: null })
+      assert.equal(migrate.status, 202)
+      const [last] = await eventually(async () => {
+        const ms = await migrationsOf(c1.admin, server.id)
+        return ms[0]?.migration_type === 'migration' && ms[0].status === 'error' ? ms : undefined
+      }, 'cold migration refused a place on its own host')
+      assert.equal(last.dest_compute, null)
+    } finally {
+      await c1.stop()
+    }
+  })
+
   it('evacuate: 400 while the source service is up; after forced down the server is rebuilt elsewhere', async () => {
     const server = await boot(admin, cloud, 'evac')
     const source = server['OS-EXT-SRV-ATTR:host']
