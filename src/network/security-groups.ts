@@ -177,11 +177,16 @@ export class SecurityGroupPlugin {
     if (ports.some((p) => (p.security_groups as string[]).includes(id))) {
       throw conflict('SecurityGroupInUse', `Security Group ${id} in use.`)
     }
+    // Rules of other groups naming this one as their remote group go with it
+    // (Neutron's remote_group_id foreign key is ON DELETE CASCADE).
     const rules = await this.#store.list('security_group_rules')
-    if (rules.some((r) => r.remote_group_id === id && r.security_group_id !== id)) {
-      throw conflict('SecurityGroupInUse', `Security Group ${id} in use.`)
-    }
-    await this.#store.delete('security_groups', id)
+    await this.#store.transaction(async (store) => {
+      for (const r of rules) {
+        if (r.remote_group_id === id && r.security_group_id !== id)
+          await store.delete('security_group_rules', r.id)
+      }
+      await store.delete('security_groups', id)
+    })
     this.#changed({ kind: 'security_group' })
   }
 

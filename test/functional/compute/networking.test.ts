@@ -499,6 +499,27 @@ describe('compute: networking on Neutron ports', () => {
         202,
       )
       assert.equal((await member.nova('GET', '/os-security-groups/not-a-uuid')).status, 400)
+      assert.equal((await member.nova('DELETE', '/os-security-groups')).status, 404)
+      const peer = (
+        await member.nova('POST', '/os-security-groups', {
+          security_group: { name: 'peer', description: '' },
+        })
+      ).body.security_group
+      const fromPeer = await member.nova('POST', '/os-security-group-rules', {
+        security_group_rule: {
+          parent_group_id: group.id,
+          ip_protocol: 'tcp',
+          from_port: 22,
+          to_port: 22,
+          group_id: peer.id,
+        },
+      })
+      assert.equal(fromPeer.status, 200, JSON.stringify(fromPeer.body))
+      assert.deepEqual(fromPeer.body.security_group_rule.group, { name: 'peer', tenant_id: member.projectId })
+      // Deleting a group other groups' rules name takes those rules with it, as Neutron.
+      assert.equal((await member.nova('DELETE', `/os-security-groups/${peer.id}`)).status, 202)
+      const withoutPeer = (await member.nova('GET', `/os-security-groups/${group.id}`)).body.security_group
+      assert.equal(withoutPeer.rules.length, 0)
       assert.equal((await member.nova('GET', '/os-security-groups', undefined, '2.36')).status, 404)
       assert.equal((await member.nova('DELETE', `/os-security-groups/${group.id}`)).status, 202)
       assert.equal((await member.nova('GET', `/os-security-groups/${group.id}`)).status, 404)

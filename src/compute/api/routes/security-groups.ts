@@ -34,6 +34,10 @@ export function securityGroupRoutes(deps: ApiDeps): Route[] {
     r('GET', '/v2.1/os-security-groups/:id', 200, proxy(showGroup)),
     r('PUT', '/v2.1/os-security-groups/:id', 200, proxy(updateGroup)),
     r('DELETE', '/v2.1/os-security-groups/:id', 202, proxy(deleteGroup)),
+    // Nova has no such route: a delete without an id is a 404, not a 405.
+    r('DELETE', '/v2.1/os-security-groups', 404, () => {
+      throw new NotFound('The resource could not be found.')
+    }),
     r('POST', '/v2.1/os-security-group-rules', 200, proxy(createRule)),
     r('DELETE', '/v2.1/os-security-group-rules/:id', 202, proxy(deleteRule)),
     r('GET', '/v2.1/servers/:server_id/os-security-groups', 200, (req) => serverGroups(deps, req)),
