@@ -134,7 +134,8 @@ export class ConductorManager {
             ...instance,
             host: dest.host,
             node: dest.node,
-            availabilityZone: instance.availabilityZone ?? this.#d.config.compute.defaultAvailabilityZone,
+            availabilityZone:
+              instance.availabilityZone ?? dest.zone ?? this.#d.config.compute.defaultAvailabilityZone,
           },
           image: req.image,
           node: dest.node,

@@ -98,7 +98,11 @@ export class SchedulerManager {
         requestId: ctx.requestId,
         ...this.#options(),
       })
-      const destinations: Destination[] = selection.hosts.map((h) => ({ host: h.host, node: h.nodename }))
+      const destinations: Destination[] = selection.hosts.map((h) => ({
+        host: h.host,
+        node: h.nodename,
+        zone: h.availabilityZone,
+      }))
       if (destination.migrationUuid !== undefined) {
         await allocateMove(trx, destination.migrationUuid, destinations[0]!)
       } else {

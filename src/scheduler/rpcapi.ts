@@ -9,6 +9,8 @@ export const SCHEDULER_TOPIC = 'scheduler'
 export interface Destination {
   readonly host: string
   readonly node: string
+  /** The host's availability zone (its aggregates' zone or the default), for a server that asked for none. */
+  readonly zone?: string | undefined
 }
 
 /** A host (and node) the request asked for: admin-forced or 2.74's requested destination. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import type { FakeDriver } from '../../../src/compute/virt/fake/driver.ts'
 import { startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
 
 describe('compute: host aggregates and availability zones', () => {
@@ -197,6 +198,41 @@ describe('compute: host aggregates and availability zones', () => {
     for (const id of [...ids, free.id]) await member.deleteServer(id)
     assert.equal((await action(z.id, { remove_host: { host: hosts[1] } })).status, 200)
     assert.equal((await admin.nova('DELETE', `/os-aggregates/${z.id}`)).status, 200)
+  })
+
+  it("gives a server placed without a zone its host's aggregate zone, config drive included", async () => {
+    const agg = (
+      await admin.nova('POST', '/os-aggregates', {
+        aggregate: { name: 'agg-cd', availability_zone: 'az-cd' },
+      })
+    ).body.aggregate
+    assert.equal((await action(agg.id, { add_host: { host: hosts[0] } })).status, 200)
+    const res = await admin.nova(
+      'POST',
+      '/servers',
+      {
+        server: {
+          name: 'cd',
+          flavorRef: '1',
+          imageRef: cloud.imageId,
+          networks: 'none',
+          config_drive: true,
+          host: hosts[0],
+        },
+      },
+      '2.74',
+    )
+    assert.equal(res.status, 202, JSON.stringify(res.body))
+    const server = await admin.waitStatus(res.body.server.id)
+    assert.equal(server.status, 'ACTIVE')
+    assert.equal(server['OS-EXT-AZ:availability_zone'], 'az-cd')
+    const host = cloud.compute().hosts.find((h) => h.host === hosts[0])!
+    const files = (host.driver as FakeDriver).configDriveOf(server.id)!
+    const md = files.find((f) => f.path === 'openstack/latest/meta_data.json')!
+    assert.equal(JSON.parse(md.content.toString()).availability_zone, 'az-cd')
+    await admin.deleteServer(server.id)
+    assert.equal((await action(agg.id, { remove_host: { host: hosts[0] } })).status, 200)
+    assert.equal((await admin.nova('DELETE', `/os-aggregates/${agg.id}`)).status, 200)
   })
 
   it('takes a deleted compute service out of its aggregates, as Nova', async () => {
