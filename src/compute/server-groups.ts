@@ -3,6 +3,7 @@ import { Invalid, NotFound } from '../common/errors.ts'
 import type { Queryable } from '../db/schema.ts'
 import {
   addServerGroupMembers,
+  countUserMembers,
   getServerGroup,
   GroupMemberLimitExceeded,
   type ServerGroup,
@@ -34,7 +35,8 @@ export async function requestedServerGroup(
 
 /**
  * Adds the new servers to the group after checking `server_group_members`
- * (403 "Quota exceeded, too many servers in group"). Runs inside the create
+ * against the caller's live members of the group, as Nova counts them (403
+ * "Quota exceeded, too many servers in group"). Runs inside the create
  * transaction, so members and instances appear together.
  */
 export async function joinServerGroup(
@@ -44,9 +46,11 @@ export async function joinServerGroup(
   group: ServerGroup,
   instanceUuids: readonly string[],
 ): Promise<void> {
-  const current = await getServerGroup(db, group.uuid)
+  // The group may have gone since the API looked it up (Nova: 400 at create).
+  await requestedServerGroup(db, { group: group.uuid })
   const allowed = (await quotas.limits(db, ctx.projectId ?? '', ctx.userId ?? undefined)).server_group_members
-  if (allowed >= 0 && current.members.length + instanceUuids.length > allowed) {
+  const owned = await countUserMembers(db, group.uuid, ctx.userId ?? '')
+  if (allowed >= 0 && owned + instanceUuids.length > allowed) {
     throw new GroupMemberLimitExceeded('Quota exceeded, too many servers in group')
   }
   await addServerGroupMembers(db, group.uuid, instanceUuids)

@@ -179,3 +179,16 @@ export async function serverGroupHosts(
   if (exclude.length) q = q.where('i.uuid', 'not in', exclude)
   return (await q.execute()).map((r) => r.host!).sort()
 }
+
+/** Live members of a group that `userId` owns: Nova's `server_group_members` usage (per user, per group). */
+export async function countUserMembers(db: Queryable, groupUuid: string, userId: string): Promise<number> {
+  const row = await db
+    .selectFrom('server_group_members as m')
+    .innerJoin('instances as i', 'i.uuid', 'm.instance_uuid')
+    .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+    .where('m.group_uuid', '=', groupUuid)
+    .where('i.deleted', '=', false)
+    .where('i.user_id', '=', userId)
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
