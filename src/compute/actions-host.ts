@@ -543,6 +543,18 @@ export class ActionsHost {
       traceback: stackOf(err),
       at: now(),
     }
+    // The fault first: a server shown in ERROR already has it.
+    if (!gone) {
+      await this.#d.conductor
+        .instanceFaultCreate(ctx, {
+          instanceUuid: uuid,
+          code: err instanceof NimbusError && err.status < 500 ? err.status : ACTION_FAULT_CODE,
+          message: messageOf(err),
+          details: stackOf(err),
+          host: this.#d.host,
+        })
+        .catch(() => undefined)
+    }
     await this.#d.conductor
       .instanceStep(ctx, {
         instanceUuid: uuid,
@@ -559,15 +571,6 @@ export class ActionsHost {
         ),
       )
     if (gone) return
-    await this.#d.conductor
-      .instanceFaultCreate(ctx, {
-        instanceUuid: uuid,
-        code: err instanceof NimbusError && err.status < 500 ? err.status : ACTION_FAULT_CODE,
-        message: messageOf(err),
-        details: stackOf(err),
-        host: this.#d.host,
-      })
-      .catch(() => undefined)
     log.warn({ instance: uuid, event: spec.event, err: messageOf(err) }, 'action failed')
   }
 

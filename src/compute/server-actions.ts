@@ -420,6 +420,24 @@ export class ServerActionsApi {
     })
   }
 
+  /**
+   * Nova's `_delete` of a SHELVED or SHELVED_OFFLOADED server also deletes
+   * its shelved snapshot; an image already gone, or an image service that
+   * refuses, does not stop the delete (logged).
+   */
+  async deleteShelvedImage(ctx: RequestContext, instance: Instance): Promise<void> {
+    const imageId = instance.systemMetadata.shelved_image_id
+    if (!imageId || (instance.vmState !== V.SHELVED && instance.vmState !== V.SHELVED_OFFLOADED)) return
+    try {
+      await new GlanceClient(await this.#imageApiUrl()).delete(ctx, imageId)
+    } catch (err) {
+      log.warn(
+        { instance: instance.uuid, image: imageId, err: (err as Error).message },
+        'shelved image not deleted',
+      )
+    }
+  }
+
   // ---- password and console ----
 
   /**

@@ -70,9 +70,9 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
   },
   // Compute.
   { section: 'compute-feature-enabled', key: 'resize', value: 'False', why: NOT_YET(6, 'resize') },
-  { section: 'compute-feature-enabled', key: 'pause', value: 'False', why: NOT_YET(6, 'pause') },
-  { section: 'compute-feature-enabled', key: 'shelve', value: 'False', why: NOT_YET(6, 'shelve') },
-  { section: 'compute-feature-enabled', key: 'suspend', value: 'False', why: NOT_YET(6, 'suspend') },
+  { section: 'compute-feature-enabled', key: 'pause', value: 'True' },
+  { section: 'compute-feature-enabled', key: 'shelve', value: 'True' },
+  { section: 'compute-feature-enabled', key: 'suspend', value: 'True' },
   {
     section: 'compute-feature-enabled',
     key: 'cold_migration',
@@ -85,14 +85,9 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
     value: 'False',
     why: 'live migration is not implemented',
   },
-  { section: 'compute-feature-enabled', key: 'rescue', value: 'False', why: NOT_YET(6, 'rescue') },
-  { section: 'compute-feature-enabled', key: 'snapshot', value: 'False', why: NOT_YET(6, 'createImage') },
-  {
-    section: 'compute-feature-enabled',
-    key: 'console_output',
-    value: 'False',
-    why: NOT_YET(6, 'os-getConsoleOutput'),
-  },
+  { section: 'compute-feature-enabled', key: 'rescue', value: 'True' },
+  { section: 'compute-feature-enabled', key: 'snapshot', value: 'True' },
+  { section: 'compute-feature-enabled', key: 'console_output', value: 'True' },
   {
     section: 'compute-feature-enabled',
     key: 'interface_attach',

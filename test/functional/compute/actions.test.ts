@@ -509,6 +509,16 @@ describe('compute: server actions', () => {
       ])
     })
 
+    it('deleting a shelved server deletes its shelved image', async () => {
+      const id = await boot()
+      await act(member, id, { shelve: null })
+      await settled(id)
+      const [image] = (await glance('GET', `/v2/images?instance_uuid=${id}`, member.token)).body.images
+      assert.ok(image, 'the shelved image')
+      await member.deleteServer(id)
+      assert.equal((await glance('GET', `/v2/images/${image.id}`)).status, 404)
+    })
+
     it('unshelve to a zone or host is for offloaded servers only; unknown hosts are 400', async () => {
       const id = await boot()
       const res = await act(member, id, { unshelve: { availability_zone: 'nova' } }, '2.77')

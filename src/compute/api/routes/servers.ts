@@ -344,6 +344,8 @@ async function deleteServer(deps: ApiDeps, req: ComputeRequest) {
   await deps.compute.delete(ctx, instance)
   // A server deleted mid-move: the other host drops what the move kept there.
   await movesOf(deps).onDelete(ctx, instance)
+  // A shelved server's snapshot goes with it (Nova's _delete).
+  await deps.actions.deleteShelvedImage(ctx, instance)
   return respond(204)
 }
 
