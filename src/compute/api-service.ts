@@ -10,6 +10,7 @@ import type { ApiDeps } from './api/deps.ts'
 import { adminAreaRoutes } from './api/routes/admin.ts'
 import { externalEventRoutes } from './api/routes/external-events.ts'
 import { migrationRoutes } from './api/routes/migrations.ts'
+import { floatingIpRoutes } from './api/routes/floating-ips.ts'
 import { interfaceRoutes } from './api/routes/interfaces.ts'
 import { networkRoutes } from './api/routes/networks.ts'
 import { securityGroupRoutes } from './api/routes/security-groups.ts'
@@ -114,6 +115,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
       ...interfaceRoutes(deps),
       ...securityGroupRoutes(deps),
       ...networkRoutes(deps),
+      ...floatingIpRoutes(deps),
       ...adminAreaRoutes(deps),
     ],
   })

@@ -24,5 +24,11 @@ export const NETWORK_AREA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-security-groups:add': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-security-groups:remove': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-networks:list': PROJECT_READER_OR_ADMIN,
+  'os_compute_api:os-floating-ips:list': PROJECT_READER_OR_ADMIN,
+  'os_compute_api:os-floating-ips:show': PROJECT_READER_OR_ADMIN,
+  'os_compute_api:os-floating-ips:create': PROJECT_MEMBER_OR_ADMIN,
+  'os_compute_api:os-floating-ips:delete': PROJECT_MEMBER_OR_ADMIN,
+  'os_compute_api:os-floating-ips:add': PROJECT_MEMBER_OR_ADMIN,
+  'os_compute_api:os-floating-ips:remove': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-networks:show': PROJECT_READER_OR_ADMIN,
 }

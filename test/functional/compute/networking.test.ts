@@ -293,6 +293,57 @@ describe('compute: networking on Neutron ports', () => {
         const s = (await member.nova('GET', `/servers/${server.id}`)).body.server
         return s.addresses.net1.length === 1 ? true : undefined
       }, 'the floating IP gone from addresses')
+      // Nova's proxy: os-floating-ips and the addFloatingIp/removeFloatingIp actions (up to 2.43).
+      const proxied = await member.nova('POST', '/os-floating-ips', { pool: 'public' })
+      assert.equal(proxied.status, 200, JSON.stringify(proxied.body))
+      const nfip = proxied.body.floating_ip
+      assert.deepEqual(
+        { ...nfip, id: undefined, ip: undefined },
+        { id: undefined, ip: undefined, pool: 'public', fixed_ip: null, instance_id: null },
+      )
+      const listed = await member.nova('GET', '/os-floating-ips')
+      assert.ok(listed.body.floating_ips.some((f: { id: string }) => f.id === nfip.id))
+      const addFip = await member.nova('POST', `/servers/${server.id}/action`, {
+        addFloatingIp: { address: nfip.ip },
+      })
+      assert.equal(addFip.status, 202, JSON.stringify(addFip.body))
+      const shownFip = (await member.nova('GET', `/os-floating-ips/${nfip.id}`)).body.floating_ip
+      assert.equal(shownFip.instance_id, server.id)
+      assert.equal(shownFip.fixed_ip, port.fixed_ips[0].ip_address)
+      await eventually(async () => {
+        const a = (await member.nova('GET', `/servers/${server.id}`)).body.server.addresses.net1
+        return a.some((x: any) => x.addr === nfip.ip && x['OS-EXT-IPS:type'] === 'floating')
+          ? true
+          : undefined
+      }, 'the proxied floating IP in addresses')
+      const again = await member.nova('POST', `/servers/${server.id}/action`, {
+        removeFloatingIp: { address: address },
+      })
+      assert.equal(again.status, 409)
+      assert.equal(
+        again.body.conflictingRequest.message,
+        `Floating IP ${address} is not associated with instance ${server.id}.`,
+      )
+      const removeFip = await member.nova('POST', `/servers/${server.id}/action`, {
+        removeFloatingIp: { address: nfip.ip },
+      })
+      assert.equal(removeFip.status, 202)
+      assert.equal(
+        (await member.nova('GET', `/os-floating-ips/${nfip.id}`)).body.floating_ip.instance_id,
+        null,
+      )
+      const late = await member.nova(
+        'POST',
+        `/servers/${server.id}/action`,
+        { addFloatingIp: { address: nfip.ip } },
+        '2.44',
+      )
+      assert.equal(late.status, 404)
+      assert.equal((await member.nova('GET', '/os-floating-ips', undefined, '2.36')).status, 404)
+      assert.equal((await member.nova('POST', '/os-floating-ips', { pool: 'nope' })).status, 404)
+      assert.equal((await member.nova('GET', '/os-floating-ips/not-a-uuid')).status, 400)
+      assert.equal((await member.nova('DELETE', `/os-floating-ips/${nfip.id}`)).status, 202)
+      assert.equal((await member.nova('GET', `/os-floating-ips/${nfip.id}`)).status, 404)
       await member.deleteServer(server.id)
       await neutron(member, 'DELETE', `/floatingips/${fip.body.floatingip.id}`)
     })

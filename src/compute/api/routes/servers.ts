@@ -28,6 +28,7 @@ import {
   revertResizeAction,
 } from './migrations.ts'
 import { schemaFor, validateBody, validateQuery } from '../validation.ts'
+import { addFloatingIpAction, removeFloatingIpAction } from './floating-ips.ts'
 import { addSecurityGroupAction, removeSecurityGroupAction } from './security-groups.ts'
 import { SERVER_ACTIONS } from '../actions/handlers.ts'
 import {
@@ -366,8 +367,6 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'trigger_crash_dump',
   'addFixedIp',
   'removeFixedIp',
-  'addFloatingIp',
-  'removeFloatingIp',
   'os-getVNCConsole',
   'os-getSPICEConsole',
   'os-getRDPConsole',
@@ -390,6 +389,8 @@ const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   evacuate: evacuateAction,
   addSecurityGroup: addSecurityGroupAction,
   removeSecurityGroup: removeSecurityGroupAction,
+  addFloatingIp: addFloatingIpAction,
+  removeFloatingIp: removeFloatingIpAction,
   ...SERVER_ACTIONS,
 }
 
