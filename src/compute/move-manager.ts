@@ -90,6 +90,19 @@ export class ComputeMoves {
       this.#d.tracker.claimFlavor(key, m.newFlavor!, m.destNode!)
       this.#usageChanged()
     } catch (err) {
+      if (a.request) {
+        // Nova's _reschedule_resize_or_reraise: another host may fit; the conductor counts the attempts.
+        await step.failed(err, {
+          migration: { uuid: m.uuid, updates: { destCompute: null, destNode: null } },
+        })
+        await this.#d.conductor.migrateServer(ctx, {
+          ...a.request,
+          ignoreHosts: [...a.request.ignoreHosts, this.#d.host],
+          attempt: (a.request.attempt ?? 1) + 1,
+          lastFailure: err instanceof Error ? err.message : String(err),
+        })
+        return
+      }
       // Nothing moved yet: the server stays as it was (Nova's reverts_task_state), the migration is error.
       await step.fail(err, {
         update: { updates: { taskState: null }, expectedTaskState: [TaskState.RESIZE_PREP] },
@@ -407,6 +420,20 @@ class Step {
   async done(extra: StepExtra, finish = true): Promise<Instance | null> {
     this.#pending.push({ op: 'finish', event: this.#event, result: 'Success', at: new Date().toISOString() })
     return this.#send({ ...extra, finishAction: finish })
+  }
+
+  /** Reports the step's event in Error with the updates given, and nothing else (the move goes on elsewhere). */
+  async failed(err: unknown, extra: StepExtra): Promise<void> {
+    this.#pending.push({
+      op: 'finish',
+      event: this.#event,
+      result: 'Error',
+      details: err instanceof Error ? err.message : String(err),
+      traceback: err instanceof Error ? (err.stack ?? null) : null,
+      at: new Date().toISOString(),
+    })
+    log.info({ instance: this.#uuid, step: this.#event }, 'move step refused here; rescheduling')
+    await this.#send(extra)
   }
 
   /** Reports the failure: the event in Error, a fault naming the step, the updates given, the action ended. */

@@ -22,6 +22,10 @@ export interface MigrateServerArgs {
   readonly ignoreHosts: readonly string[]
   /** 2.56 `host` of a cold migration: the scheduler checks it but may pick no other. */
   readonly requestedHost?: string | undefined
+  /** 1 on the first try; a destination whose claim fails sends the move back with one more. */
+  readonly attempt?: number | undefined
+  /** Why the previous destination refused (for the fault when attempts run out). */
+  readonly lastFailure?: string | undefined
 }
 
 /** `rebuild_instance` of an evacuation. */
@@ -62,6 +66,8 @@ export interface MoveArgs {
   readonly instance: Instance
   readonly migration: Migration
   readonly image?: ImageMeta | undefined
+  /** The conductor's request, for `prep_resize` to reschedule from. */
+  readonly request?: MigrateServerArgs | undefined
 }
 
 export interface RebuildArgs extends MoveArgs {

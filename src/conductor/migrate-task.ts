@@ -1,6 +1,6 @@
 import type { Config } from '../common/config.ts'
 import type { RequestContext } from '../common/context.ts'
-import { NimbusError } from '../common/errors.ts'
+import { NimbusError, NoValidHost } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
 import { addFault, finishAction, recordEvents, type EventOp } from '../compute/db/actions.ts'
 import { getInstance, updateInstance } from '../compute/db/instances.ts'
@@ -74,6 +74,12 @@ export class ConductorMoves {
       { op: 'start', event: MoveEvent.SCHEDULE },
     ])
     try {
+      const max = this.#d.config.compute.maxAttempts
+      if ((a.attempt ?? 1) > max) {
+        throw new NoValidHost(
+          `Exceeded maximum number of retries. Exceeded max scheduling attempts ${max} for instance ${instance.uuid}. Last exception: ${a.lastFailure ?? 'unknown'}`,
+        )
+      }
       const image = await this.#image(ctx, instance)
       const spec = moveSpec(instance, a.newFlavor, image, a.ignoreHosts)
       const result = await this.#d.scheduler.selectDestinations(ctx, spec, {
@@ -91,7 +97,7 @@ export class ConductorMoves {
         },
         { op: 'finish', event: MoveEvent.MIGRATE, result: 'Success' },
       ])
-      await this.#d.compute.prepResize(ctx, dest.host, { instance, migration, image })
+      await this.#d.compute.prepResize(ctx, dest.host, { instance, migration, image, request: a })
     } catch (err) {
       await this.#failMove(ctx, instance, migration, err)
     }

@@ -355,6 +355,56 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     }
   })
 
+  it('a destination whose claim does not fit sends the resize to another host, up to max_attempts', async () => {
+    const c3 = await startComputeCloud({ hosts: 3, config: { 'compute.max_attempts': '2' } })
+    try {
+      const server = await boot(c3.admin, c3, 'resched')
+      const source = server['OS-EXT-SRV-ATTR:host']
+      const others = c3.compute().hosts.filter((h) => h.host !== source)
+      // The scheduler still sees room (the last report); the hosts' own trackers do not.
+      for (const h of others) {
+        const node = (await h.driver.getAvailableNodes())[0]!
+        h.tracker.setNode({ ...(await h.driver.getAvailableResource(node)), memoryMb: 600 })
+      }
+      await c3.admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+      const [m] = await eventually(async () => {
+        const ms = await migrationsOf(c3.admin, server.id)
+        return ms[0]?.status === 'error' ? ms : undefined
+      }, 'migration error after the attempts')
+      assert.equal(m.dest_compute, null)
+      const after = await c3.admin.waitStatus(server.id, ['RESIZE'])
+      assert.equal(after.status, 'ACTIVE')
+      const actions = (await c3.admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body
+      const resize = actions.instanceActions.find((a: any) => a.action === 'resize')
+      const events = (
+        await c3.admin.nova(
+          'GET',
+          `/servers/${server.id}/os-instance-actions/${resize.request_id}`,
+          undefined,
+          '2.84',
+        )
+      ).body.instanceAction.events
+      const preps = events.filter((e: any) => e.event === 'compute_prep_resize')
+      assert.ok(preps.length >= 1 && preps.every((e: any) => e.result === 'Error'), JSON.stringify(events))
+      const conductor = events.filter((e: any) => e.event === 'conductor_migrate_server').at(-1)
+      assert.equal(conductor.result, 'Error')
+      assert.match(
+        conductor.details,
+        /^Exceeded maximum number of retries\. Exceeded max scheduling attempts 2 for instance .*Insufficient compute resources: Free memory/,
+      )
+      for (const h of others) assert.equal(h.tracker.hasClaim(server.id), false)
+      // One host fits again: the move goes there, whichever the scheduler tries first.
+      const fits = others[1]!
+      await fits.updateResources()
+      await c3.admin.nova('POST', `/servers/${server.id}/action`, { resize: { flavorRef: SMALL } })
+      const resized = await c3.admin.waitStatus(server.id, ['ACTIVE', 'RESIZE'])
+      assert.equal(resized.status, 'VERIFY_RESIZE')
+      assert.equal(resized['OS-EXT-SRV-ATTR:host'], fits.host)
+    } finally {
+      await c3.stop()
+    }
+  })
+
   it('allow_resize_to_same_host: a resize on one host holds both flavors until confirm or revert', async () => {
     const c1 = await startComputeCloud({ hosts: 1, config: { 'compute.allow_resize_to_same_host': 'true' } })
     try {

@@ -26,7 +26,7 @@ import {
   type ComputeRequest,
 } from '../common.ts'
 import { instanceForCaller, type ApiDeps } from '../deps.ts'
-import { adminPassword, boolean, diskConfig, flavorRef, hostname } from '../schemas/types.ts'
+import { adminPassword, boolean, diskConfig, flavorRef, fqdn } from '../schemas/types.ts'
 import { parseIsoTime, validateBody, type Schema } from '../validation.ts'
 
 /**
@@ -92,19 +92,28 @@ const resizeSchema: Schema = {
   additionalProperties: false,
 }
 
-const nullAction = (name: string): Schema => ({
+/** Nova's confirm_resize / revert_resize / pre-2.56 migrate bodies: the key is required, its value is not checked. */
+const anyValueAction = (name: string): Schema => ({
   type: 'object',
-  properties: { [name]: { type: 'null' } },
+  properties: { [name]: {} },
   required: [name],
   additionalProperties: false,
 })
+
+/** Nova's force_complete body: the value must be null. */
+const forceCompleteSchema: Schema = {
+  type: 'object',
+  properties: { force_complete: { type: 'null' } },
+  required: ['force_complete'],
+  additionalProperties: false,
+}
 
 const migrateV256: Schema = {
   type: 'object',
   properties: {
     migrate: {
       type: ['object', 'null'],
-      properties: { host: { oneOf: [hostname, { type: 'null' }] } },
+      properties: { host: { ...fqdn, type: ['string', 'null'] } },
       additionalProperties: false,
     },
   },
@@ -113,7 +122,7 @@ const migrateV256: Schema = {
 }
 
 function evacuateSchema(req: ComputeRequest): Schema {
-  const props: Record<string, Schema> = { host: hostname, adminPass: adminPassword }
+  const props: Record<string, Schema> = { host: fqdn, adminPass: adminPassword }
   const required: string[] = []
   if (!req.mv.atLeast('2.14')) {
     props.onSharedStorage = boolean
@@ -145,7 +154,7 @@ export async function resizeAction(deps: ApiDeps, req: ComputeRequest, instance:
 }
 
 export async function confirmResizeAction(deps: ApiDeps, req: ComputeRequest, instance: Instance) {
-  validateBody(nullAction('confirmResize'), req.body)
+  validateBody(anyValueAction('confirmResize'), req.body)
   const ctx = req.api.ctx
   deps.policy.authorize(ctx, 'os_compute_api:servers:confirm_resize', { project_id: instance.projectId })
   await movesOf(deps).confirmResize(ctx, instance)
@@ -157,14 +166,15 @@ export async function revertResizeAction(
   req: ComputeRequest,
   instance: Instance,
 ): Promise<void> {
-  validateBody(nullAction('revertResize'), req.body)
+  validateBody(anyValueAction('revertResize'), req.body)
   const ctx = req.api.ctx
   deps.policy.authorize(ctx, 'os_compute_api:servers:revert_resize', { project_id: instance.projectId })
   await movesOf(deps).revertResize(ctx, instance)
 }
 
 export async function migrateAction(deps: ApiDeps, req: ComputeRequest, instance: Instance): Promise<void> {
-  validateBody(req.mv.atLeast('2.56') ? migrateV256 : nullAction('migrate'), req.body)
+  // Before 2.56 Nova validates no migrate body at all.
+  if (req.mv.atLeast('2.56')) validateBody(migrateV256, req.body)
   const ctx = req.api.ctx
   const body = (req.body as { migrate: { host?: string | null } | null }).migrate
   const host = req.mv.atLeast('2.56') ? (body?.host ?? undefined) : undefined
@@ -200,7 +210,10 @@ export async function evacuateAction(deps: ApiDeps, req: ComputeRequest, instanc
   }
   if (instance.host === host) throw new Invalid("The target host can't be the same one.")
   const password = await movesOf(deps).evacuate(ctx, instance, { host, force, adminPassword: adminPass })
-  return req.mv.atLeast('2.14') ? respond(200) : respond(200, { adminPass: password })
+  // Before 2.14 the password comes back when [compute] enable_instance_password allows (Nova's [api] option).
+  return req.mv.atLeast('2.14') || !deps.config.compute.enableInstancePassword
+    ? respond(200)
+    : respond(200, { adminPass: password })
 }
 
 // ---- os-migrations ----
@@ -360,7 +373,7 @@ async function forceCompleteOfServer(deps: ApiDeps, req: ComputeRequest) {
       `There is no such action: ${body && typeof body === 'object' ? (Object.keys(body)[0] ?? '') : ''}`,
     )
   }
-  validateBody(nullAction('force_complete'), body)
+  validateBody(forceCompleteSchema, body)
   const instance = await serverFor(deps, req, 'os_compute_api:servers:migrations:force_complete')
   checkLockForAbort(req.api.ctx, instance)
   checkState(instance, 'force_complete', [VmState.ACTIVE], [TaskState.MIGRATING])
