@@ -24,6 +24,7 @@ export const NETWORK_AREA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-security-groups:add': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-security-groups:remove': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-networks:list': PROJECT_READER_OR_ADMIN,
+  'os_compute_api:os-floating-ip-pools': '@',
   'os_compute_api:os-floating-ips:list': PROJECT_READER_OR_ADMIN,
   'os_compute_api:os-floating-ips:show': PROJECT_READER_OR_ADMIN,
   'os_compute_api:os-floating-ips:create': PROJECT_MEMBER_OR_ADMIN,

@@ -301,6 +301,8 @@ describe('compute: networking on Neutron ports', () => {
         { ...nfip, id: undefined, ip: undefined },
         { id: undefined, ip: undefined, pool: 'public', fixed_ip: null, instance_id: null },
       )
+      const poolsListed = await member.nova('GET', '/os-floating-ip-pools')
+      assert.deepEqual(poolsListed.body, { floating_ip_pools: [{ name: 'public' }] })
       const listed = await member.nova('GET', '/os-floating-ips')
       assert.ok(listed.body.floating_ips.some((f: { id: string }) => f.id === nfip.id))
       const addFip = await member.nova('POST', `/servers/${server.id}/action`, {

@@ -11,7 +11,7 @@ import { isUuidLike, validateBody, type Schema } from '../validation.ts'
 
 /**
  * Nova's floating IP proxy (floating_ips.py) over Neutron's L3 plugin:
- * `os-floating-ips` (404 beyond 2.35) and the server actions
+ * `os-floating-ips` and `os-floating-ip-pools` (404 beyond 2.35) and the server actions
  * `addFloatingIp` / `removeFloatingIp` (404 beyond 2.43).
  */
 export function floatingIpRoutes(deps: ApiDeps): Route[] {
@@ -30,6 +30,7 @@ export function floatingIpRoutes(deps: ApiDeps): Route[] {
     r('POST', '/v2.1/os-floating-ips', 200, proxy(createFloatingIp)),
     r('GET', '/v2.1/os-floating-ips/:id', 200, proxy(showFloatingIp)),
     r('DELETE', '/v2.1/os-floating-ips/:id', 202, proxy(deleteFloatingIp)),
+    r('GET', '/v2.1/os-floating-ip-pools', 200, proxy(listPools)),
   ]
 }
 
@@ -84,6 +85,14 @@ function floatingIpView(fip: Doc, pools: ReadonlyMap<string, Doc>) {
 async function pools(deps: ApiDeps, ctx: RequestContext): Promise<Map<string, Doc>> {
   const nets = await deps.network.plugin.core.listNetworks(callerOf(ctx))
   return new Map(nets.filter((n) => n['router:external'] === true).map((n) => [n.id, n]))
+}
+
+/** Nova's os-floating-ip-pools: the external networks, by name (id when unnamed). */
+async function listPools(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  deps.policy.authorize(ctx, 'os_compute_api:os-floating-ip-pools')
+  const known = await pools(deps, ctx)
+  return { floating_ip_pools: [...known.values()].map((n) => ({ name: (n.name as string) || n.id })) }
 }
 
 async function listFloatingIps(deps: ApiDeps, req: ComputeRequest) {
