@@ -358,6 +358,7 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'resize',
   'confirmResize',
   'revertResize',
+  'restore',
   'migrate',
   'os-migrateLive',
   'evacuate',
