@@ -31,4 +31,5 @@ export const ACTIONS_AREA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-create-backup': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-admin-password': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-console-output': PROJECT_MEMBER_OR_ADMIN,
+  'os_compute_api:os-deferred-delete:restore': PROJECT_MEMBER_OR_ADMIN,
 }

@@ -81,6 +81,7 @@ export const ACTION_STATE_RULES: Readonly<Record<string, StateRule>> = {
   shelveOffload: { vmStates: [V.SHELVED] },
   unshelve: { vmStates: [V.SHELVED, V.SHELVED_OFFLOADED] },
   changePassword: { vmStates: [V.ACTIVE] },
+  restore: { vmStates: [V.SOFT_DELETED] },
 }
 
 /** The task state each power action sets. */
@@ -436,6 +437,31 @@ export class ServerActionsApi {
         'shelved image not deleted',
       )
     }
+  }
+
+  /**
+   * Nova's restore of a soft-deleted server. Nimbus deletes at once (no
+   * `reclaim_instance_interval`), so in practice this is the 409 for any
+   * other state; a SOFT_DELETED server would come back ACTIVE.
+   */
+  async restore(ctx: RequestContext, instance: Instance): Promise<void> {
+    checkInstanceLock(ctx, instance)
+    checkInstanceState(instance, 'restore', ACTION_STATE_RULES.restore!)
+    await this.#d.db.transaction(async (trx) => {
+      await updateInstance(
+        trx,
+        instance.uuid,
+        { vmState: V.ACTIVE, taskState: null },
+        { expectedTaskState: [null] },
+      )
+      await startAction(trx, {
+        instanceUuid: instance.uuid,
+        action: 'restore',
+        requestId: ctx.requestId,
+        userId: ctx.userId ?? null,
+        projectId: ctx.projectId ?? null,
+      })
+    })
   }
 
   // ---- password and console ----

@@ -38,11 +38,20 @@ export class DhcpServer {
     const ns = dhcpNetns(this.#plan.networkId)
     await ensureNetns(ns)
     await this.#ensureVeth(ns, bridge)
+    const hostsPath = join(this.#dir, 'host')
+    const hostsBefore = existsSync(hostsPath) ? readFileSync(hostsPath, 'utf8') : ''
     const changed = this.#writeFiles()
     const pid = this.pid()
     if (pid !== undefined && isAlive(pid)) {
-      if (changed) process.kill(pid, 'SIGHUP')
-      return
+      if (!changed) return
+      if (!dropsHost(hostsBefore, readFileSync(hostsPath, 'utf8'))) {
+        process.kill(pid, 'SIGHUP')
+        return
+      }
+      // A removed port's lease stays in dnsmasq's memory (--leasefile-ro) and keeps its
+      // address from the next port given it (Neutron's agent runs dhcp_release): restart.
+      await stopPid(pid)
+      log.debug({ network: this.#plan.networkId }, "dnsmasq restarted to drop removed ports' leases")
     }
     await inNs(ns, 'dnsmasq', this.#args())
     log.debug({ network: this.#plan.networkId }, 'dnsmasq started')
@@ -177,13 +186,24 @@ export function isAlive(pid: number): boolean {
 /** Stops the dnsmasq whose pid file is in `dir` (only that pid), then removes the directory. */
 export async function stopDhcp(dir: string): Promise<void> {
   const pid = readPid(join(dir, 'pid'))
-  if (pid !== undefined && isAlive(pid)) {
-    process.kill(pid, 'SIGTERM')
-    const deadline = Date.now() + DNSMASQ_STOP_WAIT_MS
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, STOP_POLL_MS))
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL')
-  }
+  if (pid !== undefined && isAlive(pid)) await stopPid(pid)
   rmSync(dir, { recursive: true, force: true })
+}
+
+/** SIGTERM, then SIGKILL after DNSMASQ_STOP_WAIT_MS; resolves once the pid is gone. */
+async function stopPid(pid: number): Promise<void> {
+  process.kill(pid, 'SIGTERM')
+  const deadline = Date.now() + DNSMASQ_STOP_WAIT_MS
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, STOP_POLL_MS))
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+  const killDeadline = Date.now() + DNSMASQ_STOP_WAIT_MS
+  while (isAlive(pid) && Date.now() < killDeadline) await new Promise((r) => setTimeout(r, STOP_POLL_MS))
+}
+
+/** True when a host entry (MAC, name, address) of `before` is not in `after`. */
+export function dropsHost(before: string, after: string): boolean {
+  const now = new Set(after.split('\n').filter(Boolean))
+  return before.split('\n').some((line) => line !== '' && !now.has(line))
 }
 
 export async function ensureNetns(ns: string): Promise<void> {

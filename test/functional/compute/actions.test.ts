@@ -49,6 +49,7 @@ const ACTION_BODIES: Readonly<Record<string, { body: unknown; name: string }>> =
   shelveOffload: { body: { shelveOffload: null }, name: 'shelveOffload' },
   unshelve: { body: { unshelve: null }, name: 'unshelve' },
   changePassword: { body: { changePassword: { adminPass: 'x' } }, name: 'changePassword' },
+  restore: { body: { restore: null }, name: 'restore' },
 }
 
 describe('compute: server actions', () => {

@@ -33,6 +33,7 @@ const NOVA_ALLOWED: Readonly<Record<string, readonly string[]>> = {
   shelveOffload: ['shelved'],
   unshelve: ['shelved', 'shelved_offloaded'],
   changePassword: ['active'],
+  restore: ['soft-delete'],
 }
 
 function instance(over: Partial<Instance> = {}): Instance {

@@ -84,6 +84,10 @@ export const SERVER_ACTIONS: Readonly<Record<string, ServerActionHandler>> = {
     await deps.actions.setAdminPassword(req.api.ctx, instance, req.body.changePassword.adminPass)
   },
   'os-getConsoleOutput': consoleOutputAction,
+  restore: async (deps, req, instance) => {
+    deps.policy.authorize(req.api.ctx, 'os_compute_api:os-deferred-delete:restore', project(instance))
+    await deps.actions.restore(req.api.ctx, instance)
+  },
 }
 
 /** Rescue answers 200 with the password (Nova kept 200 for compatibility), `{}` when passwords are disabled. */

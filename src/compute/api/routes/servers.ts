@@ -358,7 +358,6 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'resize',
   'confirmResize',
   'revertResize',
-  'restore',
   'migrate',
   'os-migrateLive',
   'evacuate',
