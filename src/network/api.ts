@@ -250,6 +250,11 @@ export class NetworkApi {
     else if (nic.networkId) await this.#usableNetwork(caller, nic.networkId, nic.address, true)
   }
 
+  /** Whether any port is bound to the instance (one indexed read). */
+  async hasPorts(instanceUuid: string): Promise<boolean> {
+    return (await this.#plugin.store.list('ports', { device_id: instanceUuid })).length > 0
+  }
+
   /** The instance's ports as Neutron shows them (os-interface list). */
   async portsOfInstance(instanceUuid: string): Promise<Doc[]> {
     return this.#plugin.core.listPorts(SYSTEM, { device_id: instanceUuid })

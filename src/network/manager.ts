@@ -44,8 +44,9 @@ export class NetworkManager {
 
   /** Ports for each requested NIC (none for `none`), bound to the build host; the cache follows. */
   async allocateForInstance(ctx: RequestContext, args: AllocateArgs): Promise<Vif[]> {
-    // `none` makes nothing (a build never adds ports to it), so it costs no statement at all.
-    if (args.requestedNetworks === 'none') return []
+    // `none` makes nothing: one indexed read unless the instance got ports later (interface attach),
+    // which a rebuild or a move must find, rebound to its new host.
+    if (args.requestedNetworks === 'none' && !(await this.#plugin.api.hasPorts(args.instanceUuid))) return []
     const previous = await this.#cached(args.instanceUuid)
     const preserved = [...portIdsOf(args.requestedNetworks), ...preservedOf(previous)]
     const vifs = await this.#plugin.api.allocateForInstance(

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { adminContext } from '../../../src/common/context.ts'
 import type { ComputeHost } from '../../../src/compute/service.ts'
 import type { FakeDriver } from '../../../src/compute/virt/fake/driver.ts'
+import { NetworkRpcApi } from '../../../src/network/rpcapi.ts'
 import {
   createNetwork,
   eventually,
@@ -431,6 +433,31 @@ describe('compute: networking on Neutron ports', () => {
       assert.equal(missing.status, 404)
       await member.deleteServer(server.id)
       await neutron(member, 'DELETE', `/ports/${given.body.port.id}`)
+    })
+
+    it('an interface attached to a server created without networks is found again by allocate_for_instance', async () => {
+      const id = await member.createServer({ name: 'late-nic', imageRef: cloud.imageId, flavorRef: '1' })
+      await member.waitStatus(id)
+      const attached = await member.nova('POST', `/servers/${id}/os-interface`, {
+        interfaceAttachment: { net_id: net.networkId },
+      })
+      assert.equal(attached.status, 200, JSON.stringify(attached.body))
+      const other = cloud.compute().hosts.find((h) => fake(h).nicsOf(id).length === 0)!
+      // What a rebuild or a move does on the (new) host: the ports come back, bound there.
+      const vifs = await new NetworkRpcApi(cloud.tc.cloud.transport).allocateForInstance(adminContext(), {
+        instanceUuid: id,
+        projectId: member.projectId,
+        host: other.host,
+        requestedNetworks: 'none',
+      })
+      assert.deepEqual(
+        vifs.map((v) => v.portId),
+        [attached.body.interfaceAttachment.port_id],
+      )
+      const [port] = await portOf(cloud.admin, id)
+      assert.equal(port['binding:host_id'], other.host)
+      await member.deleteServer(id)
+      assert.equal(await portsOf(cloud, id), 0)
     })
 
     it('refuses an attach to a server in ERROR (409) and answers 500 when the plug fails', async () => {
