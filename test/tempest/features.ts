@@ -69,16 +69,11 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
     why: 'OS-INHERIT (inherited role grants) is not implemented; of the extensions Tempest checks, only OS-EC2 is',
   },
   // Compute.
-  { section: 'compute-feature-enabled', key: 'resize', value: 'False', why: NOT_YET(6, 'resize') },
+  { section: 'compute-feature-enabled', key: 'resize', value: 'True' },
   { section: 'compute-feature-enabled', key: 'pause', value: 'True' },
   { section: 'compute-feature-enabled', key: 'shelve', value: 'True' },
   { section: 'compute-feature-enabled', key: 'suspend', value: 'True' },
-  {
-    section: 'compute-feature-enabled',
-    key: 'cold_migration',
-    value: 'False',
-    why: NOT_YET(6, 'cold migration'),
-  },
+  { section: 'compute-feature-enabled', key: 'cold_migration', value: 'True' },
   {
     section: 'compute-feature-enabled',
     key: 'live_migration',

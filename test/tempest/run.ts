@@ -72,7 +72,15 @@ async function startFreshCloud(workDir: string): Promise<Cloud> {
   const child = spawn(
     process.execPath,
     [join(ROOT, 'bin/nimbus.js'), 'up', '--state-dir', stateDir, '--clouds-yaml', cloudsYaml],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NIMBUS_DEFAULT__LOG_LEVEL: 'warn' } },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // One compute host, as a single-node devstack, which also allows resizes onto it.
+      env: {
+        NIMBUS_COMPUTE__ALLOW_RESIZE_TO_SAME_HOST: 'true',
+        ...process.env,
+        NIMBUS_DEFAULT__LOG_LEVEL: 'warn',
+      },
+    },
   )
   const logFile = join(workDir, 'nimbus.log')
   let output = ''
