@@ -146,7 +146,7 @@ describe(
       assert.ok(boots() >= 1)
     })
 
-    it('snapshot, then a server booted from the snapshot answers over SSH', async () => {
+    it('snapshot, then a server booted from the snapshot (with a config drive) answers over SSH', async () => {
       const image = await c.json(['server', 'image', 'create', '--name', 'snap1', '--wait', 'vm1'])
       const shown = await c.json(['image', 'show', image.id ?? 'snap1'])
       assert.equal(shown.status, 'active')
@@ -161,11 +161,19 @@ describe(
         'k',
         '--network',
         'net1',
+        '--config-drive',
+        'true',
         'vm2',
         '--wait',
       ])
       servers.add(vm2.id)
       assert.equal(vm2.status, 'ACTIVE')
+      // Its config drive: an ISO labelled config-2 attached as a cdrom.
+      const { stdout: xml } = await run('virsh', ['-c', 'qemu:///system', 'dumpxml', `nimbus-${vm2.id}`])
+      const iso = join(c.instancesPath, vm2.id, 'disk.config')
+      assert.match(xml, new RegExp(`device='cdrom'>[\\s\\S]*?<source file='${iso}'`))
+      const { stdout: pvd } = await run('xorriso', ['-indev', iso, '-pvd_info'])
+      assert.match(pvd, /Volume Id\s*:\s*config-2/)
       const port = (await c.api.ok('GET', `/v2.0/ports?device_id=${vm2.id}`, undefined, 200)).ports[0]
       assert.equal(await c.waitForSsh(c.probe, port.fixed_ips[0].ip_address, 'vm2', vm2.id), 'vm2')
       await c.cli(['server', 'delete', '--wait', 'vm2'])
