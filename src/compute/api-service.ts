@@ -16,6 +16,7 @@ import { networkRoutes } from './api/routes/networks.ts'
 import { securityGroupRoutes } from './api/routes/security-groups.ts'
 import { flavorRoutes } from './api/routes/flavors.ts'
 import { hostRoutes } from './api/routes/hosts.ts'
+import { imageRoutes } from './api/routes/images.ts'
 import { instanceActionRoutes } from './api/routes/instance-actions.ts'
 import { keypairRoutes } from './api/routes/keypairs.ts'
 import { quotaRoutes } from './api/routes/quotas.ts'
@@ -110,6 +111,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
       ...keypairRoutes(deps),
       ...quotaRoutes(deps),
       ...hostRoutes(deps),
+      ...imageRoutes(deps),
       ...externalEventRoutes(deps),
       ...migrationRoutes(deps, rt),
       ...interfaceRoutes(deps),

@@ -370,6 +370,15 @@ describe('compute: server actions', () => {
       assert.equal(res.body.server.key_name, null)
       assert.equal(res.body.server.user_data, Buffer.from('#!/bin/sh\n').toString('base64'))
       assert.match(res.headers.get('location') ?? '', new RegExp(`/servers/${id}$`))
+      const full = await act(member, id, { rebuild: { imageRef: newImage } }, '2.75')
+      assert.equal(full.status, 409, 'a rebuild is running')
+      await settled(id)
+      const v275 = await act(admin, id, { rebuild: { imageRef: newImage } }, '2.75')
+      assert.equal(v275.status, 202)
+      assert.ok('OS-EXT-STS:vm_state' in v275.body.server, 'the full view from 2.75')
+      assert.ok('OS-EXT-SRV-ATTR:host' in v275.body.server, 'with the extended attributes for an admin')
+      assert.ok(!('OS-EXT-SRV-ATTR:user_data' in v275.body.server), 'user_data only as user_data')
+      assert.ok('user_data' in v275.body.server)
       const server = await settled(id)
       assert.equal(server.status, 'ACTIVE')
       assert.deepEqual(server.metadata, { role: 'db' })
@@ -450,6 +459,40 @@ describe('compute: server actions', () => {
       const res = await act(member, id, { createImage: { name: 'big', metadata } }, '2.38')
       assert.equal(res.status, 403)
       assert.equal(res.body.forbidden.message, 'Image metadata limit exceeded')
+    })
+
+    it("the compute image proxy shows a snapshot in Nova's view, lists, deletes; 404 from 2.36", async () => {
+      const id = await boot()
+      const res = await act(member, id, { createImage: { name: 'proxied', metadata: { k: 'v' } } }, '2.45')
+      const imageId = res.body.image_id
+      await imageActive(imageId)
+      const shown = await member.nova('GET', `/images/${imageId}`)
+      assert.equal(shown.status, 200)
+      const image = shown.body.image
+      assert.equal(image.status, 'ACTIVE')
+      assert.equal(image.progress, 100)
+      assert.equal(image.name, 'proxied')
+      assert.equal(image.metadata.k, 'v')
+      assert.equal(image.metadata.image_type, 'snapshot')
+      assert.equal(image.server.id, id)
+      assert.match(image.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+      assert.equal(typeof image['OS-EXT-IMG-SIZE:size'], 'number')
+      assert.deepEqual(
+        image.links.map((l: { rel: string }) => l.rel),
+        ['self', 'bookmark', 'alternate'],
+      )
+      const list = await member.nova('GET', `/images?server=${id}`)
+      assert.deepEqual(
+        list.body.images.map((i: { id: string }) => i.id),
+        [imageId],
+      )
+      const detail = await member.nova('GET', '/images/detail?type=snapshot&limit=1')
+      assert.equal(detail.body.images.length, 1)
+      assert.equal((await member.nova('GET', `/images/${imageId}`, undefined, '2.36')).status, 404)
+      assert.equal((await member.nova('DELETE', `/images/${imageId}`)).status, 204)
+      const gone = await member.nova('GET', `/images/${imageId}`)
+      assert.equal(gone.status, 404)
+      assert.equal(gone.body.itemNotFound.message, 'Image not found.')
     })
 
     it('createBackup keeps the newest `rotation` backups', async () => {

@@ -140,6 +140,8 @@ async function rebuildAction(deps: ApiDeps, req: ComputeRequest, instance: Insta
     showServerGroups: mv.atLeast('2.71'),
   }
   const server = showView(req, updated, extras, opts) as Record<string, unknown>
+  // Nova's rebuild view leaves the extended user_data out (show_user_data=False); 2.57 adds `user_data`.
+  delete server['OS-EXT-SRV-ATTR:user_data']
   if (mv.atLeast('2.54')) server.key_name = updated.keyName
   if (deps.config.compute.enableInstancePassword) server.adminPass = password
   if (mv.atLeast('2.57')) server.user_data = updated.userData
