@@ -45,9 +45,9 @@ export function tempestConf(t: TempestTarget): string {
   set('auth', 'admin_project_name', t.adminProject)
   set('auth', 'admin_domain_name', t.domain)
   set('auth', 'default_credentials_domain_name', t.domain)
-  // Tempest's compute tests then boot servers on whatever network the project may use;
-  // the network tests create their own networks and routers either way.
-  set('auth', 'create_isolated_networks', 'False')
+  // With an external network, each test project gets its own network, subnet and router
+  // (gateway on the external network), as on a Neutron cloud; servers boot on it.
+  set('auth', 'create_isolated_networks', t.publicNetworkId ? 'True' : 'False')
   set('identity', 'uri_v3', t.authUrl)
   set('identity', 'auth_version', 'v3')
   set('identity', 'region', t.region)
