@@ -56,6 +56,8 @@ export const MigrationStatus = {
   ACCEPTED: 'accepted',
   /** Evacuation: rebuilt on the destination. */
   DONE: 'done',
+  /** Evacuation: the source host, back up, destroyed its stale guest. */
+  COMPLETED: 'completed',
 } as const
 
 /**

@@ -15,7 +15,7 @@ import type {
 import type { EventOp, Instance, VifInfo } from './objects.ts'
 import type { ResourceTracker } from './resource-tracker.ts'
 import { PowerState, TaskState, VmState } from './states.ts'
-import type { VirtDriver, VirtImage } from './virt/driver.ts'
+import type { VirtDriver, VirtImage, VirtInstance } from './virt/driver.ts'
 
 const log = logger('compute.moves')
 
@@ -354,6 +354,35 @@ export class ComputeMoves {
     }
   }
 
+  /**
+   * At start-up (Nova's `_destroy_evacuated_instances`): guests this host
+   * still has of servers evacuated elsewhere while it was down are destroyed,
+   * their claims dropped, and the evacuations marked `completed`. A server
+   * still on this host (its evacuation never left) is left alone.
+   */
+  async destroyEvacuatedInstances(ctx: RequestContext): Promise<number> {
+    const here = new Set(await this.#d.driver.listInstances())
+    let destroyed = 0
+    for (const { migration: m, instanceHost } of await this.#d.conductor.evacuationsFromHost(
+      ctx,
+      this.#d.host,
+    )) {
+      if (instanceHost === this.#d.host) continue
+      if (here.has(m.instanceUuid)) {
+        await this.#d.driver.destroy(staleGuest(m.instanceUuid))
+        destroyed++
+      }
+      this.#d.tracker.drop(m.instanceUuid)
+      await this.#d.conductor.migrationUpdate(ctx, m.uuid, { status: MigrationStatus.COMPLETED })
+      log.info(
+        { instance: m.instanceUuid, migration: m.uuid },
+        'evacuated instance cleaned up on its old host',
+      )
+    }
+    if (destroyed) this.#usageChanged()
+    return destroyed
+  }
+
   // ---- helpers ----
 
   /**
@@ -469,6 +498,21 @@ class Step {
       host: this.#d.host,
       events: this.#pending.splice(0),
     })
+  }
+}
+
+/** What the driver needs to destroy a guest it only knows by uuid. */
+function staleGuest(uuid: string): VirtInstance {
+  return {
+    uuid,
+    name: `instance-${uuid.slice(0, 8)}`,
+    hostname: '',
+    memoryMb: 0,
+    vcpus: 0,
+    rootGb: 0,
+    ephemeralGb: 0,
+    swapMb: 0,
+    imageRef: '',
   }
 }
 

@@ -93,6 +93,19 @@ export class ConductorMoveRpcApi {
     return this.#client.cast(ctx, 'rebuild_instance', args)
   }
 
+  /** call: evacuations away from `host` not yet cleaned up there, with each server's current host. */
+  evacuationsFromHost(
+    ctx: RequestContext,
+    host: string,
+  ): Promise<{ migration: Migration; instanceHost: string | null }[]> {
+    return this.#client.call(ctx, 'evacuations_from_host', { host })
+  }
+
+  /** call: one migration's status (a host's clean-up after an evacuation). */
+  migrationUpdate(ctx: RequestContext, uuid: string, updates: MigrationUpdates): Promise<Migration> {
+    return this.#client.call<Migration>(ctx, 'migration_update', { uuid, updates })
+  }
+
   /** call: a host's step of a move (events, instance, flavor, migration, fault) in one transaction. */
   moveStep(ctx: RequestContext, args: MoveStepArgs): Promise<Instance | null> {
     return this.#client.call<Instance | null>(ctx, 'move_step', args)

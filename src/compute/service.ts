@@ -97,6 +97,11 @@ export class ComputeHost {
     for (const node of await this.driver.getAvailableNodes()) {
       this.tracker.setNode(await this.driver.getAvailableResource(node))
     }
+    await this.moves
+      .destroyEvacuatedInstances(ctx)
+      .catch((err: unknown) =>
+        log.warn({ host: this.host, err: (err as Error).message }, 'evacuation clean-up failed'),
+      )
     this.tracker.restore(await this.#conductor.instancesOnHost(ctx, this.host))
     await this.#report()
     await this.#server.start()

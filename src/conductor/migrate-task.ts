@@ -4,9 +4,14 @@ import { NimbusError, NoValidHost } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
 import { addFault, finishAction, recordEvents, type EventOp } from '../compute/db/actions.ts'
 import { getInstance, updateInstance } from '../compute/db/instances.ts'
-import { getMigration, setInstanceFlavor, updateMigration } from '../compute/db/migrations.ts'
+import {
+  evacuationsFrom,
+  getMigration,
+  setInstanceFlavor,
+  updateMigration,
+} from '../compute/db/migrations.ts'
 import { DbImageApi, type ImageMeta } from '../compute/image.ts'
-import { MigrationStatus, type Migration } from '../compute/migration.ts'
+import { MigrationStatus, type Migration, type MigrationUpdates } from '../compute/migration.ts'
 import { imageOf } from '../compute/move-api.ts'
 import type {
   ComputeMoveRpcApi,
@@ -62,6 +67,9 @@ export class ConductorMoves {
       migrate_server: (ctx, a: MigrateServerArgs) => this.migrateServer(ctx, a),
       rebuild_instance: (ctx, a: EvacuateArgs) => this.evacuate(ctx, a),
       move_step: (ctx, a: MoveStepArgs) => this.moveStep(ctx, a),
+      evacuations_from_host: (ctx, a: { host: string }) => evacuationsFrom(this.#d.db.kysely, a.host),
+      migration_update: (ctx, a: { uuid: string; updates: MigrationUpdates }) =>
+        updateMigration(this.#d.db.kysely, a.uuid, a.updates),
     }
   }
 

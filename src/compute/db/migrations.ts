@@ -313,3 +313,27 @@ export async function setInstanceFlavor(db: Queryable, uuid: string, flavor: Fla
     .where('uuid', '=', uuid)
     .execute()
 }
+
+/**
+ * Evacuations away from `host` that its compute service has not cleaned up
+ * yet (Nova's `_destroy_evacuated_instances` filter), with where each server is now.
+ */
+export async function evacuationsFrom(
+  db: Queryable,
+  host: string,
+): Promise<{ migration: Migration; instanceHost: string | null }[]> {
+  const rows = await db
+    .selectFrom('migrations')
+    .leftJoin('instances', 'instances.uuid', 'migrations.instance_uuid')
+    .selectAll('migrations')
+    .select('instances.host as instance_host')
+    .where('migrations.source_compute', '=', host)
+    .where('migrations.migration_type', '=', 'evacuation')
+    .where('migrations.status', 'in', ['accepted', 'pre-migrating', 'done'])
+    .orderBy('migrations.id')
+    .execute()
+  return rows.map(({ instance_host, ...row }) => ({
+    migration: migrationFromRow(row),
+    instanceHost: instance_host,
+  }))
+}

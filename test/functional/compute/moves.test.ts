@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { adminContext } from '../../../src/common/context.ts'
 import type { FakeDriver } from '../../../src/compute/virt/fake/driver.ts'
 import { createNetwork, eventually, startComputeCloud, type Caller, type ComputeCloud } from './helpers.ts'
 
@@ -490,6 +491,14 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
       assert.equal(m.migration_type, 'evacuation')
       assert.equal(m.status, 'done')
       assert.equal(cloud.compute().host(rebuilt['OS-EXT-SRV-ATTR:host']).tracker.hasClaim(server.id), true)
+      // The old host, when its service starts again, destroys its stale guest (Nova's _destroy_evacuated_instances).
+      const stale = cloud.compute().host(source)
+      assert.ok((await stale.driver.listInstances()).includes(server.id))
+      assert.equal(await stale.moves.destroyEvacuatedInstances(adminContext()), 1)
+      assert.ok(!(await stale.driver.listInstances()).includes(server.id))
+      assert.equal(stale.tracker.hasClaim(server.id), false)
+      assert.equal((await migrationsOf(admin, server.id))[0].status, 'completed')
+      assert.equal(await stale.moves.destroyEvacuatedInstances(adminContext()), 0)
     } finally {
       await admin.nova('PUT', `/os-services/${svc.id}`, { forced_down: false }, '2.53')
     }
