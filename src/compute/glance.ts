@@ -72,6 +72,22 @@ export class GlanceClient {
     )
   }
 
+  /** PATCH /v2/images/{id} with JSON-patch operations (`add`, `replace`, `remove` of top-level fields). */
+  async patch(
+    ctx: RequestContext,
+    id: string,
+    ops: readonly { op: 'add' | 'replace' | 'remove'; path: string; value?: unknown }[],
+  ): Promise<GlanceImage> {
+    const res = await this.#request(
+      ctx,
+      'PATCH',
+      `/v2/images/${id}`,
+      JSON.stringify(ops),
+      'application/openstack-images-v2.1-json-patch',
+    )
+    return (await res.json()) as GlanceImage
+  }
+
   /** PUT /v2/images/{id}/file: streams the data; the image becomes active. */
   async upload(ctx: RequestContext, id: string, data: AsyncIterable<Uint8Array>): Promise<void> {
     const body = Readable.from(data) as unknown as BodyInit

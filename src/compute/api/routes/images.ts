@@ -7,6 +7,7 @@ import {
   apiRoot,
   bookmarkLink,
   collectionLinks,
+  idFromHref,
   last,
   limitAndMarker,
   resourceLinks,
@@ -14,6 +15,8 @@ import {
   type ComputeRequest,
 } from '../common.ts'
 import type { ApiDeps } from '../deps.ts'
+import { metadata } from '../schemas/types.ts'
+import { validateBody, type Schema } from '../validation.ts'
 
 /**
  * Nova's image proxy (nova/api/openstack/compute/images.py), deprecated in
@@ -95,6 +98,12 @@ export function imageRoutes(deps: ApiDeps): Route[] {
     r('GET', '/v2.1/images/detail', 200, (req) => listImages(deps, req, true)),
     r('GET', '/v2.1/images/:image_id', 200, (req) => showImage(deps, req)),
     r('DELETE', '/v2.1/images/:image_id', 204, (req) => deleteImage(deps, req)),
+    r('GET', '/v2.1/images/:image_id/metadata', 200, (req) => showMetadata(deps, req)),
+    r('POST', '/v2.1/images/:image_id/metadata', 200, (req) => setMetadata(deps, req, false)),
+    r('PUT', '/v2.1/images/:image_id/metadata', 200, (req) => setMetadata(deps, req, true)),
+    r('GET', '/v2.1/images/:image_id/metadata/:key', 200, (req) => showMetadataItem(deps, req)),
+    r('PUT', '/v2.1/images/:image_id/metadata/:key', 200, (req) => setMetadataItem(deps, req)),
+    r('DELETE', '/v2.1/images/:image_id/metadata/:key', 204, (req) => deleteMetadataItem(deps, req)),
   ]
 }
 
@@ -111,7 +120,12 @@ async function listImages(deps: ApiDeps, req: ComputeRequest, detail: boolean) {
   for (const [param, name] of Object.entries(FILTERS)) {
     const value = last(req.query, param)
     if (value === undefined) continue
-    filters[name] = param === 'status' ? value.toLowerCase() : value
+    if (param === 'status') filters[name] = value.toLowerCase()
+    // A server given by its href, as Nova's filter takes it.
+    else if (param === 'server') filters[name] = idFromHref(value)
+    // Glance v2 has no changes-since: Nova's client asks for updated_at >= the time.
+    else if (param === 'changes-since') filters.updated_at = `gte:${value}`
+    else filters[name] = value
   }
   for (const key of Object.keys(req.query)) {
     if (key.startsWith('property-')) filters[key.slice('property-'.length)] = last(req.query, key)!
@@ -157,6 +171,109 @@ async function lookup(glance: GlanceClient, ctx: RequestContext, id: string): Pr
     if (err instanceof ImageNotFound) throw new NotFound('Image not found.')
     throw err
   }
+}
+
+// ---- image metadata (nova/api/openstack/compute/image_metadata.py) ----
+
+const metadataBody: Schema = {
+  type: 'object',
+  properties: { metadata },
+  required: ['metadata'],
+  additionalProperties: false,
+}
+const metaItemBody: Schema = {
+  type: 'object',
+  properties: { meta: { ...metadata, minProperties: 1, maxProperties: 1 } },
+  required: ['meta'],
+  additionalProperties: false,
+}
+
+function propertiesOf(image: GlanceImage): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, value] of Object.entries(image)) if (!CORE_FIELDS.has(key)) out[key] = String(value)
+  return out
+}
+
+async function showMetadata(deps: ApiDeps, req: ComputeRequest) {
+  const glance = await glanceFor(deps, req)
+  return { metadata: propertiesOf(await lookup(glance, req.api.ctx, req.params.image_id!)) }
+}
+
+async function showMetadataItem(deps: ApiDeps, req: ComputeRequest) {
+  const glance = await glanceFor(deps, req)
+  const props = propertiesOf(await lookup(glance, req.api.ctx, req.params.image_id!))
+  const key = req.params.key!
+  if (!(key in props)) throw new NotFound('Invalid metadata key')
+  return { meta: { [key]: props[key] } }
+}
+
+/** POST merges, PUT replaces; the result counts against metadata_items (403, Nova's wording). */
+async function setMetadata(deps: ApiDeps, req: ComputeRequest, replace: boolean) {
+  const glance = await glanceFor(deps, req)
+  validateBody(metadataBody, req.body)
+  const ctx = req.api.ctx
+  const image = await lookup(glance, ctx, req.params.image_id!)
+  const current = propertiesOf(image)
+  const given = (req.body as { metadata: Record<string, string> }).metadata
+  const wanted = replace ? { ...given } : { ...current, ...given }
+  await checkImageMetadataQuota(deps, ctx, wanted)
+  const updated = await writeProperties(glance, ctx, image.id, current, wanted)
+  return { metadata: propertiesOf(updated) }
+}
+
+async function setMetadataItem(deps: ApiDeps, req: ComputeRequest) {
+  const glance = await glanceFor(deps, req)
+  validateBody(metaItemBody, req.body)
+  const ctx = req.api.ctx
+  const meta = (req.body as { meta: Record<string, string> }).meta
+  const key = req.params.key!
+  if (!(key in meta)) throw new Invalid('Request body and URI mismatch')
+  const image = await lookup(glance, ctx, req.params.image_id!)
+  const current = propertiesOf(image)
+  const wanted = { ...current, [key]: meta[key]! }
+  await checkImageMetadataQuota(deps, ctx, wanted)
+  await writeProperties(glance, ctx, image.id, current, wanted)
+  return { meta: { [key]: meta[key] } }
+}
+
+async function deleteMetadataItem(deps: ApiDeps, req: ComputeRequest) {
+  const glance = await glanceFor(deps, req)
+  const ctx = req.api.ctx
+  const image = await lookup(glance, ctx, req.params.image_id!)
+  const current = propertiesOf(image)
+  const key = req.params.key!
+  if (!(key in current)) throw new NotFound('Invalid metadata key')
+  const { [key]: _gone, ...wanted } = current
+  await writeProperties(glance, ctx, image.id, current, wanted)
+  return respond(204)
+}
+
+async function checkImageMetadataQuota(
+  deps: ApiDeps,
+  ctx: RequestContext,
+  wanted: Readonly<Record<string, string>>,
+): Promise<void> {
+  const allowed = (await deps.quotas.limits(deps.db.kysely, ctx.projectId ?? '')).metadata_items
+  if (allowed >= 0 && Object.keys(wanted).length > allowed)
+    throw new Forbidden('Image metadata limit exceeded')
+}
+
+/** The JSON patch from `current` to `wanted` properties (replace, add, remove). */
+async function writeProperties(
+  glance: GlanceClient,
+  ctx: RequestContext,
+  id: string,
+  current: Readonly<Record<string, string>>,
+  wanted: Readonly<Record<string, string>>,
+): Promise<GlanceImage> {
+  const ops: { op: 'add' | 'replace' | 'remove'; path: string; value?: unknown }[] = []
+  for (const [key, value] of Object.entries(wanted)) {
+    if (current[key] === value) continue
+    ops.push({ op: key in current ? 'replace' : 'add', path: `/${key}`, value })
+  }
+  for (const key of Object.keys(current)) if (!(key in wanted)) ops.push({ op: 'remove', path: `/${key}` })
+  if (ops.length === 0) return glance.get(ctx, id)
+  return glance.patch(ctx, id, ops)
 }
 
 function links(req: ComputeRequest, glance: GlanceClient, id: string) {
