@@ -46,7 +46,9 @@ const ROOT_PARTITION_MIB = 208
 const DISK_MIB = 1 + BOOT_PARTITION_MIB + ROOT_PARTITION_MIB
 
 /** Kernel command line: serial console last so /dev/console is ttyS0; quiet, because a serial byte costs time under TCG. */
-export const GUEST_KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 quiet loglevel=3'
+// no_timer_check: under TCG on a loaded host the IO-APIC timer check can fail and panic the
+// kernel ("IO-APIC + timer doesn't work"); cloud images pass it for the same reason.
+export const GUEST_KERNEL_CMDLINE = 'console=tty0 console=ttyS0,115200n8 quiet loglevel=3 no_timer_check'
 
 export interface BuildOptions {
   /** Where the qcow2 goes. */
