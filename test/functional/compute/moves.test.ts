@@ -472,6 +472,14 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
         '2.68',
       )
       assert.equal(same.status, 400)
+      const act = (body: unknown, mv: string) => admin.nova('POST', `/servers/${server.id}/action`, body, mv)
+      const forceNoHost = await act({ evacuate: { force: true } }, '2.29')
+      assert.equal(forceNoHost.status, 400)
+      assert.equal(forceNoHost.body.badRequest.message, "Can't force to a non-provided destination")
+      assert.equal((await act({ evacuate: { force: true } }, '2.68')).status, 400, 'no force from 2.68')
+      const unknownHost = await act({ evacuate: { host: 'nope' } }, '2.68')
+      assert.equal(unknownHost.status, 404)
+      assert.equal(unknownHost.body.itemNotFound.message, 'Compute host nope not found.')
       const old = await admin.nova(
         'POST',
         `/servers/${server.id}/action`,
