@@ -37,4 +37,14 @@ export const ADMIN_AREA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-simple-tenant-usage:list': ADMIN,
 
   'os_compute_api:os-server-diagnostics': ADMIN,
+
+  'os_compute_api:os-hosts:list': ADMIN,
+  'os_compute_api:os-hosts:show': ADMIN,
+  'os_compute_api:os-hosts:update': ADMIN,
+  'os_compute_api:os-hosts:start': ADMIN,
+  'os_compute_api:os-hosts:shutdown': ADMIN,
+  'os_compute_api:os-hosts:reboot': ADMIN,
+
+  'os_compute_api:os-instance-usage-audit-log:list': ADMIN,
+  'os_compute_api:os-instance-usage-audit-log:show': ADMIN,
 }

@@ -1,4 +1,4 @@
-import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
+import { Conflict, Invalid, NotFound, NotImplemented } from '../../../common/errors.ts'
 import { limits } from '../../../common/limits.ts'
 import { logger } from '../../../common/log.ts'
 import { deleteService, getService, setServiceDisabled, setServiceForcedDown } from '../../../db/services.ts'
@@ -39,6 +39,12 @@ export function hostRoutes(deps: ApiDeps): Route[] {
     r('GET', '/v2.1/os-hypervisors/:pattern/servers', (req) => searchHypervisors(deps, req, true)),
     r('GET', '/v2.1/os-hypervisors/:hypervisor_id', (req) => showHypervisor(deps, req)),
     r('GET', '/v2.1/os-hypervisors/:hypervisor_id/uptime', (req) => hypervisorUptime(deps, req)),
+    r('GET', '/v2.1/os-hosts', (req) => listHosts(deps, req)),
+    r('GET', '/v2.1/os-hosts/:host_name', (req) => showHost(deps, req)),
+    r('PUT', '/v2.1/os-hosts/:host_name', (req) => updateHost(deps, req)),
+    r('GET', '/v2.1/os-hosts/:host_name/startup', (req) => hostPowerAction(deps, req, 'start')),
+    r('GET', '/v2.1/os-hosts/:host_name/shutdown', (req) => hostPowerAction(deps, req, 'shutdown')),
+    r('GET', '/v2.1/os-hosts/:host_name/reboot', (req) => hostPowerAction(deps, req, 'reboot')),
   ]
 }
 
@@ -471,4 +477,105 @@ async function hypervisorStatistics(deps: ApiDeps, req: ComputeRequest) {
       disk_available_least: sum((n) => n.diskAvailableLeast),
     },
   }
+}
+
+// ---- os-hosts (deprecated: 2.1 to 2.42, 404 from 2.43) ----
+
+/** The first microversion without os-hosts (Nova's hosts controller stops at 2.42). */
+const HOSTS_REMOVED_AT = '2.43'
+
+function checkHostsVersion(req: ComputeRequest): void {
+  if (req.mv.atLeast(HOSTS_REMOVED_AT)) throw new NotFound('The resource could not be found.')
+}
+
+/** Nova's service topic: the binary without its `nova-` prefix when the row has none. */
+function topicOf(s: ServiceView): string {
+  return s.topic ?? s.binary.replace(/^nova-/, '')
+}
+
+/** GET /os-hosts: the enabled services (not the API ones) as host, topic and zone; `zone` filters. */
+async function listHosts(deps: ApiDeps, req: ComputeRequest) {
+  checkHostsVersion(req)
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-hosts:list', {})
+  const zone = first(req.query, 'zone')
+  const services = (await deps.hosts.services()).filter((s) => !s.disabled && (!zone || s.zone === zone))
+  return { hosts: services.map((s) => ({ host_name: s.host, service: topicOf(s), zone: s.zone })) }
+}
+
+/**
+ * GET /os-hosts/{host}: the compute node's totals, what it uses now, what
+ * its servers' flavors add up to, then one row per project (Nova's order).
+ */
+async function showHost(deps: ApiDeps, req: ComputeRequest) {
+  checkHostsVersion(req)
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-hosts:show', {})
+  const host = req.params.host_name!
+  const node = (await deps.hosts.computeNodes()).find((n) => n.host === host)
+  if (!node) throw new NotFound(`Host '${host}' is not mapped to any cell`)
+  const instances = await deps.hosts.instancesOnHost(host)
+  const row = (project: string, cpu: number, memoryMb: number, diskGb: number) => ({
+    resource: { host, project, cpu, memory_mb: memoryMb, disk_gb: diskGb },
+  })
+  const byProject = new Map<string, { cpu: number; memoryMb: number; diskGb: number }>()
+  let cpu = 0
+  let memoryMb = 0
+  let diskGb = 0
+  for (const i of instances) {
+    const disk = i.flavor.rootGb + i.flavor.ephemeralGb
+    cpu += i.flavor.vcpus
+    memoryMb += i.flavor.memoryMb
+    diskGb += disk
+    const p = byProject.get(i.projectId) ?? { cpu: 0, memoryMb: 0, diskGb: 0 }
+    byProject.set(i.projectId, {
+      cpu: p.cpu + i.flavor.vcpus,
+      memoryMb: p.memoryMb + i.flavor.memoryMb,
+      diskGb: p.diskGb + disk,
+    })
+  }
+  return {
+    host: [
+      row('(total)', node.vcpus, node.memoryMb, node.localGb),
+      row('(used_now)', node.vcpusUsed, node.memoryMbUsed, node.localGbUsed),
+      row('(used_max)', cpu, memoryMb, diskGb),
+      ...[...byProject].map(([project, u]) => row(project, u.cpu, u.memoryMb, u.diskGb)),
+    ],
+  }
+}
+
+const HOST_SWITCH: Schema = {
+  type: 'string',
+  enum: ['enable', 'disable', 'Enable', 'Disable', 'ENABLE', 'DISABLE'],
+}
+const HOST_UPDATE: Schema = {
+  type: 'object',
+  properties: { status: HOST_SWITCH, maintenance_mode: HOST_SWITCH },
+  anyOf: [{ required: ['status'] }, { required: ['maintenance_mode'] }],
+  additionalProperties: false,
+}
+
+/** Nova's `_assert_host_exists`: 404 without a compute service on the host. */
+async function assertComputeHost(deps: ApiDeps, host: string): Promise<void> {
+  if (!(await deps.hosts.computeService(host))) throw new NotFound(`Host ${host} could not be found.`)
+}
+
+/**
+ * PUT /os-hosts/{host}: Nova hands status and maintenance mode to the
+ * virt driver, and neither the libvirt driver nor Nimbus's drivers
+ * implement them, so an existing host answers 501 as on a libvirt cloud.
+ * (os-services is the way to disable a compute service.)
+ */
+async function updateHost(deps: ApiDeps, req: ComputeRequest) {
+  checkHostsVersion(req)
+  validateBody(HOST_UPDATE, req.body)
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-hosts:update', {})
+  await assertComputeHost(deps, req.params.host_name!)
+  throw new NotImplemented('The requested functionality is not supported.')
+}
+
+/** GET /os-hosts/{host}/startup|shutdown|reboot: 404 for an unknown host, else 501 (no driver powers hosts). */
+async function hostPowerAction(deps: ApiDeps, req: ComputeRequest, policy: string) {
+  checkHostsVersion(req)
+  deps.policy.authorize(req.api.ctx, `os_compute_api:os-hosts:${policy}`, {})
+  await assertComputeHost(deps, req.params.host_name!)
+  throw new NotImplemented('The requested functionality is not supported.')
 }

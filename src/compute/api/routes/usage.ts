@@ -3,6 +3,7 @@ import type { Queryable } from '../../../db/schema.ts'
 import { fromJsonText } from '../../../db/values.ts'
 import type { Route } from '../../../service/http.ts'
 import type { FlavorSnapshot } from '../../objects.ts'
+import { Binary } from '../../host-api.ts'
 import { collectionLinks, first, limitAndMarker, versionedRoute, type ComputeRequest } from '../common.ts'
 import type { ApiDeps } from '../deps.ts'
 import { derive, multiParams, paginationParameters } from '../schemas/types.ts'
@@ -20,6 +21,8 @@ export function usageRoutes(deps: ApiDeps): Route[] {
   return [
     r('GET', '/v2.1/os-simple-tenant-usage', (req) => indexRoute(deps, req)),
     r('GET', '/v2.1/os-simple-tenant-usage/:tenant_id', (req) => showRoute(deps, req)),
+    r('GET', '/v2.1/os-instance_usage_audit_log', (req) => auditLogIndex(deps, req)),
+    r('GET', '/v2.1/os-instance_usage_audit_log/:before', (req) => auditLogShow(deps, req)),
   ]
 }
 
@@ -252,4 +255,74 @@ async function showRoute(deps: ApiDeps, req: ComputeRequest) {
     if (next.length) out.tenant_usage_links = next
   }
   return out
+}
+
+// ---- os-instance_usage_audit_log ----
+
+/**
+ * Nova's `last_completed_audit_period` for the default unit (a month, from
+ * the 1st): the month before the one `beforeMs` falls in, or the one before
+ * that when `beforeMs` is exactly a month's first instant. UTC.
+ */
+export function lastCompletedAuditPeriod(beforeMs: number): { beginMs: number; endMs: number } {
+  const at = new Date(beforeMs)
+  let endMs = Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1)
+  if (endMs >= beforeMs) endMs = Date.UTC(at.getUTCFullYear(), at.getUTCMonth() - 1, 1)
+  const end = new Date(endMs)
+  return { beginMs: Date.UTC(end.getUTCFullYear(), end.getUTCMonth() - 1, 1), endMs }
+}
+
+/** Python's `str(datetime)`: `YYYY-MM-DD HH:MM:SS`, with `.ffffff` only when there are microseconds. */
+function pythonDatetime(ms: number): string {
+  const iso = new Date(ms).toISOString()
+  const frac = iso.slice(20, 23)
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)}${frac === '000' ? '' : `.${frac}000`}`
+}
+
+const AUDIT_BEFORE_FORMAT = /^(\d{4})-(\d{1,2})-(\d{1,2}) (\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?$/
+
+/** `%Y-%m-%d %H:%M:%S` or with `.%f`, as Nova's show parses its id; 400 otherwise. */
+function parseAuditBefore(text: string): number {
+  const m = AUDIT_BEFORE_FORMAT.exec(text)
+  const invalid = () => new Invalid(`Invalid timestamp for date ${text}`)
+  if (!m) throw invalid()
+  const [y, mo, d, h, mi, sec] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number]
+  const ms = Date.UTC(y, mo - 1, d, h, mi, sec) + Math.floor(Number(`0.${m[7] ?? '0'}`) * 1000)
+  const back = new Date(ms)
+  if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59)
+    throw invalid()
+  return ms
+}
+
+/**
+ * Nova's `_get_audit_task_logs`. Nimbus runs no instance usage audit task
+ * (Nova's `instance_usage_audit`, off by default), so there are no task
+ * logs: every compute host, disabled ones included, is listed as not run.
+ */
+async function auditTaskLogs(deps: ApiDeps, beforeMs: number) {
+  const { beginMs, endMs } = lastCompletedAuditPeriod(beforeMs)
+  const hosts = [...new Set((await deps.hosts.services({ binary: Binary.COMPUTE })).map((s) => s.host))]
+  return {
+    period_beginning: pythonDatetime(beginMs),
+    period_ending: pythonDatetime(endMs),
+    num_hosts: hosts.length,
+    num_hosts_done: 0,
+    num_hosts_running: 0,
+    num_hosts_not_run: hosts.length,
+    hosts_not_run: hosts,
+    total_instances: 0,
+    total_errors: 0,
+    overall_status: `${hosts.length === 0 ? 'ALL' : `0 of ${hosts.length}`} hosts done. 0 errors.`,
+    log: {},
+  }
+}
+
+async function auditLogIndex(deps: ApiDeps, req: ComputeRequest) {
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-instance-usage-audit-log:list', {})
+  return { instance_usage_audit_logs: await auditTaskLogs(deps, Date.now()) }
+}
+
+async function auditLogShow(deps: ApiDeps, req: ComputeRequest) {
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-instance-usage-audit-log:show', {})
+  return { instance_usage_audit_log: await auditTaskLogs(deps, parseAuditBefore(req.params.before!)) }
 }
