@@ -185,6 +185,22 @@ describe('compute: server actions', () => {
       assert.equal((await settled(id)).status, 'ACTIVE')
     })
 
+    it('the power-state sync leaves paused, suspended and stopped servers as the actions left them', async () => {
+      const paused = await boot()
+      await act(member, paused, { pause: null })
+      const suspended = await boot()
+      await act(member, suspended, { suspend: null })
+      const stopped = await boot()
+      await act(member, stopped, { 'os-stop': null })
+      for (const id of [paused, suspended, stopped]) await settled(id)
+      for (const host of cloud.compute().hosts) await host.runPeriodic('sync_power_states')
+      assert.equal((await settled(paused)).status, 'PAUSED')
+      assert.equal((await settled(suspended)).status, 'SUSPENDED')
+      const server = await settled(stopped)
+      assert.equal(server.status, 'SHUTOFF')
+      assert.equal(server['OS-EXT-STS:power_state'], 4)
+    })
+
     it('validates the reboot body', async () => {
       const id = await boot()
       const res = await act(member, id, { reboot: { type: 'WARM' } })
@@ -507,6 +523,7 @@ describe('compute: server actions', () => {
       const replaced = await member.nova('PUT', md, { metadata: { only: 'this' } })
       assert.deepEqual(replaced.body.metadata, { only: 'this' })
       assert.equal((await member.nova('DELETE', `/images/${imageId}`)).status, 204)
+      assert.equal((await member.nova('DELETE', '/images/')).status, 404)
       const gone = await member.nova('GET', `/images/${imageId}`)
       assert.equal(gone.status, 404)
       assert.equal(gone.body.itemNotFound.message, 'Image not found.')

@@ -98,6 +98,11 @@ export function imageRoutes(deps: ApiDeps): Route[] {
     r('GET', '/v2.1/images/detail', 200, (req) => listImages(deps, req, true)),
     r('GET', '/v2.1/images/:image_id', 200, (req) => showImage(deps, req)),
     r('DELETE', '/v2.1/images/:image_id', 204, (req) => deleteImage(deps, req)),
+    // An empty id (`DELETE /images/`) is an image that does not exist, as Nova answers.
+    r('DELETE', '/v2.1/images', 204, async (req) => {
+      await glanceFor(deps, req)
+      throw new NotFound('Image not found.')
+    }),
     r('GET', '/v2.1/images/:image_id/metadata', 200, (req) => showMetadata(deps, req)),
     r('POST', '/v2.1/images/:image_id/metadata', 200, (req) => setMetadata(deps, req, false)),
     r('PUT', '/v2.1/images/:image_id/metadata', 200, (req) => setMetadata(deps, req, true)),
