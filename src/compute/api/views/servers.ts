@@ -142,7 +142,10 @@ export function showView(req: ComputeRequest, instance: Instance, extras: Server
     server.key_name = instance.keyName
     server['OS-SRV-USG:launched_at'] = naiveTime(instance.launchedAt)
     server['OS-SRV-USG:terminated_at'] = naiveTime(instance.terminatedAt)
-    server.security_groups = instance.securityGroups.map((name) => ({ name }))
+    // As Nova's _add_security_grps: a server without groups has no security_groups key.
+    if (instance.securityGroups.length > 0) {
+      server.security_groups = instance.securityGroups.map((name) => ({ name }))
+    }
   }
   if (opts.showExtendedAttrs && full) addExtendedAttrs(req, server, instance)
   if (full) {
