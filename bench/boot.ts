@@ -417,6 +417,7 @@ async function main(): Promise<void> {
     await run(opts, !!(opts.cloud || opts.osEnv), opts.cycles)
     return
   }
+  if (!opts.cloud && !opts.osEnv) throw new Error('--compare needs the other cloud: --cloud NAME or --os-env')
   // One run, two clouds: Nimbus embedded first, then the other cloud, same client code and concurrency.
   const nimbus = await run(opts, false, opts.cycles)
   process.stdout.write('\n')
