@@ -22,7 +22,6 @@ import { run } from '../../../src/guest-image/exec.ts'
 import { GUEST_BANNER_MARKER, GUEST_DEFAULT_USER } from '../../../src/guest-image/guest-files.ts'
 import { PowerState } from '../../../src/compute/states.ts'
 import type { SpawnRequest, VirtImage, VirtInstance } from '../../../src/compute/virt/driver.ts'
-import { VirtDriverError } from '../../../src/compute/virt/driver.ts'
 import { LibvirtDriver, tapName } from '../../../src/compute/virt/libvirt/driver.ts'
 import {
   BANNER_TIMEOUT_MS,
@@ -272,16 +271,27 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
       await assert.rejects(d.spawn(c.request(inst)), (e: Error) => e instanceof NimbusError, c.what)
       await assertNothingLeft(inst, nic.macAddress)
     }
-    const inst = instance()
-    await assert.rejects(
-      driver.spawn({ instance: inst, image, nics: [], configDrive: true }),
-      VirtDriverError,
-    )
-    await assertNothingLeft(inst)
     assert.deepEqual(
       readdirSync(instancesPath).filter((f) => f !== '_base'),
       [],
       'no instance dirs',
     )
+  })
+
+  it('a config drive is an ISO labelled config-2 on a read-only cdrom, gone with the guest', async () => {
+    const inst = instance()
+    await driver.spawn({ instance: inst, image, nics: [], configDrive: true })
+    try {
+      const iso = join(driver.instanceDir(inst.uuid), 'disk.config')
+      const { stdout: xml } = await run(['virsh', '-c', URI, 'dumpxml', driver.domainName(inst.uuid)], {
+        timeoutMs: 30_000,
+      })
+      assert.match(xml, new RegExp(`device='cdrom'>[\\s\\S]*?<source file='${iso}'[\\s\\S]*?<readonly/>`))
+      const { stdout: pvd } = await run(['xorriso', '-indev', iso, '-pvd_info'], { timeoutMs: 30_000 })
+      assert.match(pvd, /Volume Id\s*:\s*config-2/)
+    } finally {
+      await driver.destroy(inst)
+    }
+    await assertNothingLeft(inst)
   })
 })
