@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
-import { existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,18 +11,33 @@ const CACHE = join(tmpdir(), 'nimbus-cloud-init')
 const SCRIPT = fileURLToPath(new URL('./cloud-init-read.py', import.meta.url))
 const COMMAND_TIMEOUT_MS = 120_000
 
-/** Downloads (once) and unpacks Debian's cloud-init; returns its PYTHONPATH. */
+/**
+ * Downloads (once) and unpacks Debian's cloud-init; returns its PYTHONPATH.
+ * Test files run in parallel processes: each works in a scratch directory
+ * of its own and renames the result into place (the first one wins).
+ */
 export function cloudInitPythonPath(): string {
   const root = join(CACHE, 'root')
   const dist = join(root, 'usr/lib/python3/dist-packages')
   if (existsSync(join(dist, 'cloudinit/sources/helpers/openstack.py'))) return dist
   mkdirSync(CACHE, { recursive: true })
-  for (const pkg of DEBS) {
-    if (!readdirSync(CACHE).some((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'))) {
-      execFileSync('apt-get', ['download', pkg], { cwd: CACHE, stdio: 'pipe', timeout: COMMAND_TIMEOUT_MS })
+  const scratch = mkdtempSync(join(CACHE, 'work-'))
+  try {
+    for (const pkg of DEBS) {
+      execFileSync('apt-get', ['download', pkg], { cwd: scratch, stdio: 'pipe', timeout: COMMAND_TIMEOUT_MS })
+      const deb = readdirSync(scratch).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'))!
+      execFileSync('dpkg-deb', ['-x', join(scratch, deb), join(scratch, 'root')], {
+        stdio: 'pipe',
+        timeout: COMMAND_TIMEOUT_MS,
+      })
     }
-    const deb = readdirSync(CACHE).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'))!
-    execFileSync('dpkg-deb', ['-x', join(CACHE, deb), root], { stdio: 'pipe', timeout: COMMAND_TIMEOUT_MS })
+    try {
+      renameSync(join(scratch, 'root'), root)
+    } catch {
+      // Another process put its copy in place first.
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true })
   }
   return dist
 }
