@@ -71,10 +71,11 @@ export class NetworkManager {
 
   /** Deletes the instance's ports, unbinding the ones it was given; the cache empties. Idempotent. */
   async deallocateForInstance(ctx: RequestContext, args: DeallocateArgs): Promise<void> {
+    // One indexed read when there is nothing to release (every delete of a server without ports).
+    if (!(await this.#plugin.api.hasPorts(args.instanceUuid))) return
     const previous = await this.#cached(args.instanceUuid)
     const preserve = [...(args.preserve ?? []), ...preservedOf(previous)]
     const released = await this.#plugin.api.deallocateForInstance(ctx, args.instanceUuid, preserve)
-    if (released === 0 && previous.length === 0) return
     await saveNetworkInfo(this.#db.kysely, args.instanceUuid, [])
     log.debug({ instance: args.instanceUuid, released }, 'ports released')
   }
