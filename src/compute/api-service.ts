@@ -15,6 +15,7 @@ import { interfaceRoutes } from './api/routes/interfaces.ts'
 import { networkRoutes } from './api/routes/networks.ts'
 import { securityGroupRoutes } from './api/routes/security-groups.ts'
 import { flavorRoutes } from './api/routes/flavors.ts'
+import { extensionRoutes } from './api/routes/extensions.ts'
 import { hostRoutes } from './api/routes/hosts.ts'
 import { imageRoutes } from './api/routes/images.ts'
 import { instanceActionRoutes } from './api/routes/instance-actions.ts'
@@ -104,6 +105,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
     ...authMiddleware(rt),
     routes: [
       ...versionRoutes,
+      ...extensionRoutes(deps),
       ...serverRoutes(deps),
       ...serverTagRoutes(deps),
       ...instanceActionRoutes(deps),

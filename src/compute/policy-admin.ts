@@ -6,6 +6,7 @@ import type { PolicyRules } from '../common/policy.ts'
  * diagnostics. Merged into NOVA_POLICY_DEFAULTS (policy.ts); the named
  * rules they use are defined there.
  */
+const ANY = '@'
 const ADMIN = 'rule:context_is_admin'
 const PROJECT_MEMBER_OR_ADMIN = 'rule:project_member_or_admin'
 const PROJECT_READER_OR_ADMIN = 'rule:project_reader_or_admin'
@@ -47,4 +48,6 @@ export const ADMIN_AREA_POLICY_DEFAULTS: PolicyRules = {
 
   'os_compute_api:os-instance-usage-audit-log:list': ADMIN,
   'os_compute_api:os-instance-usage-audit-log:show': ADMIN,
+
+  'os_compute_api:extensions': ANY,
 }
