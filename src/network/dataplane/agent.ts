@@ -162,6 +162,10 @@ export class DataplaneAgent {
   async #ensureBridge(net: NetworkPlan, links: ReadonlyMap<string, Link>): Promise<void> {
     if (!links.has(net.bridge)) {
       await this.#host.ip('link', 'add', net.bridge, 'mtu', String(net.mtu), 'type', 'bridge')
+      // As Neutron's linuxbridge agent (disable_ipv6 on its bridges): the
+      // host's IP stack takes no part in tenant networks, so the bridge gets
+      // no IPv6 link-local address of its own, and none appears on the host.
+      await this.#host.ip('link', 'set', net.bridge, 'addrgenmode', 'none')
       await this.#host.ip('link', 'set', net.bridge, 'up')
     }
     const uplink = net.physnet ? this.#opts.interfaceMappings[net.physnet] : undefined
@@ -206,6 +210,7 @@ export class DataplaneAgent {
       if (!tap) continue
       const bridge = plan.networks.get(port.networkId)!.bridge
       if (tap.master !== bridge || tap.operstate === 'DOWN') {
+        await this.#host.silenceIpv6(port.tap)
         await this.#host.ip('link', 'set', port.tap, 'master', bridge, 'up')
       }
       wired.push(port.id)

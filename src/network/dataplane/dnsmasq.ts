@@ -76,6 +76,7 @@ export class DhcpServer {
         ns,
       )
     }
+    await this.#host.silenceIpv6(veth)
     await this.#host.ip('link', 'set', veth, 'master', bridge, 'up')
     await run('ip', [
       '-n',

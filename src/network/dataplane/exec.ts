@@ -86,6 +86,17 @@ export class HostNs {
     }
   }
 
+  /**
+   * Keeps the host's IP stack off a bridge port (a tap, the host end of a
+   * DHCP or router veth): no IPv6 link-local address for it in this
+   * namespace, as Neutron's linuxbridge agent disables IPv6 on what it
+   * plugs. An address already made (libvirt brings taps up first) is removed.
+   */
+  async silenceIpv6(ifname: string): Promise<void> {
+    await this.ipQuiet('link', 'set', ifname, 'addrgenmode', 'none')
+    await this.ipQuiet('-6', 'addr', 'flush', 'dev', ifname, 'scope', 'link')
+  }
+
   /** Runs a command inside this namespace. */
   exec(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     if (!this.netns) return run(cmd, args, opts)

@@ -72,6 +72,7 @@ async function ensurePort(
       ns,
     )
   }
+  await host.silenceIpv6(veth)
   await host.ip('link', 'set', veth, 'master', net.bridge, 'up')
   await run('ip', ['-n', ns, 'link', 'set', inner, 'address', port.mac, 'mtu', String(net.mtu), 'up'])
   const have = await globalAddresses(ns, inner)

@@ -153,6 +153,12 @@ describe(
         onBridge.includes(tapName(ids.p1.id)) && onBridge.includes(tapName(ids.p2.id)),
         onBridge.join(','),
       )
+      // The host takes no part in the tenant network: no IPv6 address on the bridge or the taps.
+      const v6 = await run('ip', ['-n', topo.hostNs, '-j', '-6', 'addr', 'show'])
+      const withV6 = (JSON.parse(v6.stdout) as { ifname: string; addr_info: unknown[] }[])
+        .filter((l) => l.addr_info.length > 0 && [bridgeName(net.id), ...onBridge].includes(l.ifname))
+        .map((l) => l.ifname)
+      assert.deepEqual(withV6, [])
       await topo.listen(ids.g2, TALK_PORT)
       // The default group lets members of the group reach each other.
       assert.ok(await topo.connects(ids.g1, ids.p2.fixed_ips[0].ip_address, TALK_PORT))
