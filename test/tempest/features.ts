@@ -83,12 +83,7 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
   { section: 'compute-feature-enabled', key: 'rescue', value: 'True' },
   { section: 'compute-feature-enabled', key: 'snapshot', value: 'True' },
   { section: 'compute-feature-enabled', key: 'console_output', value: 'True' },
-  {
-    section: 'compute-feature-enabled',
-    key: 'interface_attach',
-    value: 'False',
-    why: NOT_YET(7, 'os-interface'),
-  },
+  { section: 'compute-feature-enabled', key: 'interface_attach', value: 'True' },
   {
     section: 'compute-feature-enabled',
     key: 'metadata_service',
