@@ -619,9 +619,17 @@ for (const dialect of DIALECTS)
       })
       it('creates a router without a gateway from gateway info without network_id (as Tempest sends)', async () => {
         for (const info of [{}, { enable_snat: true }]) {
-          const router = await api.create('routers', 'router', { name: 'r-nogw', external_gateway_info: info })
+          const router = await api.create('routers', 'router', {
+            name: 'r-nogw',
+            external_gateway_info: info,
+          })
           assert.equal(router.external_gateway_info, null)
-          const updated = await api.ok('PUT', `/v2.0/routers/${router.id}`, { router: { external_gateway_info: info } }, 200)
+          const updated = await api.ok(
+            'PUT',
+            `/v2.0/routers/${router.id}`,
+            { router: { external_gateway_info: info } },
+            200,
+          )
           assert.equal(updated.router.external_gateway_info, null)
           await api.ok('DELETE', `/v2.0/routers/${router.id}`, undefined, 204)
         }
