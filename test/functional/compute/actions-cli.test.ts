@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { promisify } from 'node:util'
-import { TEST_ADMIN_PASSWORD } from '../harness.ts'
+import { openstackCli } from './cli.ts'
 import { startComputeCloud, WAIT_TIMEOUT_MS, type ComputeCloud } from './helpers.ts'
 
 /**
@@ -12,8 +10,6 @@ import { startComputeCloud, WAIT_TIMEOUT_MS, type ComputeCloud } from './helpers
  * (the CLI's own `--wait` polls every 5 s). Without the CLI on PATH the
  * suite fails: it is the compatibility check.
  */
-const run = promisify(execFile)
-const CLI_TIMEOUT_MS = 120_000
 const SUITE_TIMEOUT_MS = 900_000
 const POLL_MS = 20
 
@@ -21,34 +17,8 @@ describe('openstack CLI: server actions', { timeout: SUITE_TIMEOUT_MS }, () => {
   let cloud: ComputeCloud
   let serverId: string
 
-  async function cli(args: readonly string[], apiVersion = '2.45'): Promise<string> {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: cloud.tc.stateDir,
-      OS_AUTH_URL: cloud.tc.endpoint('identity').url,
-      OS_USERNAME: 'admin',
-      OS_PASSWORD: TEST_ADMIN_PASSWORD,
-      OS_PROJECT_NAME: 'admin',
-      OS_USER_DOMAIN_NAME: 'Default',
-      OS_PROJECT_DOMAIN_NAME: 'Default',
-      OS_IDENTITY_API_VERSION: '3',
-      OS_REGION_NAME: 'RegionOne',
-      OS_INTERFACE: 'public',
-      OS_COMPUTE_API_VERSION: apiVersion,
-    }
-    try {
-      const { stdout } = await run('openstack', [...args], { env, timeout: CLI_TIMEOUT_MS })
-      return stdout
-    } catch (err) {
-      const e = err as { code?: string; stderr?: string; message: string }
-      if (e.code === 'ENOENT') {
-        assert.fail(
-          'the `openstack` CLI is not on PATH: install python3-openstackclient (apt-get install python3-openstackclient)',
-        )
-      }
-      assert.fail(`openstack ${args.join(' ')} failed: ${e.stderr || e.message}`)
-    }
-  }
+  const shell = openstackCli(() => cloud)
+  const cli = (args: readonly string[], apiVersion = '2.45'): Promise<string> => shell.cli(args, apiVersion)
 
   /** The server once no task runs on it. */
   async function settled(): Promise<any> {

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
-import { promisify } from 'node:util'
-import { TEST_ADMIN_PASSWORD } from '../harness.ts'
+import { openstackCli } from './cli.ts'
 import { eventually, startComputeCloud, type ComputeCloud } from './helpers.ts'
 
 /**
@@ -11,41 +9,12 @@ import { eventually, startComputeCloud, type ComputeCloud } from './helpers.ts'
  * add/remove security group`, `server add/remove port` (os-interface) and
  * `port list --server`. Fails without the CLI: it is the compatibility check.
  */
-const run = promisify(execFile)
-const CLI_TIMEOUT_MS = 120_000
 const SUITE_TIMEOUT_MS = 900_000
 
 describe('openstack CLI: servers on Neutron networks', { timeout: SUITE_TIMEOUT_MS }, () => {
   let cloud: ComputeCloud
 
-  async function cli(args: readonly string[]): Promise<string> {
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: cloud.tc.stateDir,
-      OS_AUTH_URL: cloud.tc.endpoint('identity').url,
-      OS_USERNAME: 'admin',
-      OS_PASSWORD: TEST_ADMIN_PASSWORD,
-      OS_PROJECT_NAME: 'admin',
-      OS_USER_DOMAIN_NAME: 'Default',
-      OS_PROJECT_DOMAIN_NAME: 'Default',
-      OS_IDENTITY_API_VERSION: '3',
-      OS_REGION_NAME: 'RegionOne',
-      OS_INTERFACE: 'public',
-    }
-    try {
-      const { stdout } = await run('openstack', [...args], { env, timeout: CLI_TIMEOUT_MS })
-      return stdout
-    } catch (err) {
-      const e = err as { code?: string; stderr?: string; message: string }
-      if (e.code === 'ENOENT') {
-        assert.fail(
-          'the `openstack` CLI is not on PATH: install python3-openstackclient (apt-get install python3-openstackclient)',
-        )
-      }
-      assert.fail(`openstack ${args.join(' ')} failed: ${e.stderr || e.message}`)
-    }
-  }
-  const json = async (args: readonly string[]): Promise<any> => JSON.parse(await cli([...args, '-f', 'json']))
+  const { cli, json } = openstackCli(() => cloud)
 
   before(async () => {
     cloud = await startComputeCloud({ hosts: 2 })
