@@ -51,7 +51,13 @@ import {
   type VirtType,
 } from './domain-xml.ts'
 import { hostFacts, hostUptime, versionNumber } from './host.ts'
-import { createBlank, createOverlay, ImageCache, inspect, type ImageSource } from './image-cache.ts'
+import {
+  createBlank,
+  createOverlay,
+  diskVirtualSizeBytes,
+  ImageCache,
+  type ImageSource,
+} from './image-cache.ts'
 import { Virsh } from './virsh.ts'
 import { diagnosticsFromStats, parseDomiflist, parseDomstats } from './diagnostics.ts'
 import type { GuestDiagnostics } from '../diagnostics.ts'
@@ -381,7 +387,8 @@ export class LibvirtDriver implements VirtDriver {
     const { instance } = request
     const dir = this.instanceDir(instance.uuid)
     const disk = join(dir, 'disk')
-    const { virtualSizeBytes } = await inspect(disk)
+    // The overlay has a backing file (the cached base): not `inspect`, which refuses that in images.
+    const virtualSizeBytes = await diskVirtualSizeBytes(disk)
     const want = instance.rootGb * GIB
     if (want > virtualSizeBytes) {
       await this.#step('finish_migration:disk', () =>

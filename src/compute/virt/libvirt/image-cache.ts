@@ -95,6 +95,14 @@ export async function inspect(path: string): Promise<{ format: BackingFormat; vi
   return { format, virtualSizeBytes: info['virtual-size'] ?? 0 }
 }
 
+/** The virtual size of one of our own disks (an instance overlay: its backing file is ours). */
+export async function diskVirtualSizeBytes(path: string): Promise<number> {
+  const { stdout } = await run(['qemu-img', 'info', '--output=json', path], {
+    timeoutMs: limits.libvirtCommandTimeoutMs,
+  })
+  return (JSON.parse(stdout) as { 'virtual-size'?: number })['virtual-size'] ?? 0
+}
+
 /**
  * A qcow2 overlay on `base`. `-u` with the size given: qemu-img does not open
  * the base, so creating a disk costs the same whatever the image size.
