@@ -217,6 +217,32 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
         PowerState.RUNNING,
         'snapshot leaves the guest running',
       )
+
+      // os-interface: a second NIC plugged into the running guest lands on the bridge; unplugged
+      // from the stopped guest it is gone from the definition. (A live unplug needs the guest to
+      // take part in PCI hot-unplug, which the nimbus guest does not: see docs/virt.md.)
+      const secondMac = 'fa:16:3e:00:00:02'
+      const secondNic = {
+        networkId: 'net-1',
+        networkLabel: 'test',
+        macAddress: secondMac,
+        address: '192.0.2.11',
+        version: 4 as const,
+      }
+      const definition = async () =>
+        (
+          await run(['virsh', '-c', URI, 'dumpxml', '--inactive', driver.domainName(inst.uuid)], {
+            timeoutMs: 30_000,
+          })
+        ).stdout
+      await driver.attachInterface(inst, secondNic)
+      assert.ok(existsSync(`/sys/class/net/${tapName(secondMac)}/brport`), 'second tap on the bridge')
+      assert.ok((await definition()).includes(secondMac), 'the definition has the NIC')
+      await driver.powerOff(inst)
+      await driver.detachInterface(inst, secondNic)
+      assert.ok(!(await definition()).includes(secondMac), 'the definition no longer has the NIC')
+      assert.ok(!existsSync(`/sys/class/net/${tapName(secondMac)}`), 'no second tap')
+      await driver.detachInterface(inst, secondNic)
     } finally {
       await driver.destroy(inst)
     }
