@@ -1,4 +1,4 @@
-import { Invalid } from '../../common/errors.ts'
+import { Invalid, NotFound } from '../../common/errors.ts'
 import { limits } from '../../common/limits.ts'
 import type { ApiRequest, Route } from '../../service/http.ts'
 import { negotiateVersion, versionResponseHeaders, type ApiVersion } from './microversions.ts'
@@ -48,6 +48,30 @@ function queryLists(query: Record<string, unknown>): Record<string, string[]> {
     out[k] = (Array.isArray(v) ? v : [v]).map(String)
   }
   return out
+}
+
+/** The first microversion without Nova's network proxy APIs (its MAX_PROXY_API_SUPPORT_VERSION is 2.35). */
+export const NETWORK_PROXY_REMOVED_AT = '2.36'
+
+/**
+ * A route of Nova's network proxy APIs (os-networks, os-floating-ips,
+ * os-security-groups, ...): served up to 2.35, a 404 from 2.36 on.
+ */
+export function networkProxyRoute(
+  method: Route['method'],
+  path: string,
+  status: number,
+  handler: ComputeHandler,
+): Route {
+  return versionedRoute({
+    method,
+    path,
+    status,
+    handler: (req) => {
+      if (req.mv.atLeast(NETWORK_PROXY_REMOVED_AT)) throw new NotFound('The resource could not be found.')
+      return handler(req)
+    },
+  })
 }
 
 /** The first value of a query parameter (webob's `GET.get`), or undefined. */

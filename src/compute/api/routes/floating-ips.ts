@@ -5,7 +5,7 @@ import type { Doc } from '../../../network/store.ts'
 import { respond, type Route } from '../../../service/http.ts'
 import { networkInfoOf } from '../../db/info-caches.ts'
 import type { Instance } from '../../objects.ts'
-import { versionedRoute, type ComputeRequest } from '../common.ts'
+import { networkProxyRoute, type ComputeRequest } from '../common.ts'
 import type { ApiDeps } from '../deps.ts'
 import { isUuidLike, validateBody, type Schema } from '../validation.ts'
 
@@ -15,27 +15,14 @@ import { isUuidLike, validateBody, type Schema } from '../validation.ts'
  * `addFloatingIp` / `removeFloatingIp` (404 beyond 2.43).
  */
 export function floatingIpRoutes(deps: ApiDeps): Route[] {
-  const r = (
-    method: Route['method'],
-    path: string,
-    status: number,
-    handler: (req: ComputeRequest) => unknown,
-  ) => versionedRoute({ method, path, status, handler })
-  const proxy = (fn: (deps: ApiDeps, req: ComputeRequest) => unknown) => (req: ComputeRequest) => {
-    if (req.mv.atLeast(PROXY_REMOVED_AT)) throw new NotFound('The resource could not be found.')
-    return fn(deps, req)
-  }
   return [
-    r('GET', '/v2.1/os-floating-ips', 200, proxy(listFloatingIps)),
-    r('POST', '/v2.1/os-floating-ips', 200, proxy(createFloatingIp)),
-    r('GET', '/v2.1/os-floating-ips/:id', 200, proxy(showFloatingIp)),
-    r('DELETE', '/v2.1/os-floating-ips/:id', 202, proxy(deleteFloatingIp)),
-    r('GET', '/v2.1/os-floating-ip-pools', 200, proxy(listPools)),
+    networkProxyRoute('GET', '/v2.1/os-floating-ips', 200, (req) => listFloatingIps(deps, req)),
+    networkProxyRoute('POST', '/v2.1/os-floating-ips', 200, (req) => createFloatingIp(deps, req)),
+    networkProxyRoute('GET', '/v2.1/os-floating-ips/:id', 200, (req) => showFloatingIp(deps, req)),
+    networkProxyRoute('DELETE', '/v2.1/os-floating-ips/:id', 202, (req) => deleteFloatingIp(deps, req)),
+    networkProxyRoute('GET', '/v2.1/os-floating-ip-pools', 200, (req) => listPools(deps, req)),
   ]
 }
-
-/** The first microversion without the network proxy APIs (Nova's MAX_PROXY_API_SUPPORT_VERSION is 2.35). */
-const PROXY_REMOVED_AT = '2.36'
 /** The first microversion without the floating IP server actions. */
 const ACTIONS_REMOVED_AT = '2.44'
 /** Nova's `[neutron] default_floating_pool`. */

@@ -2,7 +2,7 @@ import { NotFound } from '../../../common/errors.ts'
 import { callerOf } from '../../../network/authz.ts'
 import type { Doc } from '../../../network/store.ts'
 import type { Route } from '../../../service/http.ts'
-import { versionedRoute, type ComputeRequest } from '../common.ts'
+import { networkProxyRoute, type ComputeRequest } from '../common.ts'
 import type { ApiDeps } from '../deps.ts'
 
 /**
@@ -12,34 +12,11 @@ import type { ApiDeps } from '../deps.ts'
  * 404 beyond 2.35; create, delete and the actions answer 410 as in Nova.
  */
 export function networkRoutes(deps: ApiDeps): Route[] {
-  const r = (
-    method: Route['method'],
-    path: string,
-    status: number,
-    handler: (req: ComputeRequest) => unknown,
-  ) => versionedRoute({ method, path, status, handler })
-  const proxy = (fn: (req: ComputeRequest) => unknown) => (req: ComputeRequest) => {
-    if (req.mv.atLeast(PROXY_REMOVED_AT)) throw new NotFound('The resource could not be found.')
-    return fn(req)
-  }
   return [
-    r(
-      'GET',
-      '/v2.1/os-networks',
-      200,
-      proxy((req) => listNetworks(deps, req)),
-    ),
-    r(
-      'GET',
-      '/v2.1/os-networks/:id',
-      200,
-      proxy((req) => showNetwork(deps, req)),
-    ),
+    networkProxyRoute('GET', '/v2.1/os-networks', 200, (req) => listNetworks(deps, req)),
+    networkProxyRoute('GET', '/v2.1/os-networks/:id', 200, (req) => showNetwork(deps, req)),
   ]
 }
-
-/** The first microversion without the network proxy APIs (Nova's MAX_PROXY_API_SUPPORT_VERSION is 2.35). */
-const PROXY_REMOVED_AT = '2.36'
 
 const FIELDS = [
   'id',

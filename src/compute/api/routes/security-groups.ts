@@ -5,7 +5,7 @@ import type { Doc } from '../../../network/store.ts'
 import { respond, type Route } from '../../../service/http.ts'
 import { setInstanceSecurityGroups } from '../../db/info-caches.ts'
 import type { Instance } from '../../objects.ts'
-import { versionedRoute, type ComputeRequest } from '../common.ts'
+import { networkProxyRoute, versionedRoute, type ComputeRequest } from '../common.ts'
 import { instanceForCaller, type ApiDeps } from '../deps.ts'
 import { isUuidLike, validateBody, type Schema } from '../validation.ts'
 
@@ -24,28 +24,21 @@ export function securityGroupRoutes(deps: ApiDeps): Route[] {
     status: number,
     handler: (req: ComputeRequest) => unknown,
   ) => versionedRoute({ method, path, status, handler })
-  const proxy = (fn: (deps: ApiDeps, req: ComputeRequest) => unknown) => (req: ComputeRequest) => {
-    if (req.mv.atLeast(PROXY_REMOVED_AT)) throw new NotFound('The resource could not be found.')
-    return fn(deps, req)
-  }
   return [
-    r('GET', '/v2.1/os-security-groups', 200, proxy(listGroups)),
-    r('POST', '/v2.1/os-security-groups', 200, proxy(createGroup)),
-    r('GET', '/v2.1/os-security-groups/:id', 200, proxy(showGroup)),
-    r('PUT', '/v2.1/os-security-groups/:id', 200, proxy(updateGroup)),
-    r('DELETE', '/v2.1/os-security-groups/:id', 202, proxy(deleteGroup)),
+    networkProxyRoute('GET', '/v2.1/os-security-groups', 200, (req) => listGroups(deps, req)),
+    networkProxyRoute('POST', '/v2.1/os-security-groups', 200, (req) => createGroup(deps, req)),
+    networkProxyRoute('GET', '/v2.1/os-security-groups/:id', 200, (req) => showGroup(deps, req)),
+    networkProxyRoute('PUT', '/v2.1/os-security-groups/:id', 200, (req) => updateGroup(deps, req)),
+    networkProxyRoute('DELETE', '/v2.1/os-security-groups/:id', 202, (req) => deleteGroup(deps, req)),
     // Nova has no such route: a delete without an id is a 404, not a 405.
     r('DELETE', '/v2.1/os-security-groups', 404, () => {
       throw new NotFound('The resource could not be found.')
     }),
-    r('POST', '/v2.1/os-security-group-rules', 200, proxy(createRule)),
-    r('DELETE', '/v2.1/os-security-group-rules/:id', 202, proxy(deleteRule)),
+    networkProxyRoute('POST', '/v2.1/os-security-group-rules', 200, (req) => createRule(deps, req)),
+    networkProxyRoute('DELETE', '/v2.1/os-security-group-rules/:id', 202, (req) => deleteRule(deps, req)),
     r('GET', '/v2.1/servers/:server_id/os-security-groups', 200, (req) => serverGroups(deps, req)),
   ]
 }
-
-/** The first microversion without the network proxy APIs (Nova's MAX_PROXY_API_SUPPORT_VERSION is 2.35). */
-const PROXY_REMOVED_AT = '2.36'
 
 const groupBody: Schema = {
   type: 'object',
