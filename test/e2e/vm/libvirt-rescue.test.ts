@@ -7,17 +7,22 @@
  * each domain start).
  */
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
-import { copyFileSync, existsSync, rmSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../../src/guest-image/exec.ts'
 import { GUEST_BANNER_MARKER } from '../../../src/guest-image/guest-files.ts'
 import { PowerState } from '../../../src/compute/states.ts'
-import type { VirtImage, VirtInstance } from '../../../src/compute/virt/driver.ts'
+import type { VirtImage } from '../../../src/compute/virt/driver.ts'
 import { VirtInvalidState, VirtNotSupported } from '../../../src/compute/virt/driver.ts'
-import { LibvirtDriver } from '../../../src/compute/virt/libvirt/driver.ts'
-import { BANNER_TIMEOUT_MS, guestImage, IMAGE_BUILD_TIMEOUT_MS, waitFor } from './support.ts'
+import type { LibvirtDriver } from '../../../src/compute/virt/libvirt/driver.ts'
+import {
+  BANNER_TIMEOUT_MS,
+  consoleOnlyInstance,
+  guestImageDriver,
+  IMAGE_BUILD_TIMEOUT_MS,
+  waitFor,
+} from './support.ts'
 
 const SUITE_TIMEOUT_MS = IMAGE_BUILD_TIMEOUT_MS + 10 * 60_000
 const URI = 'qemu:///system'
@@ -26,18 +31,8 @@ describe('libvirt driver: rescue on a real domain', { timeout: SUITE_TIMEOUT_MS 
   const instancesPath = `/var/lib/nimbus/test-rescue-${process.pid}`
   let driver: LibvirtDriver
   let image: VirtImage
-  const uuid = randomUUID()
-  const inst: VirtInstance = {
-    uuid,
-    name: `instance-${uuid.slice(0, 8)}`,
-    hostname: 'vm-rescue',
-    memoryMb: 256,
-    vcpus: 1,
-    rootGb: 1,
-    ephemeralGb: 0,
-    swapMb: 0,
-    imageRef: 'nimbus-guest',
-  }
+  const inst = consoleOnlyInstance('vm-rescue')
+  const uuid = inst.uuid
 
   async function banners(): Promise<number> {
     return (await driver.getConsoleOutput(inst)).split(GUEST_BANNER_MARKER).length - 1
@@ -48,15 +43,7 @@ describe('libvirt driver: rescue on a real domain', { timeout: SUITE_TIMEOUT_MS 
   }
 
   before(async () => {
-    const path = await guestImage()
-    image = { id: 'nimbus-guest-rescue-test', diskFormat: 'qcow2', sizeBytes: 0, properties: {} }
-    driver = new LibvirtDriver({
-      uri: URI,
-      virtType: 'auto',
-      instancesPath,
-      images: { download: async (_img, dest) => copyFileSync(path, dest) },
-    })
-    await driver.initHost('test-host')
+    ;({ driver, image } = await guestImageDriver(instancesPath, 'test-host', 'nimbus-guest-rescue-test'))
   })
 
   after(async () => {

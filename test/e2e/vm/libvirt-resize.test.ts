@@ -7,16 +7,21 @@
  * leaves nothing. No NICs: boots are seen on the serial console.
  */
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
-import { copyFileSync, existsSync, rmSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../../src/guest-image/exec.ts'
 import { GUEST_BANNER_MARKER } from '../../../src/guest-image/guest-files.ts'
 import { PowerState } from '../../../src/compute/states.ts'
 import type { VirtImage, VirtInstance } from '../../../src/compute/virt/driver.ts'
-import { LibvirtDriver } from '../../../src/compute/virt/libvirt/driver.ts'
-import { BANNER_TIMEOUT_MS, guestImage, IMAGE_BUILD_TIMEOUT_MS, waitFor } from './support.ts'
+import type { LibvirtDriver } from '../../../src/compute/virt/libvirt/driver.ts'
+import {
+  BANNER_TIMEOUT_MS,
+  consoleOnlyInstance,
+  guestImageDriver,
+  IMAGE_BUILD_TIMEOUT_MS,
+  waitFor,
+} from './support.ts'
 
 const SUITE_TIMEOUT_MS = IMAGE_BUILD_TIMEOUT_MS + 10 * 60_000
 const URI = 'qemu:///system'
@@ -28,18 +33,8 @@ describe('libvirt driver: resize on one host, on a real domain', { timeout: SUIT
   const instancesPath = `/var/lib/nimbus/test-resize-${process.pid}`
   let driver: LibvirtDriver
   let image: VirtImage
-  const uuid = randomUUID()
-  const small: VirtInstance = {
-    uuid,
-    name: `instance-${uuid.slice(0, 8)}`,
-    hostname: 'vm-resize',
-    memoryMb: 256,
-    vcpus: 1,
-    rootGb: 1,
-    ephemeralGb: 0,
-    swapMb: 0,
-    imageRef: 'nimbus-guest',
-  }
+  const small = consoleOnlyInstance('vm-resize')
+  const uuid = small.uuid
   const big: VirtInstance = { ...small, memoryMb: 384, vcpus: 2, rootGb: 2 }
 
   async function banners(): Promise<number> {
@@ -70,15 +65,7 @@ describe('libvirt driver: resize on one host, on a real domain', { timeout: SUIT
   }
 
   before(async () => {
-    const path = await guestImage()
-    image = { id: 'nimbus-guest-resize-test', diskFormat: 'qcow2', sizeBytes: 0, properties: {} }
-    driver = new LibvirtDriver({
-      uri: URI,
-      virtType: 'auto',
-      instancesPath,
-      images: { download: async (_img, dest) => copyFileSync(path, dest) },
-    })
-    await driver.initHost(HOST)
+    ;({ driver, image } = await guestImageDriver(instancesPath, HOST, 'nimbus-guest-resize-test'))
   })
 
   after(async () => {

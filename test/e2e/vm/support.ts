@@ -5,10 +5,13 @@
  * TCG. Everything started here is stopped by pid, and every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_STATE_DIR } from '../../../src/common/config.ts'
+import type { VirtImage, VirtInstance } from '../../../src/compute/virt/driver.ts'
+import { LibvirtDriver } from '../../../src/compute/virt/libvirt/driver.ts'
 import { run } from '../../../src/guest-image/exec.ts'
 import { buildGuestImage, guestImageCurrent } from '../../../src/guest-image/build.ts'
 import { debCacheDir, defaultGuestImagePath } from '../../../src/guest-image/command.ts'
@@ -339,4 +342,37 @@ export async function createTestBridge(name: string): Promise<void> {
 
 export async function deleteLink(name: string): Promise<void> {
   await run(['ip', 'link', 'del', name], { timeoutMs: COMMAND_TIMEOUT_MS, okCodes: [0, 1] })
+}
+
+/** A guest with no NIC for the single-domain driver tests (rescue, resize): its boots are seen on the console. */
+export function consoleOnlyInstance(hostname: string): VirtInstance {
+  const uuid = randomUUID()
+  return {
+    uuid,
+    name: `instance-${uuid.slice(0, 8)}`,
+    hostname,
+    memoryMb: QEMU_MEMORY_MB,
+    vcpus: 1,
+    rootGb: 1,
+    ephemeralGb: 0,
+    swapMb: 0,
+    imageRef: 'nimbus-guest',
+  }
+}
+
+/** A libvirt driver on qemu:///system whose every image is the guest image (built if missing), host initialised. */
+export async function guestImageDriver(
+  instancesPath: string,
+  host: string,
+  imageId: string,
+): Promise<{ driver: LibvirtDriver; image: VirtImage }> {
+  const path = await guestImage()
+  const driver = new LibvirtDriver({
+    uri: 'qemu:///system',
+    virtType: 'auto',
+    instancesPath,
+    images: { download: async (_img, dest) => copyFileSync(path, dest) },
+  })
+  await driver.initHost(host)
+  return { driver, image: { id: imageId, diskFormat: 'qcow2', sizeBytes: 0, properties: {} } }
 }
