@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { logger } from '../../common/log.ts'
 import type { Store } from '../store.ts'
@@ -89,6 +89,29 @@ export class DataplaneAgent {
     return join(this.#opts.stateDir, 'routers')
   }
 
+  /**
+   * One empty file per bridge or VLAN interface this agent made (or
+   * adopted, for a bridge of its plan that already existed). Another cloud
+   * on the same machine (its own state directory) uses the same name
+   * prefixes: only what is listed here is ever removed.
+   */
+  get linksDir(): string {
+    return join(this.#opts.stateDir, 'links')
+  }
+
+  #own(name: string): void {
+    mkdirSync(this.linksDir, { recursive: true, mode: 0o700 })
+    writeFileSync(join(this.linksDir, name), '')
+  }
+
+  #disown(name: string): void {
+    rmSync(join(this.linksDir, name), { force: true })
+  }
+
+  #owned(): Set<string> {
+    return new Set(existsSync(this.linksDir) ? readdirSync(this.linksDir) : [])
+  }
+
   async start(): Promise<void> {
     mkdirSync(this.dhcpDir, { recursive: true, mode: 0o700 })
     mkdirSync(this.routersDir, { recursive: true, mode: 0o700 })
@@ -160,6 +183,7 @@ export class DataplaneAgent {
   }
 
   async #ensureBridge(net: NetworkPlan, links: ReadonlyMap<string, Link>): Promise<void> {
+    this.#own(net.bridge)
     if (!links.has(net.bridge)) {
       await this.#host.ip('link', 'add', net.bridge, 'mtu', String(net.mtu), 'type', 'bridge')
       // As Neutron's linuxbridge agent (disable_ipv6 on its bridges): the
@@ -181,6 +205,7 @@ export class DataplaneAgent {
   async #ensureUplink(net: NetworkPlan, uplink: string, links: ReadonlyMap<string, Link>): Promise<void> {
     if (net.type === 'vlan' && net.vlan !== null) {
       const vlan = vlanName(net.id)
+      this.#own(vlan)
       if (!links.has(vlan)) {
         await this.#host.ip(
           'link',
@@ -247,15 +272,26 @@ export class DataplaneAgent {
     }
   }
 
-  /** Bridges and veths of ours that the plan no longer needs. */
+  /**
+   * Bridges and veths of ours that the plan no longer needs: veths (DHCP,
+   * router) on one of our bridges that left the plan, then those bridges and
+   * VLAN interfaces. Links of another agent on this machine (not listed in
+   * `linksDir`, on a bridge not listed there) are left alone.
+   */
   async #removeStaleLinks(plan: HostState, links: ReadonlyMap<string, Link>): Promise<void> {
-    const bridges = new Set([...plan.networks.values()].map((n) => n.bridge))
-    for (const name of links.keys()) {
-      if (!OWNED_LINK_PREFIXES.some((p) => name.startsWith(p))) continue
-      const link = links.get(name)!
-      if (name.startsWith('nb-') && bridges.has(name)) continue
-      if (!name.startsWith('nb-') && link.master && bridges.has(link.master)) continue
-      await this.#host.ipQuiet('link', 'del', name)
+    const planned = new Set([...plan.networks.values()].map((n) => n.bridge))
+    const owned = this.#owned()
+    for (const [name, link] of links) {
+      if (!OWNED_LINK_PREFIXES.some((p) => name.startsWith(p)) || owned.has(name)) continue
+      if (link.master && owned.has(link.master) && !planned.has(link.master))
+        await this.#host.ipQuiet('link', 'del', name)
+    }
+    for (const name of owned) {
+      const link = links.get(name)
+      const keep = name.startsWith('nb-') ? planned.has(name) : !!link?.master && planned.has(link.master)
+      if (keep) continue
+      if (link) await this.#host.ipQuiet('link', 'del', name)
+      this.#disown(name)
     }
   }
 
@@ -276,9 +312,13 @@ export class DataplaneAgent {
     }
     await run('rm', ['-rf', this.routersDir])
     const links = await this.#links()
-    for (const name of links.keys()) {
-      if (OWNED_LINK_PREFIXES.some((p) => name.startsWith(p))) await this.#host.ipQuiet('link', 'del', name)
+    const owned = this.#owned()
+    for (const [name, link] of links) {
+      if (!OWNED_LINK_PREFIXES.some((p) => name.startsWith(p)) || owned.has(name)) continue
+      if (link.master && owned.has(link.master)) await this.#host.ipQuiet('link', 'del', name)
     }
+    for (const name of owned) if (links.has(name)) await this.#host.ipQuiet('link', 'del', name)
+    rmSync(this.linksDir, { recursive: true, force: true })
     await this.#host.nft(renderTeardown(this.#opts.nftTable))
     this.#lastRuleset = ''
   }

@@ -322,6 +322,11 @@ describe(
     })
 
     it('leaves nothing behind once everything is deleted', async () => {
+      // Another cloud's bridge and veth on this host (same prefixes, another state directory): never ours to remove.
+      const foreign = ['nb-f0f0f0f0f0f0', 'nd-f0f0f0f0f0f0']
+      await run('ip', ['-n', topo.hostNs, 'link', 'add', foreign[0]!, 'type', 'bridge'])
+      await run('ip', ['-n', topo.hostNs, 'link', 'add', foreign[1]!, 'type', 'veth', 'peer', 'name', 'nfpeer'])
+      await run('ip', ['-n', topo.hostNs, 'link', 'set', foreign[1]!, 'master', foreign[0]!])
       await api.ok('DELETE', `/v2.0/floatingips/${ids.fip.id}`, undefined, 204)
       await api.ok(
         'PUT',
@@ -339,9 +344,17 @@ describe(
       const ours = (JSON.parse(stdout) as { ifname: string }[])
         .map((l) => l.ifname)
         .filter((n) => /^n[bvdrg]-/.test(n))
-      assert.deepEqual(ours, [])
+      assert.deepEqual(ours, foreign)
       assert.deepEqual(await dnsmasqPids(agentDir), [])
       await agent()!.teardown()
+      const afterTeardown = await run('ip', ['-n', topo.hostNs, '-j', 'link', 'show'])
+      const remaining = (JSON.parse(afterTeardown.stdout) as { ifname: string }[]).map((l) => l.ifname)
+      assert.deepEqual(
+        foreign.filter((n) => remaining.includes(n)),
+        foreign,
+        'teardown removed another cloud\'s links',
+      )
+      for (const name of foreign) await run('ip', ['-n', topo.hostNs, 'link', 'del', name], { okCodes: [1] })
       const tables = await run('ip', ['netns', 'exec', topo.hostNs, 'nft', 'list', 'tables'])
       assert.ok(!tables.stdout.includes(NFT_TABLE), tables.stdout)
       // No dnsmasq, no metadata proxy: nothing started from the agent's directory runs on.
