@@ -384,11 +384,14 @@ export class CatalogManager {
    * The catalog a token shows: enabled services with their enabled
    * endpoints, `$(project_id)s`-style placeholders filled in. An endpoint
    * whose placeholder cannot be filled (a project URL in a domain-scoped
-   * token) is left out, as Keystone does.
+   * token) is left out, as Keystone does. With `only` (a project's
+   * OS-EP-FILTER endpoints), other endpoints and services left without
+   * endpoints are left out too.
    */
   async catalogFor(values: {
     readonly userId: string
     readonly projectId?: string | undefined
+    readonly only?: ReadonlySet<string> | undefined
   }): Promise<CatalogEntry[]> {
     const snap = await this.#read()
     const subs: Record<string, string | undefined> = {
@@ -396,14 +399,15 @@ export class CatalogManager {
       project_id: values.projectId,
       tenant_id: values.projectId,
     }
-    return snap.services
+    const only = values.only
+    const entries = snap.services
       .filter((s) => s.enabled)
       .map((s) => ({
         id: s.id,
         type: s.type,
         name: s.name ?? '',
         endpoints: snap.endpoints
-          .filter((e) => e.serviceId === s.id && e.enabled)
+          .filter((e) => e.serviceId === s.id && e.enabled && (!only || only.has(e.id)))
           .flatMap((e) => {
             const url = substitute(e.url, subs)
             return url === undefined
@@ -411,6 +415,7 @@ export class CatalogManager {
               : [{ id: e.id, interface: e.interface, region: e.regionId, region_id: e.regionId, url }]
           }),
       }))
+    return only ? entries.filter((s) => s.endpoints.length > 0) : entries
   }
 
   async #read(): Promise<Snapshot> {

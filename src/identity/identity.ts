@@ -7,6 +7,7 @@ import { Authenticator } from './auth.ts'
 import { CatalogManager } from './catalog.ts'
 import { ChangeClock } from './common.ts'
 import { ApplicationCredentialManager, CredentialManager } from './credentials.ts'
+import { EndpointFilterManager } from './endpoint-filter.ts'
 import { PolicyBlobManager } from './policies.ts'
 import { IDENTITY_POLICY_DEFAULTS } from './policy.ts'
 import { ResourceManager } from './resource.ts'
@@ -36,6 +37,7 @@ export class Identity {
   readonly users: UserManager
   readonly assignments: AssignmentManager
   readonly catalog: CatalogManager
+  readonly endpointFilter: EndpointFilterManager
   readonly credentials: CredentialManager
   readonly appCreds: ApplicationCredentialManager
   readonly policies: PolicyBlobManager
@@ -52,6 +54,7 @@ export class Identity {
     this.users = new UserManager(db, this.clock, this.revocations, this.resources, hashCost)
     this.assignments = new AssignmentManager(db, this.clock, this.revocations, this.resources, this.users)
     this.catalog = new CatalogManager(db)
+    this.endpointFilter = new EndpointFilterManager(db, this.catalog, this.resources)
     this.credentials = new CredentialManager(db, this.users, this.resources)
     this.appCreds = new ApplicationCredentialManager(db, this.clock, this.assignments, this.users, hashCost)
     this.policies = new PolicyBlobManager(db)

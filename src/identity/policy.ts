@@ -145,6 +145,24 @@ export const IDENTITY_POLICY_DEFAULTS: PolicyRules = {
   'identity:update_endpoint': ADMIN_REQUIRED,
   'identity:delete_endpoint': ADMIN_REQUIRED,
 
+  // endpoint_group.py and project_endpoint.py (OS-EP-FILTER)
+  'identity:list_endpoint_groups': ADMIN_OR_SYSTEM_READER,
+  'identity:get_endpoint_group': ADMIN_OR_SYSTEM_READER,
+  'identity:create_endpoint_group': ADMIN_REQUIRED,
+  'identity:update_endpoint_group': ADMIN_REQUIRED,
+  'identity:delete_endpoint_group': ADMIN_REQUIRED,
+  'identity:list_projects_associated_with_endpoint_group': ADMIN_OR_SYSTEM_READER,
+  'identity:list_endpoints_associated_with_endpoint_group': ADMIN_OR_SYSTEM_READER,
+  'identity:get_endpoint_group_in_project': ADMIN_OR_SYSTEM_READER,
+  'identity:list_endpoint_groups_for_project': ADMIN_OR_SYSTEM_READER,
+  'identity:add_endpoint_group_to_project': ADMIN_REQUIRED,
+  'identity:remove_endpoint_group_from_project': ADMIN_REQUIRED,
+  'identity:list_projects_for_endpoint': ADMIN_OR_SYSTEM_READER,
+  'identity:add_endpoint_to_project': ADMIN_REQUIRED,
+  'identity:check_endpoint_in_project': ADMIN_OR_SYSTEM_READER,
+  'identity:list_endpoints_for_project': ADMIN_OR_SYSTEM_READER,
+  'identity:remove_endpoint_from_project': ADMIN_REQUIRED,
+
   // credential.py and ec2_credential.py
   'identity:get_credential': ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER,
   'identity:list_credentials': ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER,

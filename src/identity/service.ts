@@ -7,6 +7,7 @@ import { authRoutes } from './api/auth.ts'
 import { catalogRoutes } from './api/catalog.ts'
 import { credentialRoutes } from './api/credentials.ts'
 import type { IdentityDeps } from './api/deps.ts'
+import { endpointFilterRoutes } from './api/endpoint-filter.ts'
 import { policyRoutes } from './api/policies.ts'
 import { resourceRoutes } from './api/resources.ts'
 import { roleRoutes } from './api/roles.ts'
@@ -26,6 +27,7 @@ export function identityRoutes(d: IdentityDeps): Route[] {
     ...userRoutes(d),
     ...roleRoutes(d),
     ...catalogRoutes(d),
+    ...endpointFilterRoutes(d),
     ...credentialRoutes(d),
     ...policyRoutes(d),
   ]

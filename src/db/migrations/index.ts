@@ -12,6 +12,7 @@ import * as identityPolicies from './0016-identity-policies.ts'
 import * as networkAgents from './0017-network-agents.ts'
 import * as imageMetadefs from './0018-image-metadefs.ts'
 import * as identityDomainRoles from './0019-identity-domain-roles.ts'
+import * as identityEndpointFilter from './0021-identity-endpoint-filter.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -34,4 +35,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0018-image-metadefs': imageMetadefs,
   '0019-identity-domain-roles': identityDomainRoles,
   '0020-compute-migrations': computeMigrations,
+  '0021-identity-endpoint-filter': identityEndpointFilter,
 }

@@ -127,6 +127,30 @@ export interface CatalogEndpointsTable {
   updated_at: string | null
 }
 
+/** OS-EP-FILTER endpoint groups: `filters` is a JSON object over `service_id`, `region_id`, `interface`. */
+export interface EndpointGroupsTable {
+  id: string
+  name: string
+  description: string | null
+  filters: string
+  created_at: string
+  updated_at: string | null
+}
+
+/** OS-EP-FILTER: an endpoint associated with a project. */
+export interface ProjectEndpointsTable {
+  endpoint_id: string
+  project_id: string
+  created_at: string
+}
+
+/** OS-EP-FILTER: an endpoint group associated with a project. */
+export interface ProjectEndpointGroupsTable {
+  endpoint_group_id: string
+  project_id: string
+  created_at: string
+}
+
 /** `/v3/credentials`; an ec2 credential's id is the sha256 hex of its access key, as in Keystone. */
 export interface CredentialsTable {
   id: string
@@ -199,6 +223,9 @@ export interface IdentityTables {
   application_credentials: ApplicationCredentialsTable
   revocation_events: RevocationEventsTable
   policies: PoliciesTable
+  endpoint_groups: EndpointGroupsTable
+  project_endpoints: ProjectEndpointsTable
+  project_endpoint_groups: ProjectEndpointGroupsTable
 }
 
 export type DomainRow = Selectable<DomainsTable>
@@ -213,4 +240,5 @@ export type EndpointRow = Selectable<CatalogEndpointsTable>
 export type CredentialRow = Selectable<CredentialsTable>
 export type ApplicationCredentialRow = Selectable<ApplicationCredentialsTable>
 export type PolicyRow = Selectable<PoliciesTable>
+export type EndpointGroupRow = Selectable<EndpointGroupsTable>
 export type RevocationEventRow = Selectable<RevocationEventsTable>

@@ -20,11 +20,17 @@ async function subject(req: ApiRequest, d: IdentityDeps): Promise<ValidatedToken
   }
 }
 
+/** A token's catalog: the whole catalog, or the project's OS-EP-FILTER endpoints when it has any. */
+async function catalogOf(d: IdentityDeps, userId: string, projectId: string | undefined) {
+  const only = projectId ? await d.endpointFilter.catalogFilterFor(projectId) : undefined
+  return d.catalog.catalogFor({ userId, projectId, only })
+}
+
 async function tokenBody(d: IdentityDeps, req: ApiRequest, t: ValidatedToken): Promise<unknown> {
   const scoped = t.scope.kind !== 'unscoped'
   const catalog =
     scoped && !hasQuery(req, 'nocatalog')
-      ? await d.catalog.catalogFor({ userId: t.user.id, projectId: t.project?.id })
+      ? await catalogOf(d, t.user.id, t.project?.id)
       : undefined
   return tokenView(t, catalog)
 }
@@ -67,7 +73,7 @@ export function authRoutes(d: IdentityDeps): Route[] {
       handler: async (req) => {
         if (!req.ctx.projectId)
           throw new Forbidden('A project-scoped token is required to produce a service catalog.')
-        const catalog = await d.catalog.catalogFor({ userId: req.ctx.userId!, projectId: req.ctx.projectId })
+        const catalog = await catalogOf(d, req.ctx.userId!, req.ctx.projectId)
         return { catalog, links: { self: `${req.baseUrl}/v3/auth/catalog`, previous: null, next: null } }
       },
     },

@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth.ts'
 import type { CatalogManager } from '../catalog.ts'
 import { queryBool } from '../common.ts'
 import type { ApplicationCredentialManager, CredentialManager } from '../credentials.ts'
+import type { EndpointFilterManager } from '../endpoint-filter.ts'
 import type { PolicyBlobManager } from '../policies.ts'
 import { DEFAULT_DOMAIN_ID, type ResourceManager } from '../resource.ts'
 import type { TokenProvider } from '../token/provider.ts'
@@ -17,6 +18,7 @@ export interface IdentityDeps {
   readonly users: UserManager
   readonly assignments: AssignmentManager
   readonly catalog: CatalogManager
+  readonly endpointFilter: EndpointFilterManager
   readonly credentials: CredentialManager
   readonly appCreds: ApplicationCredentialManager
   readonly policies: PolicyBlobManager

@@ -109,6 +109,23 @@ const boolean = { type: 'boolean' }
 const tags = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 255 }, maxItems: 80 }
 const description = nullableString
 
+/** keystone/catalog/schema.py `_endpoint_group_properties`. */
+function endpointGroupProperties(): Schema {
+  return {
+    name: { type: 'string', minLength: 1, maxLength: 255, pattern: '[\\S]+' },
+    description,
+    filters: {
+      type: 'object',
+      properties: {
+        interface: { type: 'string', enum: ['admin', 'internal', 'public'] },
+        service_id: { type: 'string' },
+        region_id: nullableString,
+        enabled: boolean,
+      },
+    },
+  }
+}
+
 export const SCHEMAS = {
   domainCreate: {
     type: 'object',
@@ -286,6 +303,18 @@ export const SCHEMAS = {
     type: 'object',
     properties: { blob: { type: 'string' }, type: { type: 'string', maxLength: 255 } },
     minProperties: 1,
+  },
+  endpointGroupCreate: {
+    type: 'object',
+    properties: endpointGroupProperties(),
+    required: ['name', 'filters'],
+    additionalProperties: false,
+  },
+  endpointGroupUpdate: {
+    type: 'object',
+    properties: endpointGroupProperties(),
+    minProperties: 1,
+    additionalProperties: false,
   },
   ec2Create: {
     type: 'object',

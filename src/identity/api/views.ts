@@ -2,6 +2,7 @@ import type { Assignment, Role } from '../assignment.ts'
 import type { CatalogEntry, CatalogService, Endpoint, Region } from '../catalog.ts'
 import { keystoneTime, type Bounded } from '../common.ts'
 import type { ApplicationCredential, Credential, Ec2Credential } from '../credentials.ts'
+import type { EndpointGroup, ProjectEndpointGroup } from '../endpoint-filter.ts'
 import type { PolicyBlob } from '../policies.ts'
 import type { Domain, Project } from '../resource.ts'
 import type { ValidatedToken } from '../token/provider.ts'
@@ -255,4 +256,22 @@ export function tokenView(t: ValidatedToken, catalog: readonly CatalogEntry[] | 
   if (catalog) body.catalog = catalog
   if (t.applicationCredential) body.application_credential = t.applicationCredential
   return { token: body }
+}
+
+export function endpointGroupView(g: EndpointGroup, base: string): Json {
+  return {
+    id: g.id,
+    name: g.name,
+    description: g.description,
+    filters: g.filters,
+    links: self(base, `OS-EP-FILTER/endpoint_groups/${g.id}`),
+  }
+}
+
+export function projectEndpointGroupView(a: ProjectEndpointGroup, base: string): Json {
+  return {
+    endpoint_group_id: a.endpointGroupId,
+    project_id: a.projectId,
+    links: self(base, `OS-EP-FILTER/endpoint_groups/${a.endpointGroupId}/projects/${a.projectId}`),
+  }
 }
