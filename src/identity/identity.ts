@@ -7,6 +7,7 @@ import { Authenticator } from './auth.ts'
 import { CatalogManager } from './catalog.ts'
 import { ChangeClock } from './common.ts'
 import { ApplicationCredentialManager, CredentialManager } from './credentials.ts'
+import { DomainConfigManager } from './domain-config.ts'
 import { EndpointFilterManager } from './endpoint-filter.ts'
 import { PolicyBlobManager } from './policies.ts'
 import { IDENTITY_POLICY_DEFAULTS } from './policy.ts'
@@ -34,6 +35,7 @@ export class Identity {
   readonly clock: ChangeClock
   readonly revocations: Revocations
   readonly resources: ResourceManager
+  readonly domainConfigs: DomainConfigManager
   readonly users: UserManager
   readonly assignments: AssignmentManager
   readonly catalog: CatalogManager
@@ -51,6 +53,7 @@ export class Identity {
     this.clock = new ChangeClock()
     this.revocations = new Revocations(db, this.clock, config.identity.tokenExpirationS)
     this.resources = new ResourceManager(db, this.clock, this.revocations)
+    this.domainConfigs = new DomainConfigManager(db, this.resources)
     this.users = new UserManager(db, this.clock, this.revocations, this.resources, hashCost)
     this.assignments = new AssignmentManager(db, this.clock, this.revocations, this.resources, this.users)
     this.catalog = new CatalogManager(db)

@@ -145,6 +145,14 @@ export const IDENTITY_POLICY_DEFAULTS: PolicyRules = {
   'identity:update_endpoint': ADMIN_REQUIRED,
   'identity:delete_endpoint': ADMIN_REQUIRED,
 
+  // domain_config.py
+  'identity:create_domain_config': ADMIN_REQUIRED,
+  'identity:get_domain_config': ADMIN_OR_SYSTEM_READER,
+  'identity:get_security_compliance_domain_config': '',
+  'identity:update_domain_config': ADMIN_REQUIRED,
+  'identity:delete_domain_config': ADMIN_REQUIRED,
+  'identity:get_domain_config_default': ADMIN_OR_SYSTEM_READER,
+
   // endpoint_group.py and project_endpoint.py (OS-EP-FILTER)
   'identity:list_endpoint_groups': ADMIN_OR_SYSTEM_READER,
   'identity:get_endpoint_group': ADMIN_OR_SYSTEM_READER,

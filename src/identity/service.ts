@@ -7,6 +7,7 @@ import { authRoutes } from './api/auth.ts'
 import { catalogRoutes } from './api/catalog.ts'
 import { credentialRoutes } from './api/credentials.ts'
 import type { IdentityDeps } from './api/deps.ts'
+import { domainConfigRoutes } from './api/domain-config.ts'
 import { endpointFilterRoutes } from './api/endpoint-filter.ts'
 import { policyRoutes } from './api/policies.ts'
 import { resourceRoutes } from './api/resources.ts'
@@ -23,6 +24,7 @@ export function identityRoutes(d: IdentityDeps): Route[] {
   return [
     ...versionRoutes,
     ...authRoutes(d),
+    ...domainConfigRoutes(d),
     ...resourceRoutes(d),
     ...userRoutes(d),
     ...roleRoutes(d),

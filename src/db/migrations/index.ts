@@ -13,6 +13,7 @@ import * as networkAgents from './0017-network-agents.ts'
 import * as imageMetadefs from './0018-image-metadefs.ts'
 import * as identityDomainRoles from './0019-identity-domain-roles.ts'
 import * as identityEndpointFilter from './0021-identity-endpoint-filter.ts'
+import * as identityDomainConfigs from './0022-identity-domain-configs.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -36,4 +37,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0019-identity-domain-roles': identityDomainRoles,
   '0020-compute-migrations': computeMigrations,
   '0021-identity-endpoint-filter': identityEndpointFilter,
+  '0022-identity-domain-configs': identityDomainConfigs,
 }

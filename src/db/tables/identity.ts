@@ -151,6 +151,16 @@ export interface ProjectEndpointGroupsTable {
   created_at: string
 }
 
+/** Keystone's domain-specific configuration: one option of one group, its value as JSON. */
+export interface DomainConfigOptionsTable {
+  domain_id: string
+  config_group: string
+  config_option: string
+  value: string
+  /** Sensitive options (`ldap.password`) are stored but never returned. */
+  sensitive: boolean
+}
+
 /** `/v3/credentials`; an ec2 credential's id is the sha256 hex of its access key, as in Keystone. */
 export interface CredentialsTable {
   id: string
@@ -226,6 +236,7 @@ export interface IdentityTables {
   endpoint_groups: EndpointGroupsTable
   project_endpoints: ProjectEndpointsTable
   project_endpoint_groups: ProjectEndpointGroupsTable
+  domain_config_options: DomainConfigOptionsTable
 }
 
 export type DomainRow = Selectable<DomainsTable>

@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth.ts'
 import type { CatalogManager } from '../catalog.ts'
 import { queryBool } from '../common.ts'
 import type { ApplicationCredentialManager, CredentialManager } from '../credentials.ts'
+import type { DomainConfigManager } from '../domain-config.ts'
 import type { EndpointFilterManager } from '../endpoint-filter.ts'
 import type { PolicyBlobManager } from '../policies.ts'
 import { DEFAULT_DOMAIN_ID, type ResourceManager } from '../resource.ts'
@@ -15,6 +16,7 @@ import type { UserManager } from '../users.ts'
 /** Everything the identity routes call into. */
 export interface IdentityDeps {
   readonly resources: ResourceManager
+  readonly domainConfigs: DomainConfigManager
   readonly users: UserManager
   readonly assignments: AssignmentManager
   readonly catalog: CatalogManager
