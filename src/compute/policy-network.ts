@@ -2,7 +2,8 @@ import type { PolicyRules } from '../common/policy.ts'
 
 /**
  * Nova's policy defaults for the networking routes compute serves
- * (nova/policies/attach_interfaces.py and security_groups.py, Zed), with
+ * (nova/policies/attach_interfaces.py, security_groups.py, networks.py,
+ * tenant_networks.py, floating_ips.py, Zed), with
  * the same rule names as policy.ts: the owner project or an admin.
  */
 const PROJECT_MEMBER_OR_ADMIN = 'rule:project_member_or_admin'
@@ -32,4 +33,6 @@ export const NETWORK_AREA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-floating-ips:add': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-floating-ips:remove': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-networks:show': PROJECT_READER_OR_ADMIN,
+  'os_compute_api:os-tenant-networks:list': PROJECT_READER_OR_ADMIN,
+  'os_compute_api:os-tenant-networks:show': PROJECT_READER_OR_ADMIN,
 }

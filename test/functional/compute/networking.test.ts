@@ -506,6 +506,20 @@ describe('compute: networking on Neutron ports', () => {
       assert.equal(missing.body.itemNotFound.message, 'Network not found')
       assert.equal((await member.nova('GET', '/os-networks', undefined, '2.36')).status, 404)
     })
+
+    it('os-tenant-networks lists and shows them as Nova does (cidr "None"); gone after 2.35', async () => {
+      const list = await member.nova('GET', '/os-tenant-networks')
+      assert.equal(list.status, 200, JSON.stringify(list.body))
+      const mine = list.body.networks.find((n: { id: string }) => n.id === net.networkId)
+      assert.deepEqual(mine, { id: net.networkId, cidr: 'None', label: 'net1' })
+      const shown = await member.nova('GET', `/os-tenant-networks/${net.networkId}`)
+      assert.equal(shown.status, 200)
+      assert.deepEqual(shown.body, { network: { id: net.networkId, cidr: 'None', label: 'net1' } })
+      const missing = await member.nova('GET', '/os-tenant-networks/9d5d3a55-5a8d-4b8a-a7a9-2c1c1b0b0c0d')
+      assert.equal(missing.status, 404)
+      assert.equal(missing.body.itemNotFound.message, 'Network not found')
+      assert.equal((await member.nova('GET', '/os-tenant-networks', undefined, '2.36')).status, 404)
+    })
   })
 
   describe('security groups', () => {

@@ -6,15 +6,18 @@ import { networkProxyRoute, type ComputeRequest } from '../common.ts'
 import type { ApiDeps } from '../deps.ts'
 
 /**
- * Nova's os-networks proxy (networks.py) over Neutron: list and show the
- * networks the caller sees, with the two fields Nova still fills (`id`,
- * `label`) and the rest null, as Nova does since nova-network is gone.
- * 404 beyond 2.35; create, delete and the actions answer 410 as in Nova.
+ * Nova's os-networks and os-tenant-networks proxies (networks.py,
+ * tenant_networks.py) over Neutron: list and show the networks the caller
+ * sees, with the fields Nova still fills (`id`, `label`) and the rest null
+ * (os-tenant-networks: its historical `cidr` string "None"), as Nova does
+ * since nova-network is gone. 404 beyond 2.35.
  */
 export function networkRoutes(deps: ApiDeps): Route[] {
   return [
     networkProxyRoute('GET', '/v2.1/os-networks', 200, (req) => listNetworks(deps, req)),
     networkProxyRoute('GET', '/v2.1/os-networks/:id', 200, (req) => showNetwork(deps, req)),
+    networkProxyRoute('GET', '/v2.1/os-tenant-networks', 200, (req) => listTenantNetworks(deps, req)),
+    networkProxyRoute('GET', '/v2.1/os-tenant-networks/:id', 200, (req) => showTenantNetwork(deps, req)),
   ]
 }
 
@@ -64,6 +67,14 @@ function networkView(net: Doc, isAdmin: boolean): Record<string, unknown> {
   return out
 }
 
+/**
+ * Nova's tenant_networks `network_dict`: `cidr` is the string "None"
+ * (Python's `str(None)`), what the API has returned since Neutron.
+ */
+function tenantNetworkView(net: Doc): Record<string, unknown> {
+  return { id: net.id, cidr: 'None', label: net.name }
+}
+
 async function listNetworks(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   deps.policy.authorize(ctx, 'os_compute_api:os-networks:list')
@@ -74,12 +85,27 @@ async function listNetworks(deps: ApiDeps, req: ComputeRequest) {
 async function showNetwork(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   deps.policy.authorize(ctx, 'os_compute_api:os-networks:show')
-  let net: Doc
+  return { network: networkView(await getNetwork(deps, req), ctx.isAdmin) }
+}
+
+async function listTenantNetworks(deps: ApiDeps, req: ComputeRequest) {
+  const ctx = req.api.ctx
+  deps.policy.authorize(ctx, 'os_compute_api:os-tenant-networks:list')
+  const nets = await deps.network.plugin.core.listNetworks(callerOf(ctx))
+  return { networks: nets.map(tenantNetworkView) }
+}
+
+async function showTenantNetwork(deps: ApiDeps, req: ComputeRequest) {
+  deps.policy.authorize(req.api.ctx, 'os_compute_api:os-tenant-networks:show')
+  return { network: tenantNetworkView(await getNetwork(deps, req)) }
+}
+
+/** The network of the path as the caller sees it; Nova's 404 'Network not found' otherwise. */
+async function getNetwork(deps: ApiDeps, req: ComputeRequest): Promise<Doc> {
   try {
-    net = await deps.network.plugin.core.getNetwork(callerOf(ctx), req.params.id!)
+    return await deps.network.plugin.core.getNetwork(callerOf(req.api.ctx), req.params.id!)
   } catch (err) {
     if (err instanceof NotFound) throw new NotFound('Network not found')
     throw err
   }
-  return { network: networkView(net, ctx.isAdmin) }
 }
