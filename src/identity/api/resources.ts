@@ -1,11 +1,11 @@
-import { NotImplemented } from '../../common/errors.ts'
+import { Invalid, NotFound } from '../../common/errors.ts'
 import { respond, type ApiRequest, type Route } from '../../service/http.ts'
 import { bounded, extraOf, notFound } from '../common.ts'
-import { checkTags } from '../resource.ts'
+import { checkTags, type Domain, type Project } from '../resource.ts'
 import { immutable } from '../users.ts'
 import { defaultDomainId, query, queryFlag, queryList, selfUrl, type IdentityDeps } from './deps.ts'
 import { entity, SCHEMAS, validator } from './validation.ts'
-import { collection, domainView, projectView } from './views.ts'
+import { collection, domainAsProjectView, domainView, projectView } from './views.ts'
 
 const checks = {
   domainCreate: validator(SCHEMAS.domainCreate),
@@ -50,9 +50,25 @@ function tagsOf(req: ApiRequest): { tags: string[]; links: { self: string } } {
   return { tags: [], links: { self: selfUrl(req) } }
 }
 
+/** Keystone's check that a project acting as a domain is a root: no parent, no domain. */
+function requireRoot(b: Body): void {
+  if ((b.parent_id ?? null) !== null || (b.domain_id ?? null) !== null)
+    throw new Invalid('only root projects are allowed to act as domains.')
+}
+
 /** Domains and projects, with project tags. */
 export function resourceRoutes(d: IdentityDeps): Route[] {
   const r = d.resources
+  // As in Keystone, where a domain is a project with is_domain=true, the project routes reach domains too.
+  const projectOrDomain = async (id: string): Promise<{ project: Project } | { domain: Domain }> => {
+    try {
+      return { project: await r.getProject(id) }
+    } catch (err) {
+      const domain = err instanceof NotFound ? await r.findDomain(id) : undefined
+      if (!domain) throw err
+      return { domain }
+    }
+  }
   return [
     // ---- domains ----
     {
@@ -124,10 +140,17 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
       handler: async (req) => {
         // A domain-scoped caller sees the projects of their domain only (Keystone filters the same way).
         const domainId = req.ctx.domainId ?? query(req, 'domain_id')
-        const isDomain = queryFlag(req, 'is_domain')
-        const projects = isDomain
-          ? []
-          : await r.listProjects({
+        if (queryFlag(req, 'is_domain')) {
+          // Projects acting as domains are the domains (Keystone lists them only when asked for).
+          const domains = await r.listDomains({ name: query(req, 'name'), enabled: queryFlag(req, 'enabled') })
+          const visible = domains.filter((x) => domainId === undefined || x.id === domainId)
+          return collection(
+            'projects',
+            bounded(visible.map((x) => domainAsProjectView(x, req.baseUrl))),
+            selfUrl(req),
+          )
+        }
+        const projects = await r.listProjects({
               domainId,
               name: query(req, 'name'),
               enabled: queryFlag(req, 'enabled'),
@@ -147,15 +170,30 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
       status: 201,
       handler: async (req) => {
         const b = entity<Body>(req, 'project', checks.projectCreate)
-        if (b.is_domain === true) throw new NotImplemented('Projects acting as domains are not supported.')
+        if (b.is_domain === true) {
+          requireRoot(b)
+          const domain = await r.createDomain({
+            name: b.name,
+            description: b.description,
+            enabled: b.enabled,
+            extra: extraOf(b, PROJECT_FIELDS),
+          })
+          return { project: domainAsProjectView(domain, req.baseUrl) }
+        }
         let domainId: string = b.domain_id ?? undefined
-        if (!domainId && b.parent_id)
-          domainId = (await r.findProject(b.parent_id))?.domainId ?? defaultDomainId(req.ctx)
+        let parentId: string | undefined = b.parent_id ?? undefined
+        if (parentId && !(await r.findProject(parentId)) && (await r.findDomain(parentId))) {
+          // A parent acting as a domain (Keystone): a top-level project of that domain.
+          domainId ??= parentId
+          if (domainId === parentId) parentId = undefined
+        }
+        if (!domainId && parentId)
+          domainId = (await r.findProject(parentId))?.domainId ?? defaultDomainId(req.ctx)
         domainId ??= defaultDomainId(req.ctx)
         const project = await r.createProject({
           name: b.name,
           domainId,
-          parentId: b.parent_id,
+          parentId,
           description: b.description,
           enabled: b.enabled,
           tags: b.tags,
@@ -168,9 +206,15 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
       method: 'GET',
       path: '/v3/projects/:project_id',
       policy: 'identity:get_project',
-      handler: async (req) => ({
-        project: projectView(await r.getProject((req.params as Params).project_id!), req.baseUrl),
-      }),
+      handler: async (req) => {
+        const found = await projectOrDomain((req.params as Params).project_id!)
+        return {
+          project:
+            'project' in found
+              ? projectView(found.project, req.baseUrl)
+              : domainAsProjectView(found.domain, req.baseUrl),
+        }
+      },
     },
     {
       method: 'PATCH',
@@ -180,7 +224,19 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
         const id = (req.params as Params).project_id!
         const b = entity<Body>(req, 'project', checks.projectUpdate)
         requireMatchingId(b, id)
-        const before = await r.getProject(id)
+        const found = await projectOrDomain(id)
+        if ('domain' in found) {
+          if (b.is_domain !== undefined && b.is_domain !== true) throw immutable('is_domain')
+          requireRoot(b)
+          const domain = await r.updateDomain(id, {
+            name: b.name,
+            description: b.description,
+            enabled: b.enabled,
+            extra: extraOf(b, PROJECT_FIELDS),
+          })
+          return { project: domainAsProjectView(domain, req.baseUrl) }
+        }
+        const before = found.project
         if (b.domain_id !== undefined && b.domain_id !== before.domainId) throw immutable('domain_id')
         if (b.parent_id !== undefined && b.parent_id !== (before.parentId ?? before.domainId))
           throw immutable('parent_id')
@@ -201,7 +257,10 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
       policy: 'identity:delete_project',
       status: 204,
       handler: async (req) => {
-        await r.deleteProject((req.params as Params).project_id!)
+        const id = (req.params as Params).project_id!
+        // Deleting a project acting as a domain deletes the domain (which must be disabled first).
+        if ('domain' in (await projectOrDomain(id))) await r.deleteDomain(id)
+        else await r.deleteProject(id)
       },
     },
 

@@ -17,7 +17,13 @@ type Params = Record<string, string>
 const param = (req: ApiRequest, name: string): string => (req.params as Params)[name] ?? ''
 
 async function project(req: ApiRequest, d: IdentityDeps): Promise<PolicyTarget> {
-  const p = await d.resources.findProject(param(req, 'project_id'))
+  const id = param(req, 'project_id')
+  const p = await d.resources.findProject(id)
+  if (!p) {
+    // A domain reached through the project API (is_domain): a root with no domain.
+    const dom = await d.resources.findDomain(id)
+    if (dom) return { project: { id: dom.id, name: dom.name, domain_id: null, parent_id: null, is_domain: true } }
+  }
   return p
     ? { project: { id: p.id, name: p.name, domain_id: p.domainId, parent_id: p.parentId ?? p.domainId } }
     : {}

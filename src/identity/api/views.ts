@@ -56,6 +56,23 @@ export function projectView(p: Project, base: string): Json {
   }
 }
 
+/** A domain seen through the project API: a root project acting as a domain (Keystone's is_domain). */
+export function domainAsProjectView(d: Domain, base: string): Json {
+  return {
+    ...d.extra,
+    id: d.id,
+    name: d.name,
+    domain_id: null,
+    description: d.description ?? '',
+    enabled: d.enabled,
+    parent_id: null,
+    is_domain: true,
+    tags: [],
+    options: {},
+    links: self(base, `projects/${d.id}`),
+  }
+}
+
 export function userView(u: User, base: string): Json {
   return {
     ...u.extra,
