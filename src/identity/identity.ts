@@ -9,6 +9,7 @@ import { ChangeClock } from './common.ts'
 import { ApplicationCredentialManager, CredentialManager } from './credentials.ts'
 import { DomainConfigManager } from './domain-config.ts'
 import { EndpointFilterManager } from './endpoint-filter.ts'
+import { ConsumerManager } from './oauth1.ts'
 import { PolicyBlobManager } from './policies.ts'
 import { IDENTITY_POLICY_DEFAULTS } from './policy.ts'
 import { ResourceManager } from './resource.ts'
@@ -43,6 +44,7 @@ export class Identity {
   readonly credentials: CredentialManager
   readonly appCreds: ApplicationCredentialManager
   readonly policies: PolicyBlobManager
+  readonly consumers: ConsumerManager
   readonly tokens: TokenProvider
   readonly authenticator: Authenticator
   readonly policy: PolicyEngine
@@ -61,6 +63,7 @@ export class Identity {
     this.credentials = new CredentialManager(db, this.users, this.resources)
     this.appCreds = new ApplicationCredentialManager(db, this.clock, this.assignments, this.users, hashCost)
     this.policies = new PolicyBlobManager(db)
+    this.consumers = new ConsumerManager(db)
     const keys = fernetKeyRepository(config)
     keys.ensure()
     this.tokens = new TokenProvider({

@@ -189,6 +189,13 @@ export const IDENTITY_POLICY_DEFAULTS: PolicyRules = {
   'identity:update_policy': ADMIN_REQUIRED,
   'identity:delete_policy': ADMIN_REQUIRED,
 
+  // consumer.py (OS-OAUTH1)
+  'identity:get_consumer': ADMIN_OR_SYSTEM_READER,
+  'identity:list_consumers': ADMIN_OR_SYSTEM_READER,
+  'identity:create_consumer': ADMIN_REQUIRED,
+  'identity:update_consumer': ADMIN_REQUIRED,
+  'identity:delete_consumer': ADMIN_REQUIRED,
+
   // application_credential.py
   'identity:get_application_credential': ADMIN_OR_SYSTEM_READER_OR_OWNER,
   'identity:list_application_credentials': ADMIN_OR_SYSTEM_READER_OR_OWNER,

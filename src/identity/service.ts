@@ -9,6 +9,7 @@ import { credentialRoutes } from './api/credentials.ts'
 import type { IdentityDeps } from './api/deps.ts'
 import { domainConfigRoutes } from './api/domain-config.ts'
 import { endpointFilterRoutes } from './api/endpoint-filter.ts'
+import { oauth1Routes } from './api/oauth1.ts'
 import { policyRoutes } from './api/policies.ts'
 import { resourceRoutes } from './api/resources.ts'
 import { roleRoutes } from './api/roles.ts'
@@ -32,6 +33,7 @@ export function identityRoutes(d: IdentityDeps): Route[] {
     ...endpointFilterRoutes(d),
     ...credentialRoutes(d),
     ...policyRoutes(d),
+    ...oauth1Routes(d),
   ]
 }
 

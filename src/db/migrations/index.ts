@@ -14,6 +14,7 @@ import * as imageMetadefs from './0018-image-metadefs.ts'
 import * as identityDomainRoles from './0019-identity-domain-roles.ts'
 import * as identityEndpointFilter from './0021-identity-endpoint-filter.ts'
 import * as identityDomainConfigs from './0022-identity-domain-configs.ts'
+import * as identityOauth1Consumers from './0023-identity-oauth1-consumers.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -38,4 +39,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0020-compute-migrations': computeMigrations,
   '0021-identity-endpoint-filter': identityEndpointFilter,
   '0022-identity-domain-configs': identityDomainConfigs,
+  '0023-identity-oauth1-consumers': identityOauth1Consumers,
 }

@@ -161,6 +161,16 @@ export interface DomainConfigOptionsTable {
   sensitive: boolean
 }
 
+/** OS-OAUTH1 consumers; `secret` is returned once, at creation. */
+export interface Oauth1ConsumersTable {
+  id: string
+  description: string | null
+  secret: string
+  extra: string
+  created_at: string
+  updated_at: string | null
+}
+
 /** `/v3/credentials`; an ec2 credential's id is the sha256 hex of its access key, as in Keystone. */
 export interface CredentialsTable {
   id: string
@@ -237,6 +247,7 @@ export interface IdentityTables {
   project_endpoints: ProjectEndpointsTable
   project_endpoint_groups: ProjectEndpointGroupsTable
   domain_config_options: DomainConfigOptionsTable
+  oauth1_consumers: Oauth1ConsumersTable
 }
 
 export type DomainRow = Selectable<DomainsTable>
@@ -252,4 +263,5 @@ export type CredentialRow = Selectable<CredentialsTable>
 export type ApplicationCredentialRow = Selectable<ApplicationCredentialsTable>
 export type PolicyRow = Selectable<PoliciesTable>
 export type EndpointGroupRow = Selectable<EndpointGroupsTable>
+export type Oauth1ConsumerRow = Selectable<Oauth1ConsumersTable>
 export type RevocationEventRow = Selectable<RevocationEventsTable>

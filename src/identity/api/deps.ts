@@ -8,6 +8,7 @@ import { queryBool } from '../common.ts'
 import type { ApplicationCredentialManager, CredentialManager } from '../credentials.ts'
 import type { DomainConfigManager } from '../domain-config.ts'
 import type { EndpointFilterManager } from '../endpoint-filter.ts'
+import type { ConsumerManager } from '../oauth1.ts'
 import type { PolicyBlobManager } from '../policies.ts'
 import { DEFAULT_DOMAIN_ID, type ResourceManager } from '../resource.ts'
 import type { TokenProvider } from '../token/provider.ts'
@@ -24,6 +25,7 @@ export interface IdentityDeps {
   readonly credentials: CredentialManager
   readonly appCreds: ApplicationCredentialManager
   readonly policies: PolicyBlobManager
+  readonly consumers: ConsumerManager
   readonly tokens: TokenProvider
   readonly authenticator: Authenticator
   readonly policy: PolicyEngine

@@ -316,6 +316,16 @@ export const SCHEMAS = {
     minProperties: 1,
     additionalProperties: false,
   },
+  consumerCreate: {
+    type: 'object',
+    properties: { description: nullableString },
+  },
+  consumerUpdate: {
+    type: 'object',
+    properties: { description: nullableString },
+    not: { required: ['secret'] },
+    minProperties: 1,
+  },
   ec2Create: {
     type: 'object',
     properties: { tenant_id: { type: 'string' }, project_id: { type: 'string' } },

@@ -3,6 +3,7 @@ import type { CatalogEntry, CatalogService, Endpoint, Region } from '../catalog.
 import { keystoneTime, type Bounded } from '../common.ts'
 import type { ApplicationCredential, Credential, Ec2Credential } from '../credentials.ts'
 import type { EndpointGroup, ProjectEndpointGroup } from '../endpoint-filter.ts'
+import type { Consumer } from '../oauth1.ts'
 import type { PolicyBlob } from '../policies.ts'
 import type { Domain, Project } from '../resource.ts'
 import type { ValidatedToken } from '../token/provider.ts'
@@ -290,5 +291,16 @@ export function projectEndpointGroupView(a: ProjectEndpointGroup, base: string):
     endpoint_group_id: a.endpointGroupId,
     project_id: a.projectId,
     links: self(base, `OS-EP-FILTER/endpoint_groups/${a.endpointGroupId}/projects/${a.projectId}`),
+  }
+}
+
+/** An OS-OAUTH1 consumer; `secret` only in the answer to its creation. */
+export function consumerView(c: Consumer & { readonly secret?: string }, base: string): Json {
+  return {
+    ...c.extra,
+    id: c.id,
+    description: c.description,
+    ...(c.secret !== undefined ? { secret: c.secret } : {}),
+    links: self(base, `OS-OAUTH1/consumers/${c.id}`),
   }
 }
