@@ -27,6 +27,7 @@ import { getKeyPair, KeypairNotFound } from './db/keypairs.ts'
 import { fixedIpsOf } from './db/info-caches.ts'
 import { lockProjectQuota } from './db/quotas.ts'
 import type { HostApi } from './host-api.ts'
+import { clearGuestPassword } from './password.ts'
 import { ImageNotActive, ImageNotFound, type ComputeImageApi, type ImageMeta } from './image.ts'
 import { canonicalIpv6 } from './objects.ts'
 import type {
@@ -142,8 +143,6 @@ const UID_LENGTH = 8
 const BASE_MAC_PREFIX = 'fa:16:3e'
 /** Longest hostname Nova generates (dnsmasq's limit). */
 const HOSTNAME_MAX_CHARS = 63
-/** System metadata keys a guest's posted password is split over (`password_0` ..), as in Nova. */
-export const PASSWORD_CHUNKS = 4
 
 export class ComputeApi {
   readonly #d: ComputeApiDeps
@@ -485,9 +484,7 @@ export class ComputeApi {
 
   /** Clears the password a guest posted to the metadata service (Nova's four 255-character chunks). */
   async clearPassword(instance: Instance): Promise<void> {
-    const systemMetadata = { ...instance.systemMetadata }
-    for (let i = 0; i < PASSWORD_CHUNKS; i++) systemMetadata[`password_${i}`] = ''
-    await updateInstance(this.#d.db.kysely, instance.uuid, { systemMetadata })
+    await clearGuestPassword(this.#d.db, instance.uuid)
   }
 
   /** An action done here: recorded with its `api_<action>` event (Nova's wrap_instance_event prefix). */

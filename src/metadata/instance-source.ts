@@ -80,6 +80,8 @@ export function sourceOf(
     readonly securityGroups?: readonly string[] | undefined
     readonly keyType?: string | undefined
     readonly address?: string | undefined
+    /** The password the guest posted (the metadata service only; a config drive has none). */
+    readonly password?: string | undefined
   },
 ): MetadataSource {
   return {
@@ -106,5 +108,6 @@ export function sourceOf(
     swapMb: instance.flavor.swapMb,
     vifs: extra.vifs,
     address: extra.address,
+    password: extra.password,
   }
 }

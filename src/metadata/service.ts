@@ -1,14 +1,23 @@
 import { readFileSync } from 'node:fs'
 import { Forbidden, Invalid, NotFound } from '../common/errors.ts'
+import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import type { Config } from '../common/config.ts'
+import { InstanceNotFound } from '../compute/db/instances.ts'
+import { CONFLICT_MESSAGE, PasswordAlreadySet, storeGuestPassword } from '../compute/password.ts'
 import type { Database } from '../db/index.ts'
 import { ApiServer, respond, type ApiRequest } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
 import { HttpService } from '../service/service.ts'
 import { validSignature } from './signature.ts'
 import { instanceIdByAddress, sourceByInstanceId } from './source.ts'
-import { EC2_VERSIONS, InstanceMetadata, MetadataPathNotFound, type VendorData } from './tree.ts'
+import {
+  EC2_VERSIONS,
+  InstanceMetadata,
+  MetadataPathNotFound,
+  type MetadataItem,
+  type VendorData,
+} from './tree.ts'
 
 const log = logger('metadata')
 
@@ -36,8 +45,14 @@ export function createMetadataService(rt: Runtime): HttpService {
     style: 'glance',
     routes: [
       { method: ['GET', 'HEAD'], path: '/', auth: false, handler: (req) => handler.handle(req) },
-      { method: ['GET', 'HEAD'], path: '/*', auth: false, handler: (req) => handler.handle(req) },
+      { method: ['GET', 'HEAD', 'POST'], path: '/*', auth: false, handler: (req) => handler.handle(req) },
     ],
+    // A guest posts its password as whatever curl or cloudbase-init sends (form-encoded,
+    // text, or no type at all through the relay): every body is taken as raw bytes.
+    configure: (app) => {
+      app.removeAllContentTypeParsers()
+      app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+    },
   })
   return new HttpService(
     rt.config,
@@ -71,13 +86,40 @@ export class MetadataHandler {
       ? await this.#byInstanceId(req)
       : await this.#byAddress(req)
     if (!md) throw new NotFound('The resource could not be found.')
+    let item: MetadataItem
     try {
-      const item = md.lookup(path)
-      return text(req, item.body, item.contentType)
+      item = md.lookup(path)
     } catch (err) {
       if (err instanceof MetadataPathNotFound) throw new NotFound('The resource could not be found.')
       throw err
     }
+    if (item.password) return this.#password(req, md, item)
+    return text(req, item.body, item.contentType)
+  }
+
+  /**
+   * `openstack/<version>/password` (Nova's handle_password): GET answers the
+   * stored password; POST stores the body once — 409 when one is stored, 400
+   * when it is over the size limit or the instance is gone; any other method
+   * is 400.
+   */
+  async #password(req: ApiRequest, md: InstanceMetadata, item: MetadataItem): Promise<unknown> {
+    if (req.raw.method === 'GET') return text(req, item.body, item.contentType)
+    if (req.raw.method !== 'POST') throw new Invalid('GET and POST only are supported.')
+    if (md.source.password) throw new PasswordAlreadySet(CONFLICT_MESSAGE)
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
+    const declared = Number(header(req.headers['content-length']) ?? 0)
+    if (declared > limits.metadataPasswordMaxBytes || body.length > limits.metadataPasswordMaxBytes) {
+      throw new Invalid('Request is too large.')
+    }
+    try {
+      await storeGuestPassword(this.#db, md.source.uuid, body.toString('utf8'))
+    } catch (err) {
+      if (err instanceof InstanceNotFound) throw new Invalid(err.message)
+      throw err
+    }
+    log.info({ instance: md.source.uuid }, 'guest posted its password')
+    return respond(200, '', { 'content-type': 'text/html; charset=UTF-8' })
   }
 
   async #byInstanceId(req: ApiRequest): Promise<InstanceMetadata | undefined> {

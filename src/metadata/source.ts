@@ -7,6 +7,7 @@
  */
 import { getKeyPair } from '../compute/db/keypairs.ts'
 import { getInstance } from '../compute/db/instances.ts'
+import { instancePassword } from '../compute/password.ts'
 import type { Instance } from '../compute/objects.ts'
 import type { Database } from '../db/index.ts'
 import { Store, type Doc } from '../network/store.ts'
@@ -41,7 +42,13 @@ export async function sourceByInstanceId(
       .then((k) => k.type)
       .catch(() => 'ssh')
   }
-  return sourceOf(instance, { vifs, securityGroups: groups, keyType, address })
+  return sourceOf(instance, {
+    vifs,
+    securityGroups: groups,
+    keyType,
+    address,
+    password: instancePassword(instance.systemMetadata),
+  })
 }
 
 /**

@@ -81,6 +81,8 @@ export interface MetadataSource {
   readonly vifs: readonly MetadataVif[]
   /** The requester's address, used for `local-ipv4` when the instance has no fixed IP. */
   readonly address?: string | undefined
+  /** The password the guest posted ('' or absent when none), served at `openstack/<version>/password`. */
+  readonly password?: string | undefined
 }
 
 /** vendor_data.json content and the providers vendor_data2.json lists (`static` only). */
@@ -95,6 +97,8 @@ export class MetadataPathNotFound extends Error {}
 export interface MetadataItem {
   readonly body: string | Buffer
   readonly contentType: string
+  /** True for `openstack/<version>/password`, the one path a guest may POST to. */
+  readonly password?: boolean
 }
 
 type Tree = { [key: string]: TreeValue }
@@ -219,8 +223,8 @@ export class InstanceMetadata {
 
   /**
    * Resolves a request path (Nova's `lookup`). Throws MetadataPathNotFound
-   * for anything the trees do not hold. `password` answers empty (no
-   * password is ever posted in Nimbus yet).
+   * for anything the trees do not hold. `password` answers the password the
+   * guest posted ('' when none).
    */
   lookup(rawPath: string, today: string = new Date().toISOString().slice(0, 10)): MetadataItem {
     let tokens = posix.normalize(`/${rawPath}`).split('/').slice(1)
@@ -284,7 +288,7 @@ export class InstanceMetadata {
         return { body: this.#userData, contentType: MIME_TEXT }
       case 'password':
         if (!osAtLeast(GRIZZLY, version)) throw new MetadataPathNotFound(name)
-        return { body: '', contentType: MIME_TEXT }
+        return { body: this.source.password ?? '', contentType: MIME_TEXT, password: true }
       case 'vendor_data.json':
         if (!osAtLeast(HAVANA, version)) throw new MetadataPathNotFound(name)
         return json(this.#vendor.static)

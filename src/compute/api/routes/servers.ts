@@ -1,7 +1,8 @@
 import type { RequestContext } from '../../../common/context.ts'
 import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
-import { PASSWORD_CHUNKS, type CreateServerRequest, type ServerUpdates } from '../../api.ts'
+import type { CreateServerRequest, ServerUpdates } from '../../api.ts'
+import { instancePassword } from '../../password.ts'
 import { getFlavor } from '../../db/flavors.ts'
 import { allFixedIps as cachedAddresses } from '../../db/info-caches.ts'
 import { instanceNotFound } from '../../db/instances.ts'
@@ -502,9 +503,7 @@ async function showPassword(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
   deps.policy.authorize(ctx, 'os_compute_api:os-server-password:show', { project_id: instance.projectId })
-  let password = ''
-  for (let i = 0; i < PASSWORD_CHUNKS; i++) password += instance.systemMetadata[`password_${i}`] ?? ''
-  return { password }
+  return { password: instancePassword(instance.systemMetadata) }
 }
 
 async function clearPassword(deps: ApiDeps, req: ComputeRequest) {
