@@ -1,5 +1,7 @@
+import type { Expression, ExpressionBuilder, SqlBool } from 'kysely'
 import { Forbidden, Invalid, NotFound } from '../common/errors.ts'
 import type { Database } from '../db/index.ts'
+import type { Schema } from '../db/schema.ts'
 import type { AssignmentType, RoleAssignmentRow, RoleRow } from '../db/tables/identity.ts'
 import { nowIso } from '../db/values.ts'
 import {
@@ -54,6 +56,10 @@ export interface Assignment {
   readonly viaGroupId?: string | undefined
   /** Effective listings: the role that implies this one. */
   readonly priorRoleId?: string | undefined
+  /** Direct listings: an OS-INHERIT grant, for the projects below its target (not the target itself). */
+  readonly inherited?: boolean | undefined
+  /** Effective listings: the target of the OS-INHERIT grant this project assignment comes from. */
+  readonly inheritedFrom?: Target | undefined
 }
 
 export interface AssignmentFilters {
@@ -67,6 +73,8 @@ export interface AssignmentFilters {
   readonly effective?: boolean | undefined
   /** With `projectId`: include assignments on every project below it. */
   readonly includeSubtree?: boolean | undefined
+  /** `scope.OS-INHERIT:inherited_to=projects`: only inherited grants. */
+  readonly inheritedToProjects?: boolean | undefined
 }
 
 function toRole(r: RoleRow): Role {
@@ -89,6 +97,47 @@ function targetId(target: Target): string {
   return target.kind === 'system' ? SYSTEM_TARGET : target.id
 }
 
+type TargetKind = 'Project' | 'Domain' | 'System'
+
+function kindOf(target: Target): TargetKind {
+  return target.kind === 'project' ? 'Project' : target.kind === 'domain' ? 'Domain' : 'System'
+}
+
+/** Assignments on some targets of one kind, inherited or not. */
+interface Source {
+  readonly kind: TargetKind
+  readonly targetIds: readonly string[]
+  readonly inherited: boolean
+}
+
+/** The assignments of a user, directly or through one of their groups, on targets of one kind. */
+function actorClause(
+  eb: ExpressionBuilder<Schema, 'role_assignments'>,
+  kind: TargetKind,
+  userId: string,
+  groupIds: readonly string[],
+): Expression<SqlBool> {
+  return eb.or([
+    eb.and([eb('type', '=', `User${kind}` as AssignmentType), eb('actor_id', '=', userId)]),
+    ...(groupIds.length
+      ? [eb.and([eb('type', '=', `Group${kind}` as AssignmentType), eb('actor_id', 'in', groupIds)])]
+      : []),
+  ])
+}
+
+function sourceClause(
+  eb: ExpressionBuilder<Schema, 'role_assignments'>,
+  src: Source,
+  userId: string,
+  groupIds: readonly string[],
+): Expression<SqlBool> {
+  return eb.and([
+    eb('target_id', 'in', src.targetIds),
+    eb('inherited', '=', src.inherited),
+    actorClause(eb, src.kind, userId, groupIds),
+  ])
+}
+
 function fromRow(r: RoleAssignmentRow): Assignment {
   const actor: Actor = r.type.startsWith('User')
     ? { kind: 'user', id: r.actor_id }
@@ -98,7 +147,7 @@ function fromRow(r: RoleAssignmentRow): Assignment {
     : r.type.endsWith('Domain')
       ? { kind: 'domain', id: r.target_id }
       : { kind: 'system' }
-  return { roleId: r.role_id, actor, target }
+  return { roleId: r.role_id, actor, target, ...(r.inherited ? { inherited: true } : {}) }
 }
 
 /** Every role and what it implies, read once per change generation. */
@@ -305,10 +354,14 @@ export class AssignmentManager {
     if (target.kind === 'domain') await this.#resources.getDomain(target.id)
   }
 
-  /** Grants a role. Idempotent. */
-  async grant(actor: Actor, target: Target, roleId: string): Promise<void> {
+  /**
+   * Grants a role. Idempotent. `inherited` (OS-INHERIT) grants it on every
+   * project below the target (a domain's projects, a project's subtree)
+   * instead of on the target itself.
+   */
+  async grant(actor: Actor, target: Target, roleId: string, inherited = false): Promise<void> {
     await this.#checkParties(actor, target, roleId)
-    if (!(await this.hasGrant(actor, target, roleId))) {
+    if (!(await this.hasGrant(actor, target, roleId, inherited))) {
       try {
         await this.#db.kysely
           .insertInto('role_assignments')
@@ -317,7 +370,7 @@ export class AssignmentManager {
             actor_id: actor.id,
             target_id: targetId(target),
             role_id: roleId,
-            inherited: false,
+            inherited,
             created_at: nowIso(),
           })
           .execute()
@@ -329,7 +382,7 @@ export class AssignmentManager {
     this.#clock.bump()
   }
 
-  async hasGrant(actor: Actor, target: Target, roleId: string): Promise<boolean> {
+  async hasGrant(actor: Actor, target: Target, roleId: string, inherited = false): Promise<boolean> {
     const row = await this.#db.kysely
       .selectFrom('role_assignments')
       .select('role_id')
@@ -337,43 +390,48 @@ export class AssignmentManager {
       .where('actor_id', '=', actor.id)
       .where('target_id', '=', targetId(target))
       .where('role_id', '=', roleId)
+      .where('inherited', '=', inherited)
       .executeTakeFirst()
     return row !== undefined
   }
 
   /** 404 (Keystone's RoleAssignmentNotFound) unless the grant exists. */
-  async checkGrant(actor: Actor, target: Target, roleId: string): Promise<void> {
+  async checkGrant(actor: Actor, target: Target, roleId: string, inherited = false): Promise<void> {
     await this.#checkParties(actor, target, roleId)
-    if (!(await this.hasGrant(actor, target, roleId))) throw assignmentNotFound(actor, target, roleId)
+    if (!(await this.hasGrant(actor, target, roleId, inherited)))
+      throw assignmentNotFound(actor, target, roleId)
   }
 
   /**
    * Removes a grant and, as Keystone's revocation events do, revokes the
    * tokens the user (or each member of the group) holds on that target.
    */
-  async revoke(actor: Actor, target: Target, roleId: string): Promise<void> {
-    await this.checkGrant(actor, target, roleId)
+  async revoke(actor: Actor, target: Target, roleId: string, inherited = false): Promise<void> {
+    await this.checkGrant(actor, target, roleId, inherited)
     await this.#db.kysely
       .deleteFrom('role_assignments')
       .where('type', '=', assignmentType(actor, target))
       .where('actor_id', '=', actor.id)
       .where('target_id', '=', targetId(target))
       .where('role_id', '=', roleId)
+      .where('inherited', '=', inherited)
       .execute()
     const userIds =
       actor.kind === 'user' ? [actor.id] : (await this.#users.listUsersInGroup(actor.id)).map((u) => u.id)
+    // An inherited grant on a project reached its subtree; on a domain, the domain's projects
+    // (a domain event matches the tokens of the domain's projects too).
+    const projectIds =
+      target.kind !== 'project' ? [] : inherited ? await this.#resources.subtreeIds(target.id) : [target.id]
     for (const userId of userIds) {
-      await this.#revocations.revoke({
-        userId,
-        ...(target.kind === 'project' ? { projectId: target.id } : {}),
-        ...(target.kind === 'domain' ? { domainId: target.id } : {}),
-      })
+      if (target.kind === 'domain') await this.#revocations.revoke({ userId, domainId: target.id })
+      for (const projectId of projectIds) await this.#revocations.revoke({ userId, projectId })
+      if (target.kind === 'system') await this.#revocations.revoke({ userId })
     }
     this.#clock.bump()
   }
 
-  /** The roles granted directly to the actor on the target. */
-  async listGrants(actor: Actor, target: Target): Promise<Role[]> {
+  /** The roles granted directly to the actor on the target (or, `inherited`, inherited from it). */
+  async listGrants(actor: Actor, target: Target, inherited = false): Promise<Role[]> {
     if (actor.kind === 'user') await this.#users.getUser(actor.id)
     else await this.#users.getGroup(actor.id)
     if (target.kind === 'project') await this.#resources.getProject(target.id)
@@ -384,6 +442,7 @@ export class AssignmentManager {
       .where('type', '=', assignmentType(actor, target))
       .where('actor_id', '=', actor.id)
       .where('target_id', '=', targetId(target))
+      .where('inherited', '=', inherited)
       .execute()
     const index = await this.#roles()
     return rows.map((r) => index.byId.get(r.role_id)).filter((r): r is Role => r !== undefined)
@@ -393,22 +452,23 @@ export class AssignmentManager {
 
   /**
    * The user's effective roles on a target: granted to the user or to one
-   * of their groups, plus every role those imply. What a token carries.
+   * of their groups, plus every role those imply. On a project, also the
+   * roles inherited (OS-INHERIT) from its ancestors and its domain. What a
+   * token carries.
    */
   async effectiveRoles(userId: string, target: Target): Promise<RoleRef[]> {
     const groupIds = await this.#users.groupIdsOf(userId)
-    const kind = target.kind === 'project' ? 'Project' : target.kind === 'domain' ? 'Domain' : 'System'
+    const sources: Source[] = [{ kind: kindOf(target), targetIds: [targetId(target)], inherited: false }]
+    if (target.kind === 'project') sources.push(...(await this.#inheritedSources(target.id)))
     const rows = await this.#db.kysely
       .selectFrom('role_assignments')
       .select('role_id')
-      .where('target_id', '=', targetId(target))
       .where((eb) =>
-        eb.or([
-          eb.and([eb('type', '=', `User${kind}` as AssignmentType), eb('actor_id', '=', userId)]),
-          ...(groupIds.length
-            ? [eb.and([eb('type', '=', `Group${kind}` as AssignmentType), eb('actor_id', 'in', groupIds)])]
-            : []),
-        ]),
+        eb.or(
+          sources
+            .filter((src) => src.targetIds.length > 0)
+            .map((src) => sourceClause(eb, src, userId, groupIds)),
+        ),
       )
       .execute()
     const index = await this.#roles()
@@ -420,42 +480,65 @@ export class AssignmentManager {
       .map((r) => ({ id: r.id, name: r.name }))
   }
 
-  /** Projects the user has any role on, directly or through a group. */
+  /** Where inherited grants reaching `projectId` sit: its ancestors and its domain. */
+  async #inheritedSources(projectId: string): Promise<Source[]> {
+    const project = await this.#resources.findProject(projectId)
+    if (!project) return []
+    return [
+      { kind: 'Project', targetIds: await this.#resources.parentIds(projectId), inherited: true },
+      { kind: 'Domain', targetIds: [project.domainId], inherited: true },
+    ]
+  }
+
+  /** The projects an inherited grant on `target` reaches: a domain's projects, a project's subtree. */
+  async #projectsBelow(target: Target): Promise<string[]> {
+    if (target.kind === 'project') return this.#resources.subtreeIds(target.id)
+    if (target.kind === 'domain')
+      return (await this.#resources.listProjects({ domainId: target.id })).map((p) => p.id)
+    return []
+  }
+
+  /** Projects the user has any role on, directly, through a group or inherited. */
   async projectsForUser(userId: string): Promise<Project[]> {
-    return this.#resources.listProjectsByIds(await this.#targetIdsFor(userId, 'Project'))
+    const ids = new Set(await this.#targetIdsFor(userId, 'Project', false))
+    for (const kind of ['Project', 'Domain'] as const) {
+      for (const id of await this.#targetIdsFor(userId, kind, true)) {
+        const target: Target = kind === 'Project' ? { kind: 'project', id } : { kind: 'domain', id }
+        for (const below of await this.#projectsBelow(target)) ids.add(below)
+      }
+    }
+    return this.#resources.listProjectsByIds([...ids])
   }
 
   /** Domains the user has any role on, directly or through a group. */
   async domainIdsForUser(userId: string): Promise<string[]> {
-    return this.#targetIdsFor(userId, 'Domain')
+    return this.#targetIdsFor(userId, 'Domain', false)
   }
 
   /** True when the user has a role on the system. */
   async hasSystemRole(userId: string): Promise<boolean> {
-    return (await this.#targetIdsFor(userId, 'System')).length > 0
+    return (await this.#targetIdsFor(userId, 'System', false)).length > 0
   }
 
-  async #targetIdsFor(userId: string, kind: 'Project' | 'Domain' | 'System'): Promise<string[]> {
+  async #targetIdsFor(userId: string, kind: TargetKind, inherited: boolean): Promise<string[]> {
     const groupIds = await this.#users.groupIdsOf(userId)
     const rows = await this.#db.kysely
       .selectFrom('role_assignments')
       .select('target_id')
       .distinct()
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('type', '=', `User${kind}` as AssignmentType), eb('actor_id', '=', userId)]),
-          ...(groupIds.length
-            ? [eb.and([eb('type', '=', `Group${kind}` as AssignmentType), eb('actor_id', 'in', groupIds)])]
-            : []),
-        ]),
-      )
+      .where('inherited', '=', inherited)
+      .where((eb) => actorClause(eb, kind, userId, groupIds))
       .execute()
     return rows.map((r) => r.target_id)
   }
 
   // ---- GET /v3/role_assignments ----
 
-  /** Assignments matching the filters; `effective` expands groups to members and roles to implied roles. */
+  /**
+   * Assignments matching the filters; `effective` expands groups to
+   * members, roles to implied roles and inherited grants to the projects
+   * they reach (which is all a token sees).
+   */
   async listAssignments(f: AssignmentFilters): Promise<Assignment[]> {
     if (f.includeSubtree && !f.projectId) {
       throw new Invalid('scope.project.id needs to be specified if include_subtree is also specified')
@@ -465,6 +548,29 @@ export class AssignmentManager {
       : undefined
     // An effective listing for a user also covers the groups the user is in.
     const groupIdsOfUser = f.effective && f.userId ? await this.#users.groupIdsOf(f.userId) : []
+    let q = this.#actorQuery(f, groupIdsOfUser)
+    if (projectIds)
+      q = q.where('type', 'in', ['UserProject', 'GroupProject']).where('target_id', 'in', projectIds)
+    if (f.domainId)
+      q = q.where('type', 'in', ['UserDomain', 'GroupDomain']).where('target_id', '=', f.domainId)
+    if (f.system) q = q.where('type', 'in', ['UserSystem', 'GroupSystem'])
+    if (f.inheritedToProjects) q = q.where('inherited', '=', true)
+    // Effective: an inherited grant applies below its target, never on it.
+    else if (f.effective) q = q.where('inherited', '=', false)
+    let out = (await q.orderBy('created_at').execute()).map(fromRow)
+    if (f.effective) {
+      if (!f.inheritedToProjects && !f.domainId && !f.system)
+        out.push(...(await this.#inheritedToProjects(f, groupIdsOfUser, projectIds)))
+      // As Keystone's _strip_domain_roles: an effective listing shows what a token would carry.
+      const index = await this.#roles()
+      out = (await this.#expand(out, f)).filter((a) => (index.byId.get(a.roleId)?.domainId ?? null) === null)
+    }
+    if (f.roleId) out = out.filter((a) => a.roleId === f.roleId)
+    return dedupe(out)
+  }
+
+  /** role_assignments rows of the filter's actor (a user, with their groups when effective; a group). */
+  #actorQuery(f: AssignmentFilters, groupIdsOfUser: readonly string[]) {
     let q = this.#db.kysely.selectFrom('role_assignments').selectAll()
     if (f.roleId && !f.effective) q = q.where('role_id', '=', f.roleId)
     if (f.userId) {
@@ -479,19 +585,41 @@ export class AssignmentManager {
       )
     }
     if (f.groupId) q = q.where('type', 'in', GROUP_TYPES).where('actor_id', '=', f.groupId)
-    if (projectIds)
-      q = q.where('type', 'in', ['UserProject', 'GroupProject']).where('target_id', 'in', projectIds)
-    if (f.domainId)
-      q = q.where('type', 'in', ['UserDomain', 'GroupDomain']).where('target_id', '=', f.domainId)
-    if (f.system) q = q.where('type', 'in', ['UserSystem', 'GroupSystem'])
-    let out = (await q.orderBy('created_at').execute()).map(fromRow)
-    if (f.effective) {
-      // As Keystone's _strip_domain_roles: an effective listing shows what a token would carry.
-      const index = await this.#roles()
-      out = (await this.#expand(out, f)).filter((a) => (index.byId.get(a.roleId)?.domainId ?? null) === null)
+    return q
+  }
+
+  /**
+   * The inherited grants of the filter's actor, as one assignment per
+   * project they reach (only the listed `projectIds` when given), each
+   * remembering the grant it comes from.
+   */
+  async #inheritedToProjects(
+    f: AssignmentFilters,
+    groupIdsOfUser: readonly string[],
+    projectIds: readonly string[] | undefined,
+  ): Promise<Assignment[]> {
+    let q = this.#actorQuery(f, groupIdsOfUser)
+      .where('inherited', '=', true)
+      .where('type', 'in', ['UserProject', 'GroupProject', 'UserDomain', 'GroupDomain'])
+    if (projectIds) {
+      const sources = (await Promise.all(projectIds.map((id) => this.#inheritedSources(id)))).flat()
+      const targets = [...new Set(sources.flatMap((src) => src.targetIds))]
+      if (targets.length === 0) return []
+      q = q.where('target_id', 'in', targets)
     }
-    if (f.roleId) out = out.filter((a) => a.roleId === f.roleId)
-    return dedupe(out)
+    const out: Assignment[] = []
+    for (const grant of (await q.orderBy('created_at').execute()).map(fromRow)) {
+      const reached = await this.#projectsBelow(grant.target)
+      for (const id of projectIds ? reached.filter((p) => projectIds.includes(p)) : reached) {
+        out.push({
+          roleId: grant.roleId,
+          actor: grant.actor,
+          target: { kind: 'project', id },
+          inheritedFrom: grant.target,
+        })
+      }
+    }
+    return out
   }
 
   async #expand(assignments: readonly Assignment[], f: AssignmentFilters): Promise<Assignment[]> {
@@ -512,6 +640,7 @@ export class AssignmentManager {
           actor: { kind: 'user', id: u.id },
           target: a.target,
           viaGroupId: u.viaGroupId,
+          inheritedFrom: a.inheritedFrom,
         })
         for (const implied of impliedBy(a.roleId, index)) {
           out.push({
@@ -520,6 +649,7 @@ export class AssignmentManager {
             target: a.target,
             viaGroupId: u.viaGroupId,
             priorRoleId: implied.priorId,
+            inheritedFrom: a.inheritedFrom,
           })
         }
       }
@@ -556,6 +686,8 @@ function dedupe(list: readonly Assignment[]): Assignment[] {
       a.target.kind === 'system' ? '' : a.target.id,
       a.viaGroupId ?? '',
       a.priorRoleId ?? '',
+      a.inherited ? 'inherited' : '',
+      a.inheritedFrom ? `${a.inheritedFrom.kind}:${targetId(a.inheritedFrom)}` : '',
     ].join('|')
     if (seen.has(key)) return false
     seen.add(key)

@@ -1,5 +1,6 @@
 import type { ApiRequest, Route } from '../../service/http.ts'
 import type { Actor, Assignment, Target } from '../assignment.ts'
+import { Invalid } from '../../common/errors.ts'
 import { bounded, extraOf } from '../common.ts'
 import { immutable } from '../users.ts'
 import { hasQuery, query, queryFlag, selfUrl, type IdentityDeps } from './deps.ts'
@@ -26,6 +27,77 @@ function grantParts(req: ApiRequest, g: (typeof GRANT_PATHS)[number]): { actor: 
     actor: { kind: g.actor, id: p[`${g.actor}_id`]! },
     target: { kind: g.target, id: p[`${g.target}_id`]! },
   }
+}
+
+/** `scope.OS-INHERIT:inherited_to`: only `projects` is a valid value (Keystone). */
+function inheritedToFilter(req: ApiRequest): boolean | undefined {
+  const v = query(req, 'scope.OS-INHERIT:inherited_to')
+  if (v === undefined) return undefined
+  if (v !== 'projects') throw new Invalid(`Invalid value for scope.OS-INHERIT:inherited_to: ${v}.`)
+  return true
+}
+
+/**
+ * OS-INHERIT (keystone/api/os_inherit.py): grants a role on every project
+ * below a domain or project, with the grant rules of ordinary grants. Only
+ * domains have the list route, as in Keystone.
+ */
+function inheritedGrantRoutes(d: IdentityDeps): Route[] {
+  const a = d.assignments
+  const routes: Route[] = []
+  for (const g of GRANT_PATHS) {
+    const base = `/v3/OS-INHERIT/${g.target}s/:${g.target}_id/${g.actor}s/:${g.actor}_id/roles`
+    const role = (req: ApiRequest) => (req.params as Params).role_id!
+    if (g.target === 'domain') {
+      routes.push({
+        method: 'GET',
+        path: `${base}/inherited_to_projects`,
+        policy: 'identity:list_grants',
+        handler: async (req) => {
+          const { actor, target } = grantParts(req, g)
+          const roles = await a.listGrants(actor, target, true)
+          return collection(
+            'roles',
+            roles.map((r) => roleView(r, req.baseUrl)),
+            selfUrl(req),
+          )
+        },
+      })
+    }
+    routes.push(
+      {
+        method: 'PUT',
+        path: `${base}/:role_id/inherited_to_projects`,
+        policy: 'identity:create_grant',
+        status: 204,
+        handler: async (req) => {
+          const { actor, target } = grantParts(req, g)
+          await a.grant(actor, target, role(req), true)
+        },
+      },
+      {
+        method: 'GET',
+        path: `${base}/:role_id/inherited_to_projects`,
+        policy: 'identity:check_grant',
+        status: 204,
+        handler: async (req) => {
+          const { actor, target } = grantParts(req, g)
+          await a.checkGrant(actor, target, role(req), true)
+        },
+      },
+      {
+        method: 'DELETE',
+        path: `${base}/:role_id/inherited_to_projects`,
+        policy: 'identity:revoke_grant',
+        status: 204,
+        handler: async (req) => {
+          const { actor, target } = grantParts(req, g)
+          await a.revoke(actor, target, role(req), true)
+        },
+      },
+    )
+  }
+  return routes
 }
 
 function grantRoutes(d: IdentityDeps): Route[] {
@@ -305,6 +377,7 @@ export function roleRoutes(d: IdentityDeps): Route[] {
     },
 
     ...grantRoutes(d),
+    ...inheritedGrantRoutes(d),
 
     {
       method: 'GET',
@@ -320,6 +393,7 @@ export function roleRoutes(d: IdentityDeps): Route[] {
           system: hasQuery(req, 'scope.system'),
           effective: hasQuery(req, 'effective') && queryFlag(req, 'effective') !== false,
           includeSubtree: queryFlag(req, 'include_subtree') === true,
+          inheritedToProjects: inheritedToFilter(req),
         })
         const names =
           hasQuery(req, 'include_names') && queryFlag(req, 'include_names') !== false

@@ -228,10 +228,17 @@ export function assignmentView(a: Assignment, base: string, names: AssignmentNam
     scope = { system: { all: true } }
     targetPath = 'system'
   }
-  // The assignment link names the grant that exists: the group's (not the member's), the prior role (not the implied).
+  // The assignment link names the grant that exists: the group's (not the member's), the prior role
+  // (not the implied), the OS-INHERIT grant on the domain or ancestor (not the project it reaches).
   const grantActor = a.viaGroupId ? `groups/${a.viaGroupId}` : `${actorKey}s/${a.actor.id}`
   const grantRole = a.priorRoleId ?? a.roleId
-  const links: Json = { assignment: `${base}/v3/${targetPath}/${grantActor}/roles/${grantRole}` }
+  const inheritedFrom = a.inheritedFrom ?? (a.inherited ? a.target : undefined)
+  if (a.inherited) scope['OS-INHERIT:inherited_to'] = 'projects'
+  const links: Json = {
+    assignment: inheritedFrom
+      ? `${base}/v3/OS-INHERIT/${inheritedFrom.kind}s/${inheritedFrom.kind === 'system' ? '' : inheritedFrom.id}/${grantActor}/roles/${grantRole}/inherited_to_projects`
+      : `${base}/v3/${targetPath}/${grantActor}/roles/${grantRole}`,
+  }
   if (a.viaGroupId) links.membership = `${base}/v3/groups/${a.viaGroupId}/users/${a.actor.id}`
   if (a.priorRoleId) links.prior_role = `${base}/v3/roles/${a.priorRoleId}`
   return {
