@@ -62,12 +62,7 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
   },
   { section: 'identity-feature-enabled', key: 'application_credentials', value: 'True' },
   { section: 'identity-feature-enabled', key: 'project_tags', value: 'True' },
-  {
-    section: 'identity-feature-enabled',
-    key: 'api_extensions',
-    value: 'OS-EC2',
-    why: 'OS-INHERIT (inherited role grants) is not implemented; of the extensions Tempest checks, only OS-EC2 is',
-  },
+  { section: 'identity-feature-enabled', key: 'api_extensions', value: 'OS-EC2,OS-INHERIT' },
   // Compute.
   { section: 'compute-feature-enabled', key: 'resize', value: 'True' },
   { section: 'compute-feature-enabled', key: 'pause', value: 'True' },
