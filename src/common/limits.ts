@@ -137,6 +137,10 @@ export const LIMIT_DEFAULTS = {
   identityProjectTreeMaxDepth: 5,
   /** Tags one project may carry (Keystone's limit). */
   identityProjectMaxTags: 80,
+  /** Deepest chain of redelegated trusts a new trust may allow (Keystone's `[trust] max_redelegation_count`). */
+  identityTrustMaxRedelegationCount: 3,
+  /** Compare-and-set attempts to take one use of a limited trust before giving up (Keystone's). */
+  identityTrustConsumeAttempts: 10,
   /** Tokens a service validating over HTTP keeps in its LRU cache. */
   authTokenCacheEntries: 10_000,
   /** Time a service waits for the identity service to validate a token over HTTP. */

@@ -456,7 +456,11 @@ export class AssignmentManager {
    * roles inherited (OS-INHERIT) from its ancestors and its domain. What a
    * token carries.
    */
-  async effectiveRoles(userId: string, target: Target): Promise<RoleRef[]> {
+  async effectiveRoles(
+    userId: string,
+    target: Target,
+    opts: { readonly includeDomainRoles?: boolean } = {},
+  ): Promise<RoleRef[]> {
     const groupIds = await this.#users.groupIdsOf(userId)
     const sources: Source[] = [{ kind: kindOf(target), targetIds: [targetId(target)], inherited: false }]
     if (target.kind === 'project') sources.push(...(await this.#inheritedSources(target.id)))
@@ -476,7 +480,7 @@ export class AssignmentManager {
     // Domain-specific roles never reach a token; the global roles they imply do (Keystone).
     return ids
       .map((id) => index.byId.get(id))
-      .filter((r): r is Role => r !== undefined && r.domainId === null)
+      .filter((r): r is Role => r !== undefined && (opts.includeDomainRoles || r.domainId === null))
       .map((r) => ({ id: r.id, name: r.name }))
   }
 

@@ -10,6 +10,7 @@ import { ApplicationCredentialManager, CredentialManager } from './credentials.t
 import { DomainConfigManager } from './domain-config.ts'
 import { EndpointFilterManager } from './endpoint-filter.ts'
 import { ConsumerManager } from './oauth1.ts'
+import { TrustManager } from './trusts.ts'
 import { PolicyBlobManager } from './policies.ts'
 import { IDENTITY_POLICY_DEFAULTS } from './policy.ts'
 import { ResourceManager } from './resource.ts'
@@ -45,6 +46,7 @@ export class Identity {
   readonly appCreds: ApplicationCredentialManager
   readonly policies: PolicyBlobManager
   readonly consumers: ConsumerManager
+  readonly trusts: TrustManager
   readonly tokens: TokenProvider
   readonly authenticator: Authenticator
   readonly policy: PolicyEngine
@@ -64,6 +66,7 @@ export class Identity {
     this.appCreds = new ApplicationCredentialManager(db, this.clock, this.assignments, this.users, hashCost)
     this.policies = new PolicyBlobManager(db)
     this.consumers = new ConsumerManager(db)
+    this.trusts = new TrustManager(db, this.clock, this.users, this.resources, this.assignments)
     const keys = fernetKeyRepository(config)
     keys.ensure()
     this.tokens = new TokenProvider({

@@ -33,6 +33,9 @@ function grantsInDomain(role: string): string {
   const scope = ['domain_id:%(target.project.domain_id)s', 'domain_id:%(target.domain.id)s']
   return actor.flatMap((a) => scope.map((s) => `(role:${role} and ${a} and ${s})`)).join(' or ')
 }
+const TRUSTOR = 'user_id:%(target.trust.trustor_user_id)s'
+const TRUSTEE = 'user_id:%(target.trust.trustee_user_id)s'
+const READ_TRUST = `(${ADMIN_REQUIRED}) or (${SYSTEM_READER} or ${TRUSTOR} or ${TRUSTEE})`
 const ROLE_IN_DOMAIN = '(domain_id:%(target.role.domain_id)s or None:%(target.role.domain_id)s)'
 
 export const IDENTITY_POLICY_DEFAULTS: PolicyRules = {
@@ -195,6 +198,16 @@ export const IDENTITY_POLICY_DEFAULTS: PolicyRules = {
   'identity:create_consumer': ADMIN_REQUIRED,
   'identity:update_consumer': ADMIN_REQUIRED,
   'identity:delete_consumer': ADMIN_REQUIRED,
+
+  // trust.py (OS-TRUST)
+  'identity:create_trust': 'user_id:%(target.trust.trustor_user_id)s',
+  'identity:list_trusts': ADMIN_OR_SYSTEM_READER,
+  'identity:list_trusts_for_trustor': `(${ADMIN_REQUIRED}) or (${SYSTEM_READER} or ${TRUSTOR})`,
+  'identity:list_trusts_for_trustee': `(${ADMIN_REQUIRED}) or (${SYSTEM_READER} or ${TRUSTEE})`,
+  'identity:get_trust': READ_TRUST,
+  'identity:list_roles_for_trust': READ_TRUST,
+  'identity:get_role_for_trust': READ_TRUST,
+  'identity:delete_trust': `${ADMIN_REQUIRED} or ${TRUSTOR}`,
 
   // application_credential.py
   'identity:get_application_credential': ADMIN_OR_SYSTEM_READER_OR_OWNER,

@@ -10,6 +10,7 @@ import type { IdentityDeps } from './api/deps.ts'
 import { domainConfigRoutes } from './api/domain-config.ts'
 import { endpointFilterRoutes } from './api/endpoint-filter.ts'
 import { oauth1Routes } from './api/oauth1.ts'
+import { trustRoutes } from './api/trusts.ts'
 import { policyRoutes } from './api/policies.ts'
 import { resourceRoutes } from './api/resources.ts'
 import { roleRoutes } from './api/roles.ts'
@@ -34,6 +35,7 @@ export function identityRoutes(d: IdentityDeps): Route[] {
     ...credentialRoutes(d),
     ...policyRoutes(d),
     ...oauth1Routes(d),
+    ...trustRoutes(d),
   ]
 }
 

@@ -15,6 +15,7 @@ import * as identityDomainRoles from './0019-identity-domain-roles.ts'
 import * as identityEndpointFilter from './0021-identity-endpoint-filter.ts'
 import * as identityDomainConfigs from './0022-identity-domain-configs.ts'
 import * as identityOauth1Consumers from './0023-identity-oauth1-consumers.ts'
+import * as identityTrusts from './0024-identity-trusts.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -40,4 +41,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0021-identity-endpoint-filter': identityEndpointFilter,
   '0022-identity-domain-configs': identityDomainConfigs,
   '0023-identity-oauth1-consumers': identityOauth1Consumers,
+  '0024-identity-trusts': identityTrusts,
 }

@@ -171,6 +171,27 @@ export interface Oauth1ConsumersTable {
   updated_at: string | null
 }
 
+/** OS-TRUST trusts. `expires_at` is ISO 8601 (null: never); `remaining_uses` null: unlimited. */
+export interface TrustsTable {
+  id: string
+  trustor_user_id: string
+  trustee_user_id: string
+  project_id: string | null
+  impersonation: boolean
+  expires_at: string | null
+  remaining_uses: number | null
+  redelegation_count: number
+  redelegated_trust_id: string | null
+  extra: string
+  created_at: string
+}
+
+/** The roles a trust delegates. */
+export interface TrustRolesTable {
+  trust_id: string
+  role_id: string
+}
+
 /** `/v3/credentials`; an ec2 credential's id is the sha256 hex of its access key, as in Keystone. */
 export interface CredentialsTable {
   id: string
@@ -248,6 +269,8 @@ export interface IdentityTables {
   project_endpoint_groups: ProjectEndpointGroupsTable
   domain_config_options: DomainConfigOptionsTable
   oauth1_consumers: Oauth1ConsumersTable
+  trusts: TrustsTable
+  trust_roles: TrustRolesTable
 }
 
 export type DomainRow = Selectable<DomainsTable>
@@ -264,4 +287,5 @@ export type ApplicationCredentialRow = Selectable<ApplicationCredentialsTable>
 export type PolicyRow = Selectable<PoliciesTable>
 export type EndpointGroupRow = Selectable<EndpointGroupsTable>
 export type Oauth1ConsumerRow = Selectable<Oauth1ConsumersTable>
+export type TrustRow = Selectable<TrustsTable>
 export type RevocationEventRow = Selectable<RevocationEventsTable>

@@ -9,6 +9,7 @@ import type { ApplicationCredentialManager, CredentialManager } from '../credent
 import type { DomainConfigManager } from '../domain-config.ts'
 import type { EndpointFilterManager } from '../endpoint-filter.ts'
 import type { ConsumerManager } from '../oauth1.ts'
+import type { TrustManager } from '../trusts.ts'
 import type { PolicyBlobManager } from '../policies.ts'
 import { DEFAULT_DOMAIN_ID, type ResourceManager } from '../resource.ts'
 import type { TokenProvider } from '../token/provider.ts'
@@ -26,6 +27,7 @@ export interface IdentityDeps {
   readonly appCreds: ApplicationCredentialManager
   readonly policies: PolicyBlobManager
   readonly consumers: ConsumerManager
+  readonly trusts: TrustManager
   readonly tokens: TokenProvider
   readonly authenticator: Authenticator
   readonly policy: PolicyEngine

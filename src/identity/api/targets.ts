@@ -22,7 +22,8 @@ async function project(req: ApiRequest, d: IdentityDeps): Promise<PolicyTarget> 
   if (!p) {
     // A domain reached through the project API (is_domain): a root with no domain.
     const dom = await d.resources.findDomain(id)
-    if (dom) return { project: { id: dom.id, name: dom.name, domain_id: null, parent_id: null, is_domain: true } }
+    if (dom)
+      return { project: { id: dom.id, name: dom.name, domain_id: null, parent_id: null, is_domain: true } }
   }
   return p
     ? { project: { id: p.id, name: p.name, domain_id: p.domainId, parent_id: p.parentId ?? p.domainId } }
@@ -116,7 +117,18 @@ const PROJECT_RULES = [
   'delete_project_tag',
 ]
 
+/** The trust in the path (404 first when there is none, as Keystone builds the target). */
+async function trust(req: ApiRequest, d: IdentityDeps): Promise<PolicyTarget> {
+  const t = await d.trusts.get(param(req, 'trust_id'))
+  return { trust: { id: t.id, trustor_user_id: t.trustorUserId, trustee_user_id: t.trusteeUserId } }
+}
+
 export const TARGETS: Readonly<Record<string, Builder>> = {
+  'identity:get_trust': trust,
+  'identity:delete_trust': trust,
+  'identity:list_roles_for_trust': trust,
+  'identity:get_role_for_trust': trust,
+  'identity:create_trust': (req) => ({ trust: bodyEntity(req, 'trust') }),
   ...Object.fromEntries(PROJECT_RULES.map((r) => [`identity:${r}`, project])),
   'identity:create_project': (req) => {
     const p = bodyEntity(req, 'project')

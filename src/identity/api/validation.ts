@@ -326,6 +326,31 @@ export const SCHEMAS = {
     not: { required: ['secret'] },
     minProperties: 1,
   },
+  trustCreate: {
+    type: 'object',
+    properties: {
+      trustor_user_id: { type: 'string' },
+      trustee_user_id: { type: 'string' },
+      impersonation: boolean,
+      project_id: nullableString,
+      remaining_uses: { type: ['integer', 'null'], minimum: 1 },
+      expires_at: nullableString,
+      allow_redelegation: { type: ['boolean', 'null'] },
+      redelegation_count: { type: ['integer', 'null'], minimum: 0 },
+      redelegated_trust_id: nullableString,
+      roles: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { id: id64, name: name255 },
+          minProperties: 1,
+          maxProperties: 1,
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ['trustor_user_id', 'trustee_user_id', 'impersonation'],
+  },
   ec2Create: {
     type: 'object',
     properties: { tenant_id: { type: 'string' }, project_id: { type: 'string' } },

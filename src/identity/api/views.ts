@@ -4,6 +4,7 @@ import { keystoneTime, type Bounded } from '../common.ts'
 import type { ApplicationCredential, Credential, Ec2Credential } from '../credentials.ts'
 import type { EndpointGroup, ProjectEndpointGroup } from '../endpoint-filter.ts'
 import type { Consumer } from '../oauth1.ts'
+import type { Trust } from '../trusts.ts'
 import type { PolicyBlob } from '../policies.ts'
 import type { Domain, Project } from '../resource.ts'
 import type { ValidatedToken } from '../token/provider.ts'
@@ -309,5 +310,34 @@ export function consumerView(c: Consumer & { readonly secret?: string }, base: s
     description: c.description,
     ...(c.secret !== undefined ? { secret: c.secret } : {}),
     links: self(base, `OS-OAUTH1/consumers/${c.id}`),
+  }
+}
+
+/** Keystone's utils.isotime(subsecond=True): `2015-08-27T09:49:58.000000Z`. */
+function isotimeMicro(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 23)}000Z`
+}
+
+/** An OS-TRUST trust; `roles` only when showing one trust (lists leave them out, as Keystone). */
+export function trustView(t: Trust, base: string, roles?: readonly Role[]): Json {
+  return {
+    ...t.extra,
+    id: t.id,
+    trustor_user_id: t.trustorUserId,
+    trustee_user_id: t.trusteeUserId,
+    project_id: t.projectId,
+    impersonation: t.impersonation,
+    expires_at: t.expiresAtMs === null ? null : isotimeMicro(t.expiresAtMs),
+    remaining_uses: t.remainingUses,
+    redelegated_trust_id: t.redelegatedTrustId,
+    redelegation_count: t.redelegationCount,
+    deleted_at: null,
+    ...(roles
+      ? {
+          roles: roles.map((r) => roleView(r, base)),
+          roles_links: { self: `${base}/v3/OS-TRUST/trusts/${t.id}/roles`, previous: null, next: null },
+        }
+      : {}),
+    links: self(base, `OS-TRUST/trusts/${t.id}`),
   }
 }
