@@ -29,9 +29,7 @@ async function catalogOf(d: IdentityDeps, userId: string, projectId: string | un
 async function tokenBody(d: IdentityDeps, req: ApiRequest, t: ValidatedToken): Promise<unknown> {
   const scoped = t.scope.kind !== 'unscoped'
   const catalog =
-    scoped && !hasQuery(req, 'nocatalog')
-      ? await catalogOf(d, t.user.id, t.project?.id)
-      : undefined
+    scoped && !hasQuery(req, 'nocatalog') ? await catalogOf(d, t.user.id, t.project?.id) : undefined
   return tokenView(t, catalog)
 }
 

@@ -142,7 +142,10 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
         const domainId = req.ctx.domainId ?? query(req, 'domain_id')
         if (queryFlag(req, 'is_domain')) {
           // Projects acting as domains are the domains (Keystone lists them only when asked for).
-          const domains = await r.listDomains({ name: query(req, 'name'), enabled: queryFlag(req, 'enabled') })
+          const domains = await r.listDomains({
+            name: query(req, 'name'),
+            enabled: queryFlag(req, 'enabled'),
+          })
           const visible = domains.filter((x) => domainId === undefined || x.id === domainId)
           return collection(
             'projects',
@@ -151,15 +154,15 @@ export function resourceRoutes(d: IdentityDeps): Route[] {
           )
         }
         const projects = await r.listProjects({
-              domainId,
-              name: query(req, 'name'),
-              enabled: queryFlag(req, 'enabled'),
-              parentId: query(req, 'parent_id'),
-              tags: queryList(req, 'tags'),
-              tagsAny: queryList(req, 'tags-any'),
-              notTags: queryList(req, 'not-tags'),
-              notTagsAny: queryList(req, 'not-tags-any'),
-            })
+          domainId,
+          name: query(req, 'name'),
+          enabled: queryFlag(req, 'enabled'),
+          parentId: query(req, 'parent_id'),
+          tags: queryList(req, 'tags'),
+          tagsAny: queryList(req, 'tags-any'),
+          notTags: queryList(req, 'not-tags'),
+          notTagsAny: queryList(req, 'not-tags-any'),
+        })
         return collection('projects', bounded(projects.map((p) => projectView(p, req.baseUrl))), selfUrl(req))
       },
     },
