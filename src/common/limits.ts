@@ -113,6 +113,14 @@ export const LIMIT_DEFAULTS = {
   configDriveBuildTimeoutMs: 30_000,
   /** Largest config drive content (all files together), as a guard against a runaway user_data. */
   configDriveMaxBytes: 64 * 1024 * 1024,
+  /**
+   * Time a spawn waits, its guest created paused, for the network to report
+   * every port wired (Nova's vif_plugging_timeout, 300 s; fatal as
+   * vif_plugging_is_fatal).
+   */
+  vifPluggingTimeoutMs: 300_000,
+  /** Interval between two checks of the ports' status while waiting for them to be wired. */
+  vifPluggedPollIntervalMs: 50,
   /** Time spawn waits for a started domain to report RUNNING (Nova polls every 0.5 s). */
   libvirtSpawnTimeoutMs: 60_000,
   /** Interval between domain state polls. */

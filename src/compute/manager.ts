@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { RequestContext } from '../common/context.ts'
 import { NimbusError, NotFound, registerErrorClass } from '../common/errors.ts'
+import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import type { ConductorRpcApi, InstanceUpdateArgs } from '../conductor/rpcapi.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
@@ -50,6 +52,10 @@ registerErrorClass(InterfaceAttachFailed)
 export class BuildReschedule extends NimbusError {}
 registerErrorClass(BuildReschedule)
 
+/** The network did not report a guest's ports wired in time (Nova's VirtualInterfaceCreateException). */
+export class VirtualInterfaceCreateFailed extends NimbusError {}
+registerErrorClass(VirtualInterfaceCreateFailed)
+
 /** Fault code Nova records for build failures. */
 const BUILD_FAULT_CODE = 500
 /** Root device name the fake and libvirt drivers give the first disk. */
@@ -61,6 +67,8 @@ export interface ComputeManagerDeps {
   readonly tracker: ResourceTracker
   readonly conductor: ConductorRpcApi
   readonly network: NetworkRpcApi
+  /** Makes every host's network agent sync now (a guest's new taps are waiting to be wired). */
+  readonly wakeNetworkAgents?: (() => void) | undefined
   /** Called after claims change, so the node report follows (debounced by the caller). */
   readonly onUsageChanged?: (() => void) | undefined
 }
@@ -212,7 +220,7 @@ export class ComputeManager {
       updates: { taskState: TaskState.SPAWNING, rootDeviceName: ROOT_DEVICE_NAME },
       expectedTaskState: [TaskState.BLOCK_DEVICE_MAPPING],
     })
-    await build.run(reschedulable, async () => {
+    await build.run(spawnFailure, async () => {
       await this.#d.driver.spawn({
         instance: virtInstance(instance),
         image: {
@@ -225,6 +233,7 @@ export class ComputeManager {
         adminPassword: args.request.adminPassword,
         configDrive: instance.configDrive === 'True',
         metadata: sourceOf(instance, { vifs: metadataVifs(nics) }),
+        vifsPlugged: () => this.#waitForVifsPlugged(ctx, nics.map((n) => n.portId)),
       })
       revert.add('destroy guest', () => this.#d.driver.destroy(virtInstance(instance)))
     })
@@ -237,6 +246,27 @@ export class ComputeManager {
       },
       expectedTaskState: [TaskState.SPAWNING],
     })
+  }
+
+  /**
+   * Nova's network-vif-plugged wait: resolves once every port is ACTIVE
+   * (the data plane has put its tap on the bridge and loaded its filters).
+   * The agents are woken first, so the new taps are wired within
+   * milliseconds rather than at their next periodic resync.
+   */
+  async #waitForVifsPlugged(ctx: RequestContext, portIds: readonly string[]): Promise<void> {
+    if (portIds.length === 0) return
+    this.#d.wakeNetworkAgents?.()
+    const deadline = Date.now() + limits.vifPluggingTimeoutMs
+    for (;;) {
+      const inactive = await this.#d.network.inactivePorts(ctx, { portIds })
+      if (inactive.length === 0) return
+      if (Date.now() >= deadline)
+        throw new VirtualInterfaceCreateFailed(
+          `Virtual Interface creation failed: port(s) ${inactive.join(', ')} not plugged within ${limits.vifPluggingTimeoutMs / 1000} s`,
+        )
+      await sleep(limits.vifPluggedPollIntervalMs)
+    }
   }
 
   /** The image as the caller sees it now: it must still exist, be active and fit the flavor. */
@@ -637,6 +667,13 @@ function now(): string {
 /** Claims that do not fit and failed spawns may work on another host (Nova reschedules them). */
 function reschedulable(step: string, err: unknown): NimbusError {
   return new BuildReschedule(`${step}: ${messageOf(err)}`)
+}
+
+/** Spawn failures are rescheduled, except ports never wired (Nova aborts: another host would not fix the network). */
+function spawnFailure(step: string, err: unknown): NimbusError {
+  if (err instanceof VirtualInterfaceCreateFailed)
+    return abortWith('Failed to allocate the network(s), not rescheduling.')(step, err)
+  return reschedulable(step, err)
 }
 
 function abort(step: string, err: unknown): NimbusError {

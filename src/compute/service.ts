@@ -8,6 +8,7 @@ import { bridgeName } from '../network/dataplane/names.ts'
 import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import { ConductorRpcApi } from '../conductor/rpcapi.ts'
+import { AgentNotifier } from '../network/notifier.ts'
 import { NetworkRpcApi } from '../network/rpcapi.ts'
 import { RpcServer, type Transport } from '../rpc/index.ts'
 import type { Runtime } from '../service/runtime.ts'
@@ -54,6 +55,7 @@ export class ComputeHost {
     this.host = host
     this.driver = driver
     this.#conductor = new ConductorRpcApi(transport)
+    const agents = new AgentNotifier(transport, host, undefined)
     this.tracker = new ResourceTracker(host, config.compute)
     this.manager = new ComputeManager({
       host,
@@ -61,6 +63,7 @@ export class ComputeHost {
       tracker: this.tracker,
       conductor: this.#conductor,
       network: new NetworkRpcApi(transport),
+      wakeNetworkAgents: () => agents.notify('port'),
       onUsageChanged: () => this.#scheduleReport(),
     })
     this.moves = new ComputeMoves({

@@ -11,6 +11,7 @@ import {
   type AllocatePortArgs,
   type DeallocateArgs,
   type DeallocatePortArgs,
+  type InactivePortsArgs,
 } from './rpcapi.ts'
 
 const log = logger('network.manager')
@@ -39,6 +40,7 @@ export class NetworkManager {
       deallocate_for_instance: (ctx, a: DeallocateArgs) => this.deallocateForInstance(ctx, a),
       allocate_port_for_instance: (ctx, a: AllocatePortArgs) => this.allocatePortForInstance(ctx, a),
       deallocate_port_for_instance: (ctx, a: DeallocatePortArgs) => this.deallocatePortForInstance(ctx, a),
+      inactive_ports: (_ctx, a: InactivePortsArgs) => this.inactivePorts(a),
     }
   }
 
@@ -67,6 +69,16 @@ export class NetworkManager {
       'ports allocated',
     )
     return vifs
+  }
+
+  /** The ports of `portIds` not ACTIVE (or gone). */
+  async inactivePorts(args: InactivePortsArgs): Promise<string[]> {
+    const inactive: string[] = []
+    for (const id of args.portIds) {
+      const port = await this.#plugin.store.get('ports', id)
+      if (port?.status !== 'ACTIVE') inactive.push(id)
+    }
+    return inactive
   }
 
   /** Deletes the instance's ports, unbinding the ones it was given; the cache empties. Idempotent. */

@@ -32,6 +32,10 @@ export interface AllocatePortArgs {
   readonly nic: NicRequest
 }
 
+export interface InactivePortsArgs {
+  readonly portIds: readonly string[]
+}
+
 export interface DeallocatePortArgs {
   readonly instanceUuid: string
   readonly portId: string
@@ -62,6 +66,16 @@ export class NetworkRpcApi {
   /** call: an interface attach plugs the port it gets back. */
   allocatePortForInstance(ctx: RequestContext, args: AllocatePortArgs): Promise<VifInfo> {
     return this.#client.call<VifInfo>(ctx, 'allocate_port_for_instance', args)
+  }
+
+  /**
+   * call: which of these ports are not ACTIVE yet (missing ones included).
+   * Compute polls it between creating a guest paused and starting it: the
+   * data plane marks a port ACTIVE once its tap is on the bridge and its
+   * filters are loaded (Nova waits for Neutron's network-vif-plugged).
+   */
+  inactivePorts(ctx: RequestContext, args: InactivePortsArgs): Promise<string[]> {
+    return this.#client.call<string[]>(ctx, 'inactive_ports', args)
   }
 
   /** call: an interface detach releases the port after unplugging it. */

@@ -65,6 +65,14 @@ export interface SpawnRequest {
   readonly configDrive: boolean
   /** What the config drive holds (the metadata trees' source); drivers fall back to what the request carries. */
   readonly metadata?: MetadataSource | undefined
+  /**
+   * Resolves once the network has wired every NIC (Nova's
+   * network-vif-plugged events); rejects when it does not in time. A driver
+   * whose guests have real NICs creates the guest paused with its
+   * interfaces, awaits this, then lets it run, so the guest's first DHCP
+   * request finds its port filtered and on the bridge.
+   */
+  readonly vifsPlugged?: (() => Promise<void>) | undefined
 }
 
 /** `rescue`: what to boot instead of the instance's own disk. */

@@ -304,6 +304,51 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
     )
   })
 
+  it('holds the guest paused with its tap until vifsPlugged resolves; a failed wait leaves nothing', async () => {
+    const nic = {
+      networkId: 'net-1',
+      networkLabel: 'test',
+      macAddress: '52:54:00:c0:00:0c',
+      address: '192.0.2.12',
+      version: 4 as const,
+    }
+    const inst = instance()
+    let stateDuringWait = ''
+    let tapDuringWait = false
+    await driver.spawn({
+      instance: inst,
+      image,
+      nics: [nic],
+      configDrive: false,
+      vifsPlugged: async () => {
+        const r = await run(['virsh', '-c', URI, 'domstate', driver.domainName(inst.uuid)], {
+          timeoutMs: 30_000,
+        })
+        stateDuringWait = r.stdout.trim()
+        tapDuringWait = existsSync(`/sys/class/net/${tapName(nic.macAddress)}`)
+      },
+    })
+    assert.equal(stateDuringWait, 'paused', 'the guest does not run before its NICs are wired')
+    assert.ok(tapDuringWait, 'the tap exists while the guest waits (the network can wire it)')
+    assert.equal((await driver.getInfo(inst)).powerState, PowerState.RUNNING)
+    await driver.destroy(inst)
+    await assertNothingLeft(inst, nic.macAddress)
+    const failed = instance()
+    await assert.rejects(
+      driver.spawn({
+        instance: failed,
+        image,
+        nics: [nic],
+        configDrive: false,
+        vifsPlugged: async () => {
+          throw new Error('ports not plugged in time')
+        },
+      }),
+      /ports not plugged in time/,
+    )
+    await assertNothingLeft(failed, nic.macAddress)
+  })
+
   it('a config drive is an ISO labelled config-2 on a read-only cdrom, gone with the guest', async () => {
     const inst = instance()
     await driver.spawn({ instance: inst, image, nics: [], configDrive: true })

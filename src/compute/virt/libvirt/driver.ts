@@ -215,7 +215,15 @@ export class LibvirtDriver implements VirtDriver {
       revert.add('undefine domain', () => this.#virsh.execIdempotent(['undefine', '--managed-save', domain]))
       await this.#step('spawn:define', () => this.#virsh.exec(['define', join(dir, 'domain.xml')]))
       revert.add('destroy domain', () => this.#virsh.execIdempotent(['destroy', domain]))
-      await this.#step('spawn:start', () => this.#virsh.exec(['start', domain]))
+      // With NICs, the guest is created paused until the network has wired its taps (Nova's vif-plugged wait).
+      const vifsPlugged = nics.length > 0 ? request.vifsPlugged : undefined
+      await this.#step('spawn:start', () =>
+        this.#virsh.exec(vifsPlugged ? ['start', '--paused', domain] : ['start', domain]),
+      )
+      if (vifsPlugged) {
+        await this.#step('spawn:vifs-plugged', vifsPlugged)
+        await this.#step('spawn:resume', () => this.#virsh.exec(['resume', domain]))
+      }
       await this.#waitForState(instance, PowerState.RUNNING, limits.libvirtSpawnTimeoutMs)
       revert.success()
       log.info({ instance: instance.uuid, domain, virtType: this.#virtType }, 'spawned')
