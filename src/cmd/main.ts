@@ -10,6 +10,9 @@ import { ALL_SERVICES, Cloud } from './cloud.ts'
 import { bootstrap, configuredEndpoints } from '../identity/bootstrap.ts'
 import { fernetKeyRepository, Identity } from '../identity/identity.ts'
 import { imageBuild } from '../guest-image/command.ts'
+import { NetworkPlugin } from '../network/plugin.ts'
+import { dataplaneAgentFor } from '../network/service.ts'
+import { settingsFrom } from '../network/settings.ts'
 import {
   ADMIN_PROJECT,
   ADMIN_USER,
@@ -160,6 +163,26 @@ async function identityBootstrap(cmd: Command): Promise<void> {
   }
 }
 
+/**
+ * Removes what this host's network data plane made (as Neutron's
+ * netns-cleanup and linuxbridge-cleanup): its DHCP servers, router
+ * namespaces and metadata proxies, its bridges and veths, its nftables
+ * tables. Guests' taps are left to compute. Run with the cloud stopped.
+ */
+async function networkCleanup(cmd: Command): Promise<void> {
+  const config = configFrom(cmd)
+  setLogLevel(config.logLevel)
+  setLimits(config.limits)
+  const db = await openDatabase(config.databaseUrl)
+  try {
+    const agent = dataplaneAgentFor(config, new NetworkPlugin(db, settingsFrom(config)))
+    await agent.teardown()
+    process.stdout.write(`network data plane of host ${config.host} removed\n`)
+  } finally {
+    await db.close()
+  }
+}
+
 function fernetRotate(cmd: Command): void {
   const config = configFrom(cmd)
   setLogLevel(config.logLevel)
@@ -227,6 +250,14 @@ export function buildProgram(): Command {
     .description('build the small bootable qcow2 guest image (busybox + dropbear) from Debian packages')
     .option('--output <file>', 'where to write it (default: <state_dir>/images/nimbus-guest.qcow2)')
     .action((opts: { output?: string }, cmd: Command) => imageBuild(configFrom(cmd), opts))
+  program
+    .command('network')
+    .description('network data plane administration')
+    .command('cleanup')
+    .description(
+      "remove this host's DHCP servers, router namespaces, bridges and nftables tables (run with the cloud stopped)",
+    )
+    .action((_opts: unknown, cmd: Command) => networkCleanup(cmd))
   const identity = program.command('identity').description('identity service (Keystone) administration')
   identity
     .command('bootstrap')

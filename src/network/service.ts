@@ -125,6 +125,22 @@ export function networkApiFor(rt: Runtime): NetworkApi {
   return networkPluginFor(rt).api
 }
 
+/** This host's data plane agent, as `[network]` configures it (its state under `<state_dir>/network/<host>`). */
+export function dataplaneAgentFor(config: Config, plugin: NetworkPlugin): DataplaneAgent {
+  const net = config.network
+  return new DataplaneAgent(plugin.store, {
+    host: config.host,
+    networkNode: net.networkNode,
+    stateDir: join(config.stateDir, 'network', config.host),
+    nftTable: net.nftTable,
+    interfaceMappings: net.physicalInterfaceMappings,
+    hostNetns: net.hostNamespace || undefined,
+    metadataUrl: `http://${config.publicHost}:${config.metadata.port}`,
+    metadataSecret: config.metadata.metadataProxySharedSecret,
+    onPortsActive: (ids) => plugin.core.markActive(ids),
+  })
+}
+
 /** Neutron v2.0 on :9696. */
 export function createNetworkService(rt: Runtime): NetworkService {
   const plugin = networkPluginFor(rt)
@@ -141,19 +157,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
     ...authMiddleware(rt),
   })
   const net = rt.config.network
-  const agent = net.dataplane
-    ? new DataplaneAgent(plugin.store, {
-        host: rt.config.host,
-        networkNode: net.networkNode,
-        stateDir: join(rt.config.stateDir, 'network', rt.config.host),
-        nftTable: net.nftTable,
-        interfaceMappings: net.physicalInterfaceMappings,
-        hostNetns: net.hostNamespace || undefined,
-        metadataUrl: `http://${rt.config.publicHost}:${rt.config.metadata.port}`,
-        metadataSecret: rt.config.metadata.metadataProxySharedSecret,
-        onPortsActive: (ids) => plugin.core.markActive(ids),
-      })
-    : undefined
+  const agent = net.dataplane ? dataplaneAgentFor(rt.config, plugin) : undefined
   plugin.agents.reportAs(rt.config.host, hostAgents(net))
   const notifier = new AgentNotifier(rt.transport, rt.config.host, agent)
   const manager = new NetworkManager(rt.db, plugin)
