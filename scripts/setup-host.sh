@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 
 NODE_MAJOR_MIN=20
 # The real OpenStack clients the acceptance tests drive, Tempest, and what the
-# network data plane and its namespace tests use (busybox-static: DHCP client in test guests).
-DEBIAN_PACKAGES=(python3-openstackclient tempest iproute2 nftables dnsmasq-base busybox-static)
+# network data plane and its namespace tests use (busybox-static: DHCP client in test guests;
+# iputils-ping: Tempest pings floating IPs from its namespace).
+DEBIAN_PACKAGES=(python3-openstackclient tempest iproute2 nftables dnsmasq-base busybox-static iputils-ping)
 
 need_node() {
   if ! command -v node >/dev/null; then

@@ -84,6 +84,11 @@ export class OsClient {
     return ep.url.replace(/\/+$/, '')
   }
 
+  /** Every endpoint URL of the catalog (all interfaces). */
+  catalogUrls(): string[] {
+    return this.#catalog.flatMap((e) => e.endpoints.map((ep) => ep.url))
+  }
+
   /** A JSON request to `service` (catalog type) at `path`; resolves with the parsed body. */
   async request<T = any>(
     service: string,

@@ -1,4 +1,4 @@
-import { FEATURE_FLAGS } from './features.ts'
+import { FEATURE_FLAGS, REAL_VM_FLAGS } from './features.ts'
 
 /** What the generated tempest.conf needs to know about the cloud under test. */
 export interface TempestTarget {
@@ -22,11 +22,20 @@ export interface TempestTarget {
    * it run the tests of extensions Nimbus does not have).
    */
   readonly networkExtensions?: readonly string[] | undefined
+  /** Compute nodes the cloud has; Tempest runs its multi-node tests from 2. */
+  readonly minComputeNodes?: number | undefined
   readonly lockPath: string
   readonly logFile: string
+  /** Real guests (libvirt): Tempest logs into them over SSH through floating IPs. */
+  readonly realVms?: { readonly sshUser: string } | undefined
 }
 
 const BUILD_TIMEOUT_S = 120
+/** TCG guests: boot, DHCP, metadata and SSH take 10–60 s on a loaded 2-core machine. */
+const REAL_VM_BUILD_TIMEOUT_S = 300
+const REAL_VM_SSH_TIMEOUT_S = 300
+const REAL_VM_PING_TIMEOUT_S = 120
+const REAL_VM_CONNECT_TIMEOUT_S = 60
 
 /** tempest.conf for one run: identity v3, dynamic credentials, the cloud's refs and feature flags. */
 export function tempestConf(t: TempestTarget): string {
@@ -60,6 +69,7 @@ export function tempestConf(t: TempestTarget): string {
   set('compute', 'max_microversion', t.maxMicroversion)
   set('compute', 'build_timeout', String(BUILD_TIMEOUT_S))
   set('compute', 'region', t.region)
+  if (t.minComputeNodes) set('compute', 'min_compute_nodes', String(t.minComputeNodes))
   set('image', 'build_timeout', String(BUILD_TIMEOUT_S))
   set('image', 'region', t.region)
   set('network', 'region', t.region)
@@ -69,6 +79,22 @@ export function tempestConf(t: TempestTarget): string {
   if (t.publicNetworkName) set('network', 'floating_network_name', t.publicNetworkName)
   set('volume', 'catalog_type', 'volumev3')
   for (const f of FEATURE_FLAGS) set(f.section, f.key, f.value)
+  if (t.realVms) {
+    for (const f of REAL_VM_FLAGS) set(f.section, f.key, f.value)
+    set('compute', 'build_timeout', String(REAL_VM_BUILD_TIMEOUT_S))
+    set('validation', 'connect_method', 'floating')
+    set('validation', 'auth_method', 'keypair')
+    set('validation', 'image_ssh_user', t.realVms.sshUser)
+    set('validation', 'image_alt_ssh_user', t.realVms.sshUser)
+    // Nova (and Nimbus) generate RSA keypairs.
+    set('validation', 'ssh_key_type', 'rsa')
+    set('validation', 'ssh_timeout', String(REAL_VM_SSH_TIMEOUT_S))
+    set('validation', 'ping_timeout', String(REAL_VM_PING_TIMEOUT_S))
+    set('validation', 'connect_timeout', String(REAL_VM_CONNECT_TIMEOUT_S))
+    set('validation', 'build_timeout', String(REAL_VM_BUILD_TIMEOUT_S))
+    // The guest's DHCP client (busybox udhcpc, pid file /var/run/udhcpc.<nic>.pid).
+    set('scenario', 'dhcp_client', 'udhcpc')
+  }
   if (t.networkExtensions) set('network-feature-enabled', 'api_extensions', t.networkExtensions.join(','))
   const out: string[] = []
   for (const [name, values] of sections) {

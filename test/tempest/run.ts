@@ -9,14 +9,19 @@
  * docs/conformance.md.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import yaml from 'js-yaml'
 import { OsClient, type PasswordAuth } from '../support/os-client.ts'
+import { recipeFile } from '../../src/guest-image/build.ts'
+import { defaultGuestImagePath } from '../../src/guest-image/command.ts'
+import { guestImage } from '../e2e/vm/support.ts'
 import { tempestConf } from './conf.ts'
-import { CONFORMANCE_AREAS, FEATURE_FLAGS, SMOKE_REGEX } from './features.ts'
+import { CONFORMANCE_AREAS, FEATURE_FLAGS, REAL_VM_SMOKE_REGEX, SMOKE_REGEX } from './features.ts'
+import { destroyGuestsUnder, EXTERNAL, realVmEnv, TempestNamespace } from './real-vms.ts'
 import {
   parseSubunitCsv,
   renderAreaTable,
@@ -34,6 +39,13 @@ const IMAGE_BYTES = 1024 * 1024
 const DEFAULT_CONCURRENCY = 2
 const PUBLIC_NETWORK_NAME = 'public'
 const PUBLIC_CIDR = '203.0.113.0/24'
+/** Real guests boot under TCG here: a build and an SSH login take tens of seconds under load. */
+const REAL_VM_CONCURRENCY = 1
+const CLEANUP_TIMEOUT_MS = 120_000
+/** The services of `nimbus up` that listen on a port of their own (`[<service>] port`). */
+const API_SERVICES = ['identity', 'compute', 'image', 'network', 'metadata'] as const
+/** Fake compute hosts of the fresh cloud: two, so Tempest's multi-node tests (cold migration, group policies) run. */
+const FAKE_COMPUTE_HOSTS = 2
 
 interface Cloud {
   readonly auth: PasswordAuth & { readonly region: string }
@@ -65,19 +77,51 @@ function authFromCloudsYaml(path: string, name: string): PasswordAuth & { region
   }
 }
 
-/** Starts `nimbus up` in a child process with its own state directory. */
-async function startFreshCloud(workDir: string): Promise<Cloud> {
+/** A TCP port free on 127.0.0.1 now. */
+function freePort(): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolvePromise(port))
+    })
+  })
+}
+
+/** Free ports for every API of a fresh cloud, so that runs (and a cloud already up) never collide. */
+async function apiPortsEnv(): Promise<Record<string, string>> {
+  const env: Record<string, string> = {}
+  for (const service of API_SERVICES) env[`NIMBUS_${service.toUpperCase()}__PORT`] = String(await freePort())
+  return env
+}
+
+/** Starts `nimbus up` in a child process with its own state directory (and `env` on top of this one's). */
+async function startFreshCloud(workDir: string, env: Record<string, string> = {}): Promise<Cloud> {
   const stateDir = join(workDir, 'state')
+  const ports = await apiPortsEnv()
   const cloudsYaml = join(workDir, 'clouds.yaml')
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'bin/nimbus.js'), 'up', '--state-dir', stateDir, '--clouds-yaml', cloudsYaml],
+    [
+      join(ROOT, 'bin/nimbus.js'),
+      'up',
+      '--state-dir',
+      stateDir,
+      '--clouds-yaml',
+      cloudsYaml,
+      // Two fake compute hosts (the libvirt driver runs one).
+      '--fake-hosts',
+      String(FAKE_COMPUTE_HOSTS),
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      // One compute host, as a single-node devstack, which also allows resizes onto it.
+      // Resizes may stay on their host, as on a devstack.
       env: {
         NIMBUS_COMPUTE__ALLOW_RESIZE_TO_SAME_HOST: 'true',
         ...process.env,
+        ...ports,
+        ...env,
         NIMBUS_DEFAULT__LOG_LEVEL: 'warn',
       },
     },
@@ -150,6 +194,15 @@ async function ensureFlavor(c: OsClient, name: string, ramMb: number): Promise<s
   return created.body.flavor.id as string
 }
 
+async function findImage(c: OsClient, name: string): Promise<string> {
+  const list = await c.request('image', 'GET', `/v2/images?name=${encodeURIComponent(name)}`, undefined, {
+    expect: [200],
+  })
+  const found = (list.body.images as { id: string; status: string }[]).find((i) => i.status === 'active')
+  if (!found) throw new Error(`no active image ${name}`)
+  return found.id
+}
+
 async function ensureImage(c: OsClient, name: string): Promise<string> {
   const list = await c.request('image', 'GET', `/v2/images?name=${encodeURIComponent(name)}`, undefined, {
     expect: [200],
@@ -180,9 +233,10 @@ async function microversions(c: OsClient): Promise<{ min: string; max: string }>
 /**
  * The external network floating IPs come from (Tempest's `public_network_id`):
  * `public`, made once with a documentation range (203.0.113.0/24) so that
- * nothing outside the cloud is ever addressed.
+ * nothing outside the cloud is ever addressed. With real VMs it is the flat
+ * physical network `public`, whose gateway is Tempest's own namespace.
  */
-async function ensurePublicNetwork(c: OsClient): Promise<string> {
+async function ensurePublicNetwork(c: OsClient, realVms: boolean): Promise<string> {
   const list = await c.request('network', 'GET', `/v2.0/networks?name=${PUBLIC_NETWORK_NAME}`, undefined, {
     expect: [200],
   })
@@ -190,19 +244,37 @@ async function ensurePublicNetwork(c: OsClient): Promise<string> {
     (n) => n['router:external'],
   )
   if (found) return found.id
+  const provider = realVms
+    ? { 'provider:network_type': 'flat', 'provider:physical_network': EXTERNAL.physnet }
+    : {}
   const net = await c.request(
     'network',
     'POST',
     '/v2.0/networks',
-    { network: { name: PUBLIC_NETWORK_NAME, 'router:external': true } },
+    { network: { name: PUBLIC_NETWORK_NAME, 'router:external': true, ...provider } },
     { expect: [201] },
   )
   const id = net.body.network.id as string
+  const addressing = realVms
+    ? {
+        gateway_ip: EXTERNAL.gateway,
+        allocation_pools: [{ start: EXTERNAL.poolStart, end: EXTERNAL.poolEnd }],
+      }
+    : {}
   await c.request(
     'network',
     'POST',
     '/v2.0/subnets',
-    { subnet: { network_id: id, ip_version: 4, cidr: PUBLIC_CIDR, enable_dhcp: false, name: 'public-v4' } },
+    {
+      subnet: {
+        network_id: id,
+        ip_version: 4,
+        cidr: PUBLIC_CIDR,
+        enable_dhcp: false,
+        name: 'public-v4',
+        ...addressing,
+      },
+    },
     { expect: [201] },
   )
   return id
@@ -212,6 +284,12 @@ async function ensurePublicNetwork(c: OsClient): Promise<string> {
 async function networkExtensions(c: OsClient): Promise<string[]> {
   const res = await c.request('network', 'GET', '/v2.0/extensions', undefined, { expect: [200] })
   return (res.body.extensions as { alias: string }[]).map((e) => e.alias)
+}
+
+/** How many compute nodes the cloud has (Tempest's `min_compute_nodes`, which gates its multi-node tests). */
+async function computeNodeCount(c: OsClient): Promise<number> {
+  const res = await c.request('compute', 'GET', '/os-hypervisors', undefined, { expect: [200] })
+  return (res.body.hypervisors as unknown[]).length
 }
 
 function git(args: string[]): string {
@@ -244,43 +322,105 @@ function report(ws: string, regex: string, writeDocs: boolean): number {
   return failed === 0 && passed > 0 ? 0 : 1
 }
 
+/** Runs `argv` to its end without blocking this process (its API relays must keep serving). */
+function runAsync(argv: readonly string[], cwd: string, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: 'inherit' })
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs)
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      resolvePromise(code)
+    })
+  })
+}
+
+/** The guest image `nimbus up` uploads as nimbus-tiny: built once in the default state dir (its .deb cache), copied into the run's. */
+async function stageGuestImage(stateDir: string): Promise<void> {
+  const built = await guestImage()
+  const target = defaultGuestImagePath(stateDir)
+  mkdirSync(join(target, '..'), { recursive: true })
+  copyFileSync(built, target)
+  copyFileSync(recipeFile(built), recipeFile(target))
+}
+
+interface RealVmRun {
+  readonly ns: TempestNamespace
+  readonly env: Record<string, string>
+  readonly instancesPath: string
+}
+
+/** Removes what a real-VM run made: guests left behind, the data plane (`nimbus network cleanup`), the namespace. */
+async function cleanupRealVms(vm: RealVmRun, workDir: string): Promise<void> {
+  const left = await destroyGuestsUnder(vm.instancesPath)
+  if (left.length) console.log(`tempest: destroyed guests left behind: ${left.join(', ')}`)
+  const cleanup = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bin/nimbus.js'), '--state-dir', join(workDir, 'state'), 'network', 'cleanup'],
+    { env: { ...process.env, ...vm.env }, encoding: 'utf8', timeout: CLEANUP_TIMEOUT_MS },
+  )
+  if (cleanup.status !== 0) console.error(`tempest: nimbus network cleanup failed: ${cleanup.stderr}`)
+  await vm.ns.destroy()
+  rmSync(vm.instancesPath, { recursive: true, force: true })
+}
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
       smoke: { type: 'boolean', default: false },
+      'real-vms': { type: 'boolean', default: false },
       cloud: { type: 'string' },
       'clouds-yaml': { type: 'string' },
-      concurrency: { type: 'string', default: String(DEFAULT_CONCURRENCY) },
+      concurrency: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
       workspace: { type: 'string' },
       'report-only': { type: 'boolean', default: false },
     },
   })
+  const realVms = values['real-vms']!
   const regex = values.smoke
-    ? SMOKE_REGEX
+    ? realVms
+      ? REAL_VM_SMOKE_REGEX
+      : SMOKE_REGEX
     : (positionals[0] ?? '^tempest\\.api\\.(compute|identity|image|network)\\.')
   if (values['report-only']) {
     if (!values.workspace) throw new Error('--report-only needs --workspace DIR of an earlier run')
     return report(join(resolve(values.workspace), 'tempest'), regex, !values['no-docs'])
   }
+  if (realVms && values.cloud) throw new Error('--real-vms starts its own cloud; it cannot use --cloud')
+  if (realVms && process.getuid?.() !== 0) throw new Error('--real-vms needs root (libvirt, namespaces)')
+  const concurrency = values.concurrency ?? String(realVms ? REAL_VM_CONCURRENCY : DEFAULT_CONCURRENCY)
   ensureTempest()
   const workDir = values.workspace
     ? resolve(values.workspace)
     : mkdtempSync(join(tmpdir(), 'nimbus-tempest-'))
   mkdirSync(workDir, { recursive: true })
-  const cloud: Cloud = values.cloud
-    ? {
-        auth: authFromCloudsYaml(
-          values['clouds-yaml'] ?? join(process.env.HOME ?? '/root', '.config/openstack/clouds.yaml'),
-          values.cloud,
-        ),
-        stop: async () => undefined,
-      }
-    : await startFreshCloud(workDir)
+  let vm: RealVmRun | undefined
+  let cloud: Cloud | undefined
   try {
+    if (realVms) {
+      const ns = new TempestNamespace(workDir)
+      // Under /var/lib: libvirt-qemu must reach the disks (not under /root or a private /tmp).
+      const instancesPath = `/var/lib/nimbus/tempest-${process.pid}`
+      vm = { ns, env: realVmEnv(ns, instancesPath), instancesPath }
+      await ns.create()
+      await stageGuestImage(join(workDir, 'state'))
+    }
+    cloud = values.cloud
+      ? {
+          auth: authFromCloudsYaml(
+            values['clouds-yaml'] ?? join(process.env.HOME ?? '/root', '.config/openstack/clouds.yaml'),
+            values.cloud,
+          ),
+          stop: async () => undefined,
+        }
+      : await startFreshCloud(workDir, vm?.env)
     const admin = await OsClient.login(cloud.auth)
     const mv = await microversions(admin)
+    if (vm) {
+      const ports = new Set(admin.catalogUrls().map((u) => Number(new URL(u).port)))
+      await vm.ns.forward([...ports].filter((p) => p > 0))
+    }
     const conf = tempestConf({
       authUrl: cloud.auth.authUrl,
       region: cloud.auth.region,
@@ -288,14 +428,26 @@ async function main(): Promise<number> {
       adminPassword: cloud.auth.password,
       adminProject: cloud.auth.projectName,
       domain: cloud.auth.userDomainName ?? 'Default',
-      flavorRef: await ensureFlavor(admin, 'tempest-nano', 128),
-      flavorRefAlt: await ensureFlavor(admin, 'tempest-micro', 192),
-      imageRef: await ensureImage(admin, 'tempest-image'),
-      imageRefAlt: await ensureImage(admin, 'tempest-image-alt'),
+      ...(vm
+        ? {
+            // nimbus up made flavor m1.tiny and image nimbus-tiny (the guest Tempest logs into as `nimbus`).
+            flavorRef: await ensureFlavor(admin, 'm1.tiny', 512),
+            flavorRefAlt: await ensureFlavor(admin, 'm1.tiny-alt', 640),
+            imageRef: await findImage(admin, 'nimbus-tiny'),
+            imageRefAlt: await findImage(admin, 'nimbus-tiny'),
+            realVms: { sshUser: 'nimbus' },
+          }
+        : {
+            flavorRef: await ensureFlavor(admin, 'tempest-nano', 128),
+            flavorRefAlt: await ensureFlavor(admin, 'tempest-micro', 192),
+            imageRef: await ensureImage(admin, 'tempest-image'),
+            imageRefAlt: await ensureImage(admin, 'tempest-image-alt'),
+          }),
       minMicroversion: mv.min,
       maxMicroversion: mv.max,
+      minComputeNodes: await computeNodeCount(admin),
       networkExtensions: await networkExtensions(admin),
-      publicNetworkId: await ensurePublicNetwork(admin),
+      publicNetworkId: await ensurePublicNetwork(admin, realVms),
       publicNetworkName: PUBLIC_NETWORK_NAME,
       lockPath: join(workDir, 'lock'),
       logFile: join(workDir, 'tempest.log'),
@@ -303,15 +455,13 @@ async function main(): Promise<number> {
     const ws = join(workDir, 'tempest')
     if (!existsSync(ws)) spawnSync('tempest', ['init', ws], { stdio: 'inherit' })
     writeFileSync(join(ws, 'etc', 'tempest.conf'), conf)
-    console.log(`tempest: workspace ${ws}, regex ${regex}`)
-    spawnSync('tempest', ['run', '--regex', regex, '--concurrency', values.concurrency!], {
-      cwd: ws,
-      stdio: 'inherit',
-      timeout: TEMPEST_RUN_TIMEOUT_MS,
-    })
+    console.log(`tempest: workspace ${ws}, regex ${regex}${vm ? `, real VMs, namespace ${vm.ns.ns}` : ''}`)
+    const argv = ['tempest', 'run', '--regex', regex, '--concurrency', concurrency]
+    await runAsync(vm ? vm.ns.wrap(argv) : argv, ws, TEMPEST_RUN_TIMEOUT_MS)
     return report(ws, regex, !values['no-docs'])
   } finally {
-    await cloud.stop()
+    await cloud?.stop()
+    if (vm) await cleanupRealVms(vm, workDir)
     if (!values.workspace) rmSync(workDir, { recursive: true, force: true })
   }
 }
