@@ -14,8 +14,6 @@ export interface FeatureFlag {
   readonly why?: string
 }
 
-const NOT_YET = (issue: number, what: string) => `${what}: not implemented yet (issue #${issue})`
-
 export const FEATURE_FLAGS: readonly FeatureFlag[] = [
   // Services Nimbus does not have at all.
   {
