@@ -8,7 +8,7 @@ import {
   summarize,
   summarizeAreas,
 } from '../../tempest/results.ts'
-import { tempestConf } from '../../tempest/conf.ts'
+import { tempestConf, type TempestTarget } from '../../tempest/conf.ts'
 import { CONFORMANCE_AREAS, FEATURE_FLAGS } from '../../tempest/features.ts'
 
 const CSV = [
@@ -19,6 +19,24 @@ const CSV = [
   'setUpClass (tempest.api.compute.admin.test_flavors.FlavorsAdminTestJSON),failure,x,y',
   'tempest.api.image.v2.test_images.X.test_y,surprise,x,y',
 ].join('\n')
+
+/** A cloud as run.ts describes it to tempestConf. */
+const TARGET: TempestTarget = {
+  authUrl: 'http://127.0.0.1:5000/v3',
+  region: 'RegionOne',
+  adminUser: 'admin',
+  adminPassword: 'pw',
+  adminProject: 'admin',
+  domain: 'Default',
+  imageRef: 'i1',
+  imageRefAlt: 'i2',
+  flavorRef: 'f1',
+  flavorRefAlt: 'f2',
+  minMicroversion: '2.1',
+  maxMicroversion: '2.1',
+  lockPath: '/tmp/l',
+  logFile: '/tmp/t.log',
+}
 
 describe('tempest results', () => {
   it('finds the module of a test id', () => {
@@ -85,24 +103,15 @@ describe('tempest results', () => {
   })
 
   it('writes every feature flag into tempest.conf', () => {
-    const conf = tempestConf({
-      authUrl: 'http://127.0.0.1:5000/v3',
-      region: 'RegionOne',
-      adminUser: 'admin',
-      adminPassword: 'pw',
-      adminProject: 'admin',
-      domain: 'Default',
-      imageRef: 'i1',
-      imageRefAlt: 'i2',
-      flavorRef: 'f1',
-      flavorRefAlt: 'f2',
-      minMicroversion: '2.1',
-      maxMicroversion: '2.1',
-      lockPath: '/tmp/l',
-      logFile: '/tmp/t.log',
-    })
+    const conf = tempestConf(TARGET)
     assert.match(conf, /\[identity\]\nuri_v3 = http:\/\/127\.0\.0\.1:5000\/v3/)
     assert.match(conf, /\[service_available\][^[]*cinder = False/)
     assert.match(conf, /max_microversion = 2\.1/)
+    assert.doesNotMatch(conf, /min_compute_nodes/)
+  })
+
+  it('tells Tempest how many compute nodes the cloud has, so it runs the multi-node tests', () => {
+    const conf = tempestConf({ ...TARGET, minComputeNodes: 2 })
+    assert.match(conf, /\[compute\][^[]*min_compute_nodes = 2\n/)
   })
 })
