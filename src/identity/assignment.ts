@@ -330,6 +330,14 @@ export class AssignmentManager {
     }))
   }
 
+  /** The roles and every role they imply, transitively (roles since deleted are left out). */
+  async withImpliedRoles(roleIds: readonly string[]): Promise<Role[]> {
+    const index = await this.#roles()
+    return (await this.#closure(roleIds))
+      .map((id) => index.byId.get(id))
+      .filter((r): r is Role => r !== undefined)
+  }
+
   /** The roles and every role they imply, transitively. */
   async #closure(roleIds: readonly string[]): Promise<string[]> {
     const index = await this.#roles()

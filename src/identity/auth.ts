@@ -5,6 +5,7 @@ import type { ApplicationCredentialManager, AppCredRef } from './credentials.ts'
 import type { Domain, ResourceManager } from './resource.ts'
 import type { AuthMethod, TokenScope } from './token/payload.ts'
 import type { IssueRequest, TokenProvider, ValidatedToken } from './token/provider.ts'
+import type { TrustManager } from './trusts.ts'
 import { AUTH_FAILED_MESSAGE, type UserManager, type UserRef } from './users.ts'
 
 /** The `auth` object of `POST /v3/auth/tokens` (shape checked by the route's schema). */
@@ -40,7 +41,7 @@ interface ScopeSpec {
   readonly domain?: DomainSpec
   readonly system?: { readonly all?: boolean }
   readonly unscoped?: unknown
-  readonly 'OS-TRUST:trust'?: unknown
+  readonly 'OS-TRUST:trust'?: { readonly id?: string }
 }
 
 const SUPPORTED_METHODS: readonly AuthMethod[] = ['password', 'token', 'application_credential']
@@ -68,6 +69,7 @@ export class Authenticator {
   readonly #assignments: AssignmentManager
   readonly #appCreds: ApplicationCredentialManager
   readonly #tokens: TokenProvider
+  readonly #trusts: TrustManager
 
   constructor(deps: {
     users: UserManager
@@ -75,12 +77,14 @@ export class Authenticator {
     assignments: AssignmentManager
     appCreds: ApplicationCredentialManager
     tokens: TokenProvider
+    trusts: TrustManager
   }) {
     this.#users = deps.users
     this.#resources = deps.resources
     this.#assignments = deps.assignments
     this.#appCreds = deps.appCreds
     this.#tokens = deps.tokens
+    this.#trusts = deps.trusts
   }
 
   /** Authenticates and issues a token. */
@@ -99,9 +103,14 @@ export class Authenticator {
     if (results.some((r) => r.userId !== userId)) throw new Unauthorized(AUTH_FAILED_MESSAGE)
     const appCred = results.find((r) => r.appCred)?.appCred
     const fromToken = results.find((r) => r.parentAuditId)
+    const trustSpec = typeof auth.scope === 'object' ? auth.scope['OS-TRUST:trust'] : undefined
+    const trustId =
+      trustSpec !== undefined && !appCred ? await this.#trustScope(auth.scope, userId) : undefined
     const scope = appCred
       ? this.#appCredScope(auth, appCred.projectId)
-      : await this.#scope(auth.scope, userId, fromToken?.tokenScope)
+      : trustId
+        ? trustId.scope
+        : await this.#scope(auth.scope, userId, fromToken?.tokenScope)
     const req: IssueRequest = {
       userId,
       methods: [...new Set([...(methods as AuthMethod[]), ...(fromToken?.tokenMethods ?? [])])],
@@ -109,8 +118,34 @@ export class Authenticator {
       expiresAtMs: fromToken?.expiresAtMs,
       parentAuditId: fromToken?.parentAuditId,
       applicationCredentialId: appCred?.id ?? undefined,
+      trustId: trustId?.id,
     }
-    return this.#tokens.issue(req)
+    const token = await this.#tokens.issue(req)
+    // As Keystone: a use of a limited trust is taken once its token is issued.
+    if (trustId) await this.#trusts.consumeUse(trustId.id)
+    return token
+  }
+
+  /**
+   * `"scope": {"OS-TRUST:trust": {"id": ...}}`: a token on the trust's
+   * project for its trustee. An unknown, expired or spent trust is a 401
+   * (Keystone turns its TrustNotFound into Unauthorized); a user who is
+   * not the trustee a 403.
+   */
+  async #trustScope(spec: AuthRequest['scope'], userId: string): Promise<{ id: string; scope: TokenScope }> {
+    const given = ['project', 'domain', 'unscoped', 'system', 'OS-TRUST:trust'].filter(
+      (k) => k in (spec as object),
+    )
+    if (given.length !== 1) throw expecting('system, project, domain, OS-TRUST:trust or unscoped', 'scope')
+    const id = (spec as ScopeSpec)['OS-TRUST:trust']?.id
+    if (!id) throw expecting('trust_id', 'trust')
+    const trust = await this.#trusts.get(id).catch((err: unknown) => {
+      if (err instanceof NotFound) throw new Unauthorized(err.message)
+      throw err
+    })
+    if (trust.trusteeUserId !== userId) throw new Forbidden('User is not a trustee.')
+    if (!trust.projectId) throw new Forbidden('Trustee has no delegated roles.')
+    return { id: trust.id, scope: { kind: 'project', projectId: trust.projectId } }
   }
 
   async #runMethod(method: AuthMethod, auth: AuthRequest): Promise<MethodResult> {
@@ -157,6 +192,12 @@ export class Authenticator {
       if (err instanceof Unauthorized) throw new Unauthorized(AUTH_FAILED_MESSAGE)
       throw err
     })
+    if (token.trust) {
+      throw new Forbidden(
+        'You are not authorized to perform the requested action: Using trust-scoped token to create another ' +
+          'token. Create a new trust-scoped token instead.',
+      )
+    }
     // A token from an application credential stays within it: it may not be rescoped.
     if (token.applicationCredential) {
       throw new Forbidden("Using method 'token' is not allowed for tokens from application credentials.")
@@ -222,7 +263,6 @@ export class Authenticator {
     const given = ['project', 'domain', 'unscoped', 'system', 'OS-TRUST:trust'].filter((k) => k in spec)
     if (given.length !== 1) throw expecting('system, project, domain, OS-TRUST:trust or unscoped', 'scope')
     if (spec.unscoped !== undefined) return { kind: 'unscoped' }
-    if (spec['OS-TRUST:trust'] !== undefined) throw new Unauthorized('Trusts are not supported.')
     if (spec.system) {
       if (spec.system.all !== true) throw expecting('all', 'system')
       return { kind: 'system' }

@@ -78,6 +78,7 @@ export class Identity {
       resources: this.resources,
       assignments: this.assignments,
       appCreds: this.appCreds,
+      trusts: this.trusts,
     })
     this.authenticator = new Authenticator({
       users: this.users,
@@ -85,6 +86,7 @@ export class Identity {
       assignments: this.assignments,
       appCreds: this.appCreds,
       tokens: this.tokens,
+      trusts: this.trusts,
     })
     this.policy = PolicyEngine.fromFile(IDENTITY_POLICY_DEFAULTS, config.identity.policyFile || undefined)
   }

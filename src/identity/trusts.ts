@@ -193,6 +193,12 @@ export class TrustManager {
     return t
   }
 
+  /** The trust unless it is gone or expired, whatever its remaining uses (what its tokens check). */
+  async findUnexpired(id: string, nowMs: number = Date.now()): Promise<Trust | undefined> {
+    const t = await this.#find(id)
+    return t && (t.expiresAtMs === null || nowMs <= t.expiresAtMs) ? t : undefined
+  }
+
   /** Every trust, or a trustor's or a trustee's, oldest first. */
   async list(
     f: { trustorUserId?: string | undefined; trusteeUserId?: string | undefined } = {},

@@ -29,7 +29,9 @@ async function catalogOf(d: IdentityDeps, userId: string, projectId: string | un
 async function tokenBody(d: IdentityDeps, req: ApiRequest, t: ValidatedToken): Promise<unknown> {
   const scoped = t.scope.kind !== 'unscoped'
   const catalog =
-    scoped && !hasQuery(req, 'nocatalog') ? await catalogOf(d, t.user.id, t.project?.id) : undefined
+    scoped && !hasQuery(req, 'nocatalog')
+      ? await catalogOf(d, t.trust?.trustorUserId ?? t.user.id, t.project?.id)
+      : undefined
   return tokenView(t, catalog)
 }
 

@@ -1,5 +1,6 @@
 import { credentialsFromContext } from '../../common/policy.ts'
 import { Forbidden } from '../../common/errors.ts'
+import { limits } from '../../common/limits.ts'
 import type { ApiRequest, Route } from '../../service/http.ts'
 import { bounded, extraOf, notFound } from '../common.ts'
 import { requestToken } from '../middleware.ts'
@@ -36,6 +37,22 @@ function refuseApplicationCredential(req: ApiRequest): void {
   }
 }
 
+/**
+ * A trust-scoped token may not create trusts: with a trust that does not
+ * allow it, Keystone's own answer; with one that does, Nimbus does not
+ * redelegate.
+ */
+function refuseRedelegation(req: ApiRequest): void {
+  const trust = requestToken(req)?.trust
+  if (!trust) return
+  if (trust.redelegationCount === 0) {
+    throw new Forbidden(
+      `Remaining redelegation depth of 0 out of allowed range of [0..${limits.identityTrustMaxRedelegationCount}]`,
+    )
+  }
+  throw new Forbidden('Redelegation of trusts is not supported.')
+}
+
 /** OS-TRUST (keystone/api/trusts.py): trusts and the roles they delegate. */
 export function trustRoutes(d: IdentityDeps): Route[] {
   const t = d.trusts
@@ -67,6 +84,7 @@ export function trustRoutes(d: IdentityDeps): Route[] {
       handler: async (req) => {
         const b = entity<Body>(req, 'trust', checks.create)
         refuseApplicationCredential(req)
+        refuseRedelegation(req)
         const created = await t.create(
           {
             trustorUserId: b.trustor_user_id,

@@ -270,6 +270,20 @@ export function tokenView(t: ValidatedToken, catalog: readonly CatalogEntry[] | 
   } else if (t.domain) {
     body.domain = t.domain
     body.roles = t.roles
+  } else if (t.trust && t.project) {
+    // Keystone's trust-scoped rendering: the trust, its project and the delegated roles (no is_domain).
+    body['OS-TRUST:trust'] = {
+      id: t.trust.id,
+      trustor_user: { id: t.trust.trustorUserId },
+      trustee_user: { id: t.trust.trusteeUserId },
+      impersonation: t.trust.impersonation,
+    }
+    body.project = {
+      domain: { id: t.project.domainId, name: t.project.domainName },
+      id: t.project.id,
+      name: t.project.name,
+    }
+    body.roles = t.roles
   } else if (t.project) {
     body.project = {
       domain: { id: t.project.domainId, name: t.project.domainName },

@@ -7,14 +7,15 @@ import { Float64, pack, unpack, type Packable, type Unpacked } from './msgpack.t
  * as their 16 raw bytes; methods as a bit set; expiry as float seconds. The
  * creation time is not in the payload: it is the Fernet timestamp.
  *
- * Nimbus writes the versions it issues (unscoped, domain, project, system,
- * application credential) exactly as Keystone does, so a Keystone holding
+ * Nimbus writes the versions it issues (unscoped, domain, project, trust,
+ * system, application credential) exactly as Keystone does, so a Keystone holding
  * the same keys reads them, and the reverse.
  */
 export const PAYLOAD_VERSIONS = {
   unscoped: 0,
   domain: 1,
   project: 2,
+  trust: 3,
   system: 8,
   applicationCredential: 9,
 } as const
@@ -43,6 +44,8 @@ export interface TokenPayload {
   readonly scope: TokenScope
   /** Only with a project scope: the application credential the token was issued for. */
   readonly applicationCredentialId?: string | undefined
+  /** Only with a project scope (the trust's project): the OS-TRUST trust the token was issued for. */
+  readonly trustId?: string | undefined
   /** Expiry, milliseconds since the epoch (Keystone keeps microseconds; we keep milliseconds). */
   readonly expiresAtMs: number
   /** The token's own audit id, then its parent's (when issued from another token). */
@@ -78,6 +81,12 @@ export function encodePayload(p: TokenPayload): Buffer {
       audit,
       packId(p.applicationCredentialId),
     ]
+  } else if (p.trustId !== undefined) {
+    if (s.kind !== 'project') throw new Error('a trust token is scoped to the trust project')
+    // Keystone writes the trust id as its 16 raw bytes (a trust id is always uuid hex).
+    if (!UUID_HEX.test(p.trustId)) throw new Error(`trust id ${p.trustId} is not uuid hex`)
+    const trust = Buffer.from(p.trustId, 'hex')
+    fields = [PAYLOAD_VERSIONS.trust, user, methods, packId(s.projectId), expires, audit, trust]
   } else if (s.kind === 'project') {
     fields = [PAYLOAD_VERSIONS.project, user, methods, packId(s.projectId), expires, audit]
   } else if (s.kind === 'domain') {
@@ -118,6 +127,16 @@ export function decodePayload(data: Buffer): TokenPayload {
     case PAYLOAD_VERSIONS.project:
       expectLength(f, 5)
       return { ...base(3, 4), scope: { kind: 'project', projectId: unpackId(f[2]) } }
+    case PAYLOAD_VERSIONS.trust: {
+      expectLength(f, 6)
+      const trust = f[5]
+      if (!Buffer.isBuffer(trust) || trust.length !== 16) throw new InvalidPayload('bad trust id field')
+      return {
+        ...base(3, 4),
+        scope: { kind: 'project', projectId: unpackId(f[2]) },
+        trustId: trust.toString('hex'),
+      }
+    }
     case PAYLOAD_VERSIONS.system:
       expectLength(f, 5)
       if (f[2] !== SYSTEM_ALL) throw new InvalidPayload('unknown system scope')

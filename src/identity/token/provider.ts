@@ -6,6 +6,7 @@ import type { AssignmentManager, RoleRef } from '../assignment.ts'
 import type { ChangeClock } from '../common.ts'
 import type { ApplicationCredentialManager } from '../credentials.ts'
 import type { ResourceManager } from '../resource.ts'
+import type { TrustManager } from '../trusts.ts'
 import type { Revocations, TokenValues } from '../revocation.ts'
 import type { UserManager } from '../users.ts'
 import { fernetDecrypt, fernetEncrypt, fernetTimestamp, InvalidFernetToken } from './fernet.ts'
@@ -52,6 +53,14 @@ export interface ValidatedToken {
     readonly name: string
     readonly restricted: boolean
   }
+  /** A trust-scoped token: `user` is the trustor when the trust impersonates, else the trustee. */
+  readonly trust?: {
+    readonly id: string
+    readonly impersonation: boolean
+    readonly trustorUserId: string
+    readonly trusteeUserId: string
+    readonly redelegationCount: number
+  }
 }
 
 /** What a new token is for. */
@@ -64,6 +73,8 @@ export interface IssueRequest {
   /** The audit id of the token this one was issued from. */
   readonly parentAuditId?: string | undefined
   readonly applicationCredentialId?: string | undefined
+  /** A trust-scoped token: the trust (the scope is its project, the user its trustee). */
+  readonly trustId?: string | undefined
 }
 
 interface CacheEntry {
@@ -73,7 +84,10 @@ interface CacheEntry {
 }
 
 /** What a payload's ids name, looked up; `expiresAtMs` is the application credential's expiry. */
-type Lookup = Pick<ValidatedToken, 'user' | 'project' | 'domain' | 'roles' | 'applicationCredential'> & {
+type Lookup = Pick<
+  ValidatedToken,
+  'user' | 'project' | 'domain' | 'roles' | 'applicationCredential' | 'trust'
+> & {
   readonly expiresAtMs?: number | undefined
 }
 
@@ -92,6 +106,7 @@ export interface TokenProviderDeps {
   readonly resources: ResourceManager
   readonly assignments: AssignmentManager
   readonly appCreds: ApplicationCredentialManager
+  readonly trusts: TrustManager
 }
 
 /**
@@ -128,6 +143,7 @@ export class TokenProvider {
       methods: [...new Set(req.methods)],
       scope: req.scope,
       applicationCredentialId: req.applicationCredentialId,
+      trustId: req.trustId,
       expiresAtMs: req.expiresAtMs ?? nowMs + this.#d.expirationS * MS_PER_S,
       auditIds: [
         randomBytes(AUDIT_ID_BYTES).toString('base64url'),
@@ -247,7 +263,7 @@ export class TokenProvider {
    */
   async #lookup(p: TokenPayload): Promise<Lookup> {
     const s = p.scope
-    const key = `${p.userId}|${s.kind}|${s.kind === 'project' ? s.projectId : s.kind === 'domain' ? s.domainId : ''}|${p.applicationCredentialId ?? ''}`
+    const key = `${p.userId}|${s.kind}|${s.kind === 'project' ? s.projectId : s.kind === 'domain' ? s.domainId : ''}|${p.applicationCredentialId ?? ''}|${p.trustId ?? ''}`
     const now = Date.now()
     const hit = this.#lookups.get(key)
     if (
@@ -294,6 +310,14 @@ export class TokenProvider {
     if (!project?.enabled) throw new Unauthorized(`Project is disabled or does not exist: ${s.projectId}`)
     const projectDomain = await resources.findDomain(project.domainId)
     if (!projectDomain?.enabled) throw new Unauthorized(`Domain is disabled: ${project.domainId}`)
+    const projectRef = {
+      id: project.id,
+      name: project.name,
+      domainId: project.domainId,
+      domainName: projectDomain.name,
+    }
+    if (p.trustId)
+      return { ...(await this.#trustLookup(p.trustId, user.id, project.id)), project: projectRef }
     let roles = await assignments.effectiveRoles(user.id, { kind: 'project', id: project.id })
     let applicationCredential: ValidatedToken['applicationCredential']
     let expiresAtMs: number | undefined
@@ -310,15 +334,48 @@ export class TokenProvider {
     if (!roles.length) throw new Unauthorized(`User ${user.id} has no access to project ${project.id}`)
     return {
       ...base,
-      project: {
-        id: project.id,
-        name: project.name,
-        domainId: project.domainId,
-        domainName: projectDomain.name,
-      },
+      project: projectRef,
       roles,
       ...(applicationCredential ? { applicationCredential } : {}),
       expiresAtMs,
+    }
+  }
+
+  /**
+   * What a trust-scoped token shows (Keystone's token model): the trust
+   * must still exist and not have expired, its user must be the trustee,
+   * the trustor enabled; the roles are the trust's (with those they imply)
+   * that the trustor still holds on the project, all of them or the token is
+   * refused. A trust whose uses are spent still backs the tokens already
+   * issued (Keystone refuses them: its lookup hides spent trusts).
+   */
+  async #trustLookup(trustId: string, userId: string, projectId: string): Promise<Omit<Lookup, 'project'>> {
+    const { users, resources, assignments, trusts } = this.#d
+    const trust = await trusts.findUnexpired(trustId)
+    if (!trust || trust.projectId !== projectId) throw new Unauthorized(`Could not find trust: ${trustId}.`)
+    if (userId !== trust.trusteeUserId) throw new Unauthorized('User is not a trustee.')
+    const trustor = await users.findUser(trust.trustorUserId)
+    if (!trustor?.enabled) throw new Unauthorized('Trustor is disabled.')
+    const trustorDomain = await resources.findDomain(trustor.domainId)
+    if (!trustorDomain?.enabled) throw new Unauthorized('Trustor domain is disabled.')
+    const held = new Set(
+      (await assignments.effectiveRoles(trustor.id, { kind: 'project', id: projectId })).map((r) => r.id),
+    )
+    const delegated = await assignments.withImpliedRoles(trust.roleIds)
+    if (delegated.length === 0 || delegated.some((r) => r.domainId === null && !held.has(r.id)))
+      throw new Unauthorized('Trustee has no delegated roles.')
+    const shown = trust.impersonation ? trustor : await users.getUser(userId)
+    const shownDomain = trust.impersonation ? trustorDomain : await resources.getDomain(shown.domainId)
+    return {
+      user: { id: shown.id, name: shown.name, domainId: shown.domainId, domainName: shownDomain.name },
+      roles: delegated.filter((r) => r.domainId === null).map((r) => ({ id: r.id, name: r.name })),
+      trust: {
+        id: trust.id,
+        impersonation: trust.impersonation,
+        trustorUserId: trust.trustorUserId,
+        trusteeUserId: trust.trusteeUserId,
+        redelegationCount: trust.redelegationCount,
+      },
     }
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { startTestCloud, type TestCloud } from '../harness.ts'
-import { assertError, Keystone } from './client.ts'
+import { assertError, Keystone, passwordAuth } from './client.ts'
 
 const TEST_TIMEOUT_MS = 60_000
 const TRUSTS = '/v3/OS-TRUST/trusts'
@@ -145,5 +145,139 @@ describe('identity OS-TRUST trusts', { timeout: TEST_TIMEOUT_MS }, () => {
     const redelegatable = await create({ allow_redelegation: true })
     assert.equal(redelegatable.status, 201)
     assert.equal(redelegatable.body.trust.redelegation_count, 3)
+  })
+})
+
+describe('identity trust-scoped tokens', { timeout: TEST_TIMEOUT_MS }, () => {
+  let tc: TestCloud
+  let ks: Keystone
+  let project: any
+  let trustor: any
+  let trustorToken: string
+  let trustee: any
+  let delegated: any
+
+  before(async () => {
+    tc = await startTestCloud({ services: ['identity'] })
+    ks = new Keystone(tc)
+    project = await ks.createProject('tt-project')
+    trustor = await ks.createUser('tt-trustor', 'trustor-pw')
+    trustee = await ks.createUser('tt-trustee', 'trustee-pw')
+    delegated = (await ks.ok('POST', '/v3/roles', { role: { name: 'tt-delegated' } }, 201)).role
+    await ks.ok('POST', '/v3/roles', { role: { name: 'tt-kept' } }, 201)
+    for (const role of ['tt-delegated', 'tt-kept']) await ks.grant(project.id, trustor.id, role)
+    trustorToken = (await ks.login('tt-trustor', 'trustor-pw', { project: { id: project.id } })).token
+  })
+  after(() => tc?.stop())
+
+  const newTrust = async (extra: Record<string, unknown> = {}) =>
+    (
+      await ks.ok(
+        'POST',
+        TRUSTS,
+        {
+          trust: {
+            trustor_user_id: trustor.id,
+            trustee_user_id: trustee.id,
+            project_id: project.id,
+            impersonation: true,
+            roles: [{ id: delegated.id }],
+            ...extra,
+          },
+        },
+        201,
+        trustorToken,
+      )
+    ).trust
+  const trustLogin = (trustId: string, name = 'tt-trustee', password = 'trustee-pw') =>
+    ks.req('POST', '/v3/auth/tokens', {
+      body: passwordAuth({ name, password, domain: { id: 'default' } }, {
+        'OS-TRUST:trust': { id: trustId },
+      } as never),
+    })
+
+  it('the trustee gets a token on the trust project with the delegated roles, as the trustor when impersonating', async () => {
+    const t = await newTrust()
+    const r = await trustLogin(t.id)
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    const token = r.body.token
+    assert.deepEqual(token['OS-TRUST:trust'], {
+      id: t.id,
+      trustor_user: { id: trustor.id },
+      trustee_user: { id: trustee.id },
+      impersonation: true,
+    })
+    assert.equal(token.user.id, trustor.id, 'impersonation shows the trustor')
+    assert.equal(token.project.id, project.id)
+    assert.deepEqual(
+      token.roles.map((x: any) => x.name),
+      ['tt-delegated'],
+    )
+    const id = r.headers.get('x-subject-token')!
+    const validated = await ks.req('GET', '/v3/auth/tokens', {
+      token: await ks.admin(),
+      headers: { 'x-subject-token': id },
+    })
+    assert.equal(validated.status, 200)
+    assert.deepEqual(validated.body.token['OS-TRUST:trust'], token['OS-TRUST:trust'])
+
+    const plain = await newTrust({ impersonation: false })
+    const asTrustee = await trustLogin(plain.id)
+    assert.equal(asTrustee.status, 201)
+    assert.equal(asTrustee.body.token.user.id, trustee.id)
+
+    // Only the trustee; a trust token is not rescoped; it cannot create trusts (not redelegatable).
+    assertError(await trustLogin(t.id, 'tt-trustor', 'trustor-pw'), 403, 'User is not a trustee.')
+    assertError(
+      await ks.req('POST', '/v3/auth/tokens', {
+        body: { auth: { identity: { methods: ['token'], token: { id } } } },
+      }),
+      403,
+      /Using trust-scoped token to create another token/,
+    )
+    assertError(
+      await ks.req('POST', TRUSTS, {
+        token: id,
+        body: {
+          trust: { trustor_user_id: trustor.id, trustee_user_id: trustee.id, impersonation: false },
+        },
+      }),
+      403,
+      'Remaining redelegation depth of 0 out of allowed range of [0..3]',
+    )
+    assertError(await trustLogin('0123456789abcdef0123456789abcdef'), 401)
+
+    // Deleting the trust ends its tokens.
+    await ks.ok('DELETE', `${TRUSTS}/${t.id}`, undefined, 204, trustorToken)
+    const after = await ks.req('GET', '/v3/auth/tokens', {
+      token: await ks.admin(),
+      headers: { 'x-subject-token': id },
+    })
+    assert.equal(after.status, 404)
+  })
+
+  it('remaining_uses counts tokens; a trustor who loses the role ends the trust tokens', async () => {
+    const once = await newTrust({ remaining_uses: 1 })
+    const first = await trustLogin(once.id)
+    assert.equal(first.status, 201)
+    assertError(await trustLogin(once.id), 401, `Could not find trust: ${once.id}.`)
+    assertError(await ks.req('GET', `${TRUSTS}/${once.id}`, { token: trustorToken }), 404)
+
+    const t = await newTrust()
+    const r = await trustLogin(t.id)
+    assert.equal(r.status, 201)
+    const id = r.headers.get('x-subject-token')!
+    await ks.ok(
+      'DELETE',
+      `/v3/projects/${project.id}/users/${trustor.id}/roles/${delegated.id}`,
+      undefined,
+      204,
+    )
+    const validated = await ks.req('GET', '/v3/auth/tokens', {
+      token: await ks.admin(),
+      headers: { 'x-subject-token': id },
+    })
+    assert.equal(validated.status, 404)
+    assertError(await trustLogin(t.id), 401, 'Trustee has no delegated roles.')
   })
 })

@@ -140,6 +140,29 @@ describe('keystone payloads', () => {
     assert.deepEqual(decodePayload(encodePayload(appCred)), appCred)
   })
 
+  it("writes trust payloads in Keystone's layout (version 3, the trust id as 16 raw bytes) and reads them back", () => {
+    const trustId = '00112233445566778899aabbccddeeff'
+    const trust: TokenPayload = {
+      userId: user,
+      methods: ['password'],
+      expiresAtMs: 1_800_000_000_000,
+      auditIds: [AUDIT_ID],
+      scope: { kind: 'project', projectId: project },
+      trustId,
+    }
+    const fields = unpack(encodePayload(trust)) as unknown[]
+    assert.equal(fields.length, 7)
+    assert.equal(fields[0], 3)
+    assert.deepEqual(fields[3], [true, Buffer.from(project, 'hex')])
+    assert.deepEqual(fields[6], Buffer.from(trustId, 'hex'))
+    assert.deepEqual(decodePayload(encodePayload(trust)), trust)
+    const audit = Buffer.from(AUDIT_ID, 'base64url')
+    const withTrust = (t: string | Buffer) =>
+      pack([3, [true, Buffer.alloc(16)], 2, [true, Buffer.alloc(16)], 1, [audit], t])
+    assert.throws(() => decodePayload(withTrust('x')), /bad trust id field/)
+    assert.throws(() => decodePayload(withTrust(Buffer.alloc(8))), /bad trust id field/)
+  })
+
   it('refuses unknown versions and malformed payloads', () => {
     assert.throws(() => decodePayload(pack([42, 1, 2])), /not a recognized Fernet payload version/)
     assert.throws(() => decodePayload(Buffer.from('ff', 'hex')))
