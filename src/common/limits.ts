@@ -121,6 +121,8 @@ export const LIMIT_DEFAULTS = {
   vifPluggingTimeoutMs: 300_000,
   /** Interval between two checks of the ports' status while waiting for them to be wired. */
   vifPluggedPollIntervalMs: 50,
+  /** Time a spawn or interface attach waits for the network agent to make a NIC's bridge on this host. */
+  libvirtBridgeWaitMs: 10_000,
   /** Time spawn waits for a started domain to report RUNNING (Nova polls every 0.5 s). */
   libvirtSpawnTimeoutMs: 60_000,
   /** Interval between domain state polls. */

@@ -29,6 +29,8 @@ import {
   renderTable,
   summarize,
   summarizeAreas,
+  type RunMeta,
+  type TestResult,
 } from './results.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -296,23 +298,41 @@ function git(args: string[]): string {
   return spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' }).stdout.trim()
 }
 
-/** Reads the workspace's last run, prints the table and totals, writes docs/conformance.md; 0 when all passed. */
-function report(ws: string, regex: string, writeDocs: boolean): number {
-  const subunit = spawnSync('stestr', ['last', '--subunit'], { cwd: ws, maxBuffer: 1 << 28 })
-  const csv = spawnSync('subunit2csv', [], { input: subunit.stdout, maxBuffer: 1 << 28, encoding: 'utf8' })
-  const results = parseSubunitCsv(csv.stdout)
+/** What a run records in its work directory (run.json), for reports that add several runs up. */
+const RUN_META_FILE = 'run.json'
+
+function runMetaOf(workDir: string, fallback: RunMeta): RunMeta {
+  const file = join(workDir, RUN_META_FILE)
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RunMeta) : fallback
+}
+
+/**
+ * Reads the last run of each work directory, prints the tables and totals
+ * (of all runs added up), writes docs/conformance.md; 0 when all passed.
+ */
+function report(workDirs: readonly string[], regex: string, writeDocs: boolean): number {
+  const results: TestResult[] = []
+  const runs: RunMeta[] = []
+  for (const dir of workDirs) {
+    const ws = join(dir, 'tempest')
+    const subunit = spawnSync('stestr', ['last', '--subunit'], { cwd: ws, maxBuffer: 1 << 28 })
+    const csv = spawnSync('subunit2csv', [], { input: subunit.stdout, maxBuffer: 1 << 28, encoding: 'utf8' })
+    results.push(...parseSubunitCsv(csv.stdout))
+    runs.push(
+      runMetaOf(dir, {
+        date: new Date().toISOString().slice(0, 10),
+        commit: git(['rev-parse', '--short', 'HEAD']),
+        regex,
+      }),
+    )
+  }
   const summary = summarize(results)
   console.log(renderTable(summary))
   console.log(renderAreaTable(summarizeAreas(summary, CONFORMANCE_AREAS)))
   if (writeDocs) {
-    const meta = {
-      date: new Date().toISOString().slice(0, 10),
-      commit: git(['rev-parse', '--short', 'HEAD']),
-      regex,
-    }
     writeFileSync(
       join(ROOT, 'docs', 'conformance.md'),
-      renderConformance(summary, results, meta, FEATURE_FLAGS, CONFORMANCE_AREAS),
+      renderConformance(summary, results, runs.length === 1 ? runs[0]! : runs, FEATURE_FLAGS, CONFORMANCE_AREAS),
     )
     console.log('tempest: wrote docs/conformance.md')
   }
@@ -373,7 +393,7 @@ async function main(): Promise<number> {
       'clouds-yaml': { type: 'string' },
       concurrency: { type: 'string' },
       'no-docs': { type: 'boolean', default: false },
-      workspace: { type: 'string' },
+      workspace: { type: 'string', multiple: true },
       'report-only': { type: 'boolean', default: false },
     },
   })
@@ -383,18 +403,25 @@ async function main(): Promise<number> {
       ? REAL_VM_SMOKE_REGEX
       : SMOKE_REGEX
     : (positionals[0] ?? '^tempest\\.api\\.(compute|identity|image|network)\\.')
+  const workspaces = (values.workspace ?? []).map((w) => resolve(w))
   if (values['report-only']) {
-    if (!values.workspace) throw new Error('--report-only needs --workspace DIR of an earlier run')
-    return report(join(resolve(values.workspace), 'tempest'), regex, !values['no-docs'])
+    if (!workspaces.length) throw new Error('--report-only needs --workspace DIR of an earlier run (or several)')
+    return report(workspaces, regex, !values['no-docs'])
   }
+  if (workspaces.length > 1) throw new Error('a run takes one --workspace (several only with --report-only)')
   if (realVms && values.cloud) throw new Error('--real-vms starts its own cloud; it cannot use --cloud')
   if (realVms && process.getuid?.() !== 0) throw new Error('--real-vms needs root (libvirt, namespaces)')
   const concurrency = values.concurrency ?? String(realVms ? REAL_VM_CONCURRENCY : DEFAULT_CONCURRENCY)
   ensureTempest()
-  const workDir = values.workspace
-    ? resolve(values.workspace)
-    : mkdtempSync(join(tmpdir(), 'nimbus-tempest-'))
+  const workDir = workspaces[0] ?? mkdtempSync(join(tmpdir(), 'nimbus-tempest-'))
   mkdirSync(workDir, { recursive: true })
+  const meta: RunMeta = {
+    date: new Date().toISOString().slice(0, 10),
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    regex,
+    mode: realVms ? 'real VMs (libvirt)' : 'fake driver',
+  }
+  writeFileSync(join(workDir, RUN_META_FILE), JSON.stringify(meta))
   let vm: RealVmRun | undefined
   let cloud: Cloud | undefined
   try {
@@ -458,11 +485,11 @@ async function main(): Promise<number> {
     console.log(`tempest: workspace ${ws}, regex ${regex}${vm ? `, real VMs, namespace ${vm.ns.ns}` : ''}`)
     const argv = ['tempest', 'run', '--regex', regex, '--concurrency', concurrency]
     await runAsync(vm ? vm.ns.wrap(argv) : argv, ws, TEMPEST_RUN_TIMEOUT_MS)
-    return report(ws, regex, !values['no-docs'])
+    return report([workDir], regex, !values['no-docs'])
   } finally {
     await cloud?.stop()
     if (vm) await cleanupRealVms(vm, workDir)
-    if (!values.workspace) rmSync(workDir, { recursive: true, force: true })
+    if (!workspaces.length) rmSync(workDir, { recursive: true, force: true })
   }
 }
 

@@ -70,6 +70,8 @@ const DOMAIN_PREFIX = 'nimbus-'
 const RESIZE_SUFFIX = '_resize'
 const GIB = 1024 ** 3
 const MIB = 1024 ** 2
+/** How often a spawn looks for a NIC's bridge while the network agent makes it. */
+const BRIDGE_POLL_INTERVAL_MS = 50
 /** Neutron's linuxbridge agent names a network's bridge `brq` + the first 11 characters of its id. */
 const BRIDGE_PREFIX = 'brq'
 const BRIDGE_ID_CHARS = 11
@@ -183,7 +185,7 @@ export class LibvirtDriver implements VirtDriver {
     const domain = this.domainName(instance.uuid)
     if (await this.#virsh.exists(domain))
       throw new VirtInstanceExists(`Instance ${instance.uuid} already exists.`)
-    const nics = this.#domainNics(request.nics)
+    const nics = await this.#domainNics(request.nics)
     const revert = new Reverter()
     try {
       const base = await this.#step('spawn:image', () => this.#cache.get(request.image))
@@ -436,7 +438,7 @@ export class LibvirtDriver implements VirtDriver {
   async attachInterface(instance: VirtInstance, nic: VirtNic): Promise<void> {
     const domain = this.domainName(instance.uuid)
     const state = await this.#virsh.powerState(domain)
-    const [domainNic] = this.#domainNics([nic])
+    const [domainNic] = await this.#domainNics([nic])
     const file = join(this.instanceDir(instance.uuid), `interface-${nic.macAddress.replaceAll(':', '')}.xml`)
     writeFileSync(file, nicXml(domainNic!, 'virtio'))
     const live = state === PowerState.RUNNING || state === PowerState.PAUSED ? ['--live'] : []
@@ -505,7 +507,7 @@ export class LibvirtDriver implements VirtDriver {
         { path: rescueDisk, target: `${prefix}a` },
         { path: join(dir, 'disk'), target: `${prefix}b` },
       ],
-      nics: this.#domainNics(request.nics),
+      nics: await this.#domainNics(request.nics),
       consoleLog: join(dir, 'console.log'),
       imageProperties: request.image.properties,
       imageId: request.image.id,
@@ -559,20 +561,28 @@ export class LibvirtDriver implements VirtDriver {
     }
   }
 
-  #domainNics(nics: readonly VirtNic[]): DomainNic[] {
-    return nics.map((nic) => {
+  /**
+   * The NICs' taps and bridges. A port bound a moment ago may not have its
+   * bridge yet (the host's network agent makes it on its next sync, started
+   * by the binding): wait for it a bounded time, checked before anything is
+   * created, since libvirt would fail late, at start.
+   */
+  async #domainNics(nics: readonly VirtNic[]): Promise<DomainNic[]> {
+    const out: DomainNic[] = []
+    for (const nic of nics) {
       const bridge = this.#options.bridgeFor?.(nic) ?? nic.bridge ?? defaultBridgeName(nic)
-      // Checked before anything is created: libvirt would fail late, at start.
-      if (!existsSync(`/sys/class/net/${bridge}/bridge`)) {
-        throw new VirtDriverError(
-          `bridge ${bridge} of network ${nic.networkId} does not exist on this host`,
-          {
-            step: 'spawn:vifs',
-          },
-        )
+      const deadline = Date.now() + limits.libvirtBridgeWaitMs
+      while (!existsSync(`/sys/class/net/${bridge}/bridge`)) {
+        if (Date.now() >= deadline)
+          throw new VirtDriverError(
+            `bridge ${bridge} of network ${nic.networkId} does not exist on this host (waited ${limits.libvirtBridgeWaitMs} ms)`,
+            { step: 'spawn:vifs' },
+          )
+        await sleep(BRIDGE_POLL_INTERVAL_MS)
       }
-      return { macAddress: nic.macAddress, bridge, tap: nic.devname ?? tapName(nic.macAddress) }
-    })
+      out.push({ macAddress: nic.macAddress, bridge, tap: nic.devname ?? tapName(nic.macAddress) })
+    }
+    return out
   }
 
   async #createDisks(
