@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto'
 import {
   chmodSync,
+  copyFileSync,
   cpSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -17,7 +20,14 @@ import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import { DebCache, extractDeb } from './debs.ts'
 import { run } from './exec.ts'
-import { GUEST_DEFAULT_USER, GUEST_MODULES, initramfsInit, ROOT_FS_LABEL, rootFiles } from './guest-files.ts'
+import {
+  GUEST_CDROM_MODULES,
+  GUEST_DEFAULT_USER,
+  GUEST_MODULES,
+  initramfsInit,
+  ROOT_FS_LABEL,
+  rootFiles,
+} from './guest-files.ts'
 
 const log = logger('guest-image')
 
@@ -30,7 +40,103 @@ const DROPBEAR_LIBRARY_PACKAGES = [
   'libgmp10',
   'zlib1g',
 ] as const
-const USERLAND_PACKAGES = ['busybox-static', 'dropbear-bin', ...DROPBEAR_LIBRARY_PACKAGES] as const
+
+/**
+ * Debian's own tools for what a cloud image's user (and Tempest's scenario
+ * tests) run over SSH where busybox falls short: `curl`, `sudo` (with PAM),
+ * util-linux's `blkid` (`-L LABEL`), iputils' `ping` (unprivileged ICMP
+ * sockets). Only the files named are taken, so the rest of each package
+ * (other programs, documentation) stays out of the image.
+ */
+const GUEST_TOOLS: readonly { readonly pkg: string; readonly files: readonly string[] }[] = [
+  { pkg: 'curl', files: ['usr/bin/curl'] },
+  {
+    pkg: 'sudo',
+    files: [
+      'usr/bin/sudo',
+      'usr/libexec/sudo/sudoers.so',
+      'usr/libexec/sudo/libsudo_util.so.0',
+      'usr/libexec/sudo/libsudo_util.so.0.0.0',
+    ],
+  },
+  {
+    pkg: 'libpam-modules',
+    files: ['pam_unix.so', 'pam_permit.so', 'pam_deny.so'].map((m) => `lib/x86_64-linux-gnu/security/${m}`),
+  },
+  { pkg: 'util-linux', files: ['sbin/blkid'] },
+  { pkg: 'iputils-ping', files: ['bin/ping'] },
+]
+
+/**
+ * The shared libraries of GUEST_TOOLS, whole (apt-get download resolves no
+ * dependencies, so this is the closure of their DT_NEEDED entries, checked
+ * with readelf). curl's libcurl4 brings most of them (TLS, Kerberos, LDAP,
+ * SSH, HTTP/2, IDN, PSL, brotli, zstd).
+ */
+const GUEST_TOOL_LIBRARY_PACKAGES = [
+  'libcurl4',
+  'libbrotli1',
+  'libcom-err2',
+  'libffi8',
+  'libgnutls30',
+  'libgssapi-krb5-2',
+  'libhogweed6',
+  'libidn2-0',
+  'libk5crypto3',
+  'libkeyutils1',
+  'libkrb5-3',
+  'libkrb5support0',
+  'libldap-2.5-0',
+  'libnettle8',
+  'libnghttp2-14',
+  'libp11-kit0',
+  'libpsl5',
+  'librtmp1',
+  'libsasl2-2',
+  'libssh2-1',
+  'libssl3',
+  'libtasn1-6',
+  'libunistring2',
+  'libzstd1',
+  // sudo and PAM
+  'libpam0g',
+  'libaudit1',
+  'libcap-ng0',
+  'libselinux1',
+  'libpcre2-8-0',
+  // blkid, ping
+  'libblkid1',
+  'libcap2',
+] as const
+const LIBRARY_PACKAGES = [...DROPBEAR_LIBRARY_PACKAGES, ...GUEST_TOOL_LIBRARY_PACKAGES] as const
+/**
+ * The root's busybox is Debian's dynamic `busybox`, not busybox-static (which
+ * only the initramfs uses, having no libc): busybox-static's shell runs its own
+ * applets before anything on PATH, so `ping` in a login shell would be
+ * busybox's, not iputils'.
+ */
+const ROOT_BUSYBOX_PACKAGE = 'busybox'
+const USERLAND_PACKAGES = [
+  'busybox-static',
+  ROOT_BUSYBOX_PACKAGE,
+  'dropbear-bin',
+  ...LIBRARY_PACKAGES,
+  ...GUEST_TOOLS.map((t) => t.pkg),
+] as const
+
+/**
+ * Files sudo refuses to use unless root owns them, with their modes: set in
+ * the finished file system (debugfs), so an image built by a user without
+ * root still has a working, setuid sudo.
+ */
+const ROOT_OWNED_FILES: readonly { readonly path: string; readonly mode: number }[] = [
+  { path: '/usr/bin/sudo', mode: 0o4755 },
+  { path: '/usr/libexec/sudo/sudoers.so', mode: 0o644 },
+  { path: '/usr/libexec/sudo/libsudo_util.so.0.0.0', mode: 0o644 },
+  { path: '/etc/sudoers', mode: 0o440 },
+]
+/** st_mode's file-type bits of a regular file (debugfs sets the whole i_mode). */
+const S_IFREG = 0o100000
 
 /** syslinux's MBR boot code (package syslinux-common). */
 const SYSLINUX_MBR = '/usr/lib/syslinux/mbr/mbr.bin'
@@ -41,7 +147,7 @@ const MIB = 1024 * 1024
 const PARTITION_START_SECTORS = 2048
 /** FAT boot partition: kernel (~8 MiB), initramfs (~1.5 MiB), syslinux. */
 const BOOT_PARTITION_MIB = 48
-/** ext4 root: busybox, dropbear, libc (~20 MiB) and room for the guest to write. */
+/** ext4 root: busybox, dropbear, libc, curl, sudo and their libraries (~40 MiB) and room for the guest to write. */
 const ROOT_PARTITION_MIB = 208
 const DISK_MIB = 1 + BOOT_PARTITION_MIB + ROOT_PARTITION_MIB
 
@@ -82,7 +188,7 @@ export async function buildGuestImage(opts: BuildOptions): Promise<BuildResult> 
     for (const [name, deb] of files) await extractDeb(deb, join(unpacked, name))
     const kernel = join(unpacked, kernelPackage)
     const rootDir = join(work, 'root')
-    await makeRoot(rootDir, unpacked)
+    await makeRoot(rootDir, unpacked, kernel)
     const initrd = join(work, 'initrd.img')
     await makeInitramfs(join(work, 'initramfs'), kernel, join(unpacked, 'busybox-static'), initrd)
     const raw = join(work, 'disk.raw')
@@ -114,7 +220,10 @@ export function guestImageRecipe(): string {
     rootFiles(),
     initramfsInit(),
     GUEST_MODULES,
+    GUEST_CDROM_MODULES,
     USERLAND_PACKAGES,
+    GUEST_TOOLS,
+    ROOT_OWNED_FILES,
     GUEST_KERNEL_CMDLINE,
     DISK_MIB,
   ]
@@ -148,7 +257,7 @@ function kernelVersion(kernelDir: string): string {
   return version
 }
 
-/** Applet names of the static busybox (it runs on the build host too). */
+/** Applet names of a busybox (run on the build host, a Debian like the guest). */
 async function busyboxApplets(busybox: string): Promise<string[]> {
   const { stdout } = await run([busybox, '--list'], { timeoutMs: limits.guestImageCommandTimeoutMs })
   return stdout.split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox')
@@ -164,13 +273,33 @@ async function installBusybox(rootDir: string, busyboxDeb: string): Promise<void
   }
 }
 
-async function makeRoot(rootDir: string, unpacked: string): Promise<void> {
+/**
+ * Copies one file or symlink from an unpacked package to the same path in the
+ * root, replacing what is there: a busybox applet link is removed first, so
+ * the copy never writes through it into busybox.
+ */
+function installFile(pkgDir: string, rootDir: string, path: string): void {
+  const src = join(pkgDir, path)
+  const dest = join(rootDir, path)
+  mkdirSync(dirname(dest), { recursive: true })
+  rmSync(dest, { force: true })
+  const st = lstatSync(src)
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src), dest)
+  } else {
+    copyFileSync(src, dest)
+    chmodSync(dest, st.mode & 0o7777)
+  }
+}
+
+async function makeRoot(rootDir: string, unpacked: string, kernelDir: string): Promise<void> {
   for (const d of [
     'dev',
     'proc',
     'sys',
     'run',
     'tmp',
+    'mnt',
     'root',
     'var/log',
     'var/lib/nimbus',
@@ -183,9 +312,18 @@ async function makeRoot(rootDir: string, unpacked: string): Promise<void> {
   mkdirSync(join(rootDir, 'home', GUEST_DEFAULT_USER, '.ssh'), { recursive: true })
   // Busybox applets live in /bin; /sbin is the same directory (init, getty, reboot).
   symlinkSync('bin', join(rootDir, 'sbin'))
-  await installBusybox(rootDir, join(unpacked, 'busybox-static'))
-  for (const pkg of ['dropbear-bin', ...DROPBEAR_LIBRARY_PACKAGES]) {
+  // Debian's /var/run is /run.
+  symlinkSync('../run', join(rootDir, 'var', 'run'))
+  await installBusybox(rootDir, join(unpacked, ROOT_BUSYBOX_PACKAGE))
+  for (const pkg of ['dropbear-bin', ...LIBRARY_PACKAGES]) {
     cpSync(join(unpacked, pkg), rootDir, { recursive: true, verbatimSymlinks: true, force: true })
+  }
+  for (const tool of GUEST_TOOLS) {
+    for (const f of tool.files) installFile(join(unpacked, tool.pkg), rootDir, f)
+  }
+  const version = kernelVersion(kernelDir)
+  for (const m of GUEST_CDROM_MODULES) {
+    installFile(join(kernelDir, 'lib', 'modules', version), join(rootDir, 'lib', 'modules', version), m)
   }
   // Documentation and gconv are not needed by dropbear or busybox.
   for (const d of ['usr/share', 'usr/lib/x86_64-linux-gnu/gconv'])
@@ -254,6 +392,12 @@ async function makeDisk(raw: string, parts: DiskParts): Promise<void> {
     ['mkfs.ext4', '-q', '-F', '-L', ROOT_FS_LABEL, '-d', parts.rootDir, rootFs, `${ROOT_PARTITION_MIB - 1}M`],
     t,
   )
+  const fixes = ROOT_OWNED_FILES.flatMap((f) => [
+    `sif ${f.path} uid 0`,
+    `sif ${f.path} gid 0`,
+    `sif ${f.path} mode 0${(S_IFREG | f.mode).toString(8)}`,
+  ])
+  await run(['debugfs', '-w', '-f', '-', rootFs], { ...t, input: `${fixes.join('\n')}\n` })
   await run(
     [
       'dd',

@@ -31,6 +31,28 @@ export const GUEST_MODULES = [
   'kernel/drivers/input/evdev.ko',
 ] as const
 
+/**
+ * The config drive's cdrom (an IDE cdrom on i440fx, which is what the libvirt
+ * driver attaches it as; the cloud kernel has no AHCI, so q35's SATA cdrom is
+ * not readable) and ISO 9660, in load order. They live in the root, not the
+ * initramfs, and load in the background while DHCP runs: probing the IDE
+ * ports is the slow part and nothing before SSH needs it.
+ */
+export const GUEST_CDROM_MODULES = [
+  'kernel/drivers/scsi/scsi_common.ko',
+  'kernel/drivers/scsi/scsi_mod.ko',
+  'kernel/drivers/cdrom/cdrom.ko',
+  'kernel/drivers/scsi/sr_mod.ko',
+  'kernel/drivers/ata/libata.ko',
+  'kernel/drivers/ata/ata_piix.ko',
+  'kernel/fs/isofs/isofs.ko',
+] as const
+/** Group that may read the cdrom (Debian's `cdrom`, gid 24, as udev's rules make /dev/sr* 0660 root:cdrom). */
+export const GUEST_CDROM_GROUP = 'cdrom'
+export const GUEST_CDROM_GID = 24
+/** The pid file Tempest reads to renew the lease (`kill -USR1`, `[scenario] dhcp_client = udhcpc`). */
+export const UDHCPC_PID_FILE_PREFIX = '/var/run/udhcpc.'
+
 export interface GuestFile {
   readonly path: string
   readonly content: string
@@ -42,6 +64,8 @@ const ROOT_WAIT_S = 30
 // udhcpc: discover attempts and seconds between them; without a DHCP server boot goes on after ~6 s.
 const DHCP_TRIES = 3
 const DHCP_TIMEOUT_S = 2
+// Seconds the background cdrom loader waits for /dev/sr0 after loading the modules (IDE probing under TCG).
+const CDROM_WAIT_S = 20
 // Metadata fetch attempts, one second apart, and per-request timeout.
 const METADATA_TRIES = 10
 const METADATA_REQUEST_TIMEOUT_S = 3
@@ -98,6 +122,10 @@ mount -t tmpfs tmpfs /run
 mount -o remount,rw /
 hostname nimbus-guest
 ip link set lo up
+# Unprivileged ICMP echo sockets for every group (what Debian's default sysctl.d sets), so
+# ping works as ${GUEST_DEFAULT_USER} without a setuid binary.
+echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range
+/etc/nimbus/cdrom &
 # busybox acpid runs /etc/acpi/PWRF/00000080 on the ACPI power button (libvirt shutdown/reboot).
 acpid
 chown -R ${GUEST_DEFAULT_USER}:${GUEST_DEFAULT_USER} /home/${GUEST_DEFAULT_USER}
@@ -117,10 +145,13 @@ nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
 [ -n "$nic" ] || exit 0
 ip link set "$nic" up
 say "dhcp on $nic"
-if udhcpc -i "$nic" -s /etc/nimbus/udhcpc -n -q -t ${DHCP_TRIES} -T ${DHCP_TIMEOUT_S} -O staticroutes >/var/log/udhcpc.log 2>&1; then
+# udhcpc stays as the lease's daemon (renewals; SIGUSR1 renews at once): it returns once bound,
+# or after the tries goes on in the background (-b) so a late DHCP server still gives the lease.
+udhcpc -i "$nic" -s /etc/nimbus/udhcpc -p ${UDHCPC_PID_FILE_PREFIX}"$nic".pid -b -t ${DHCP_TRIES} -T ${DHCP_TIMEOUT_S} -O staticroutes >>/var/log/udhcpc.log 2>&1
+if [ -s /run/nimbus-ip ]; then
   say "dhcp: $nic $(cat /run/nimbus-ip) via $(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')"
 else
-  say "dhcp: no lease on $nic"
+  say "dhcp: no lease on $nic yet"
 fi
 exit 0
 `
@@ -132,16 +163,17 @@ function udhcpcScript(): string {
 case "$1" in
   deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
   bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/\${mask:-24}" \${broadcast:+broadcast $broadcast} dev "$interface"
+    # A renewal that keeps the address keeps it on the link (open connections survive).
+    [ "$(cat /run/nimbus-ip 2>/dev/null)" = "$ip" ] || ip addr flush dev "$interface"
+    ip addr replace "$ip/\${mask:-24}" \${broadcast:+broadcast $broadcast} dev "$interface"
     if [ -n "$staticroutes" ]; then
       set -- $staticroutes
       while [ $# -ge 2 ]; do
-        if [ "$2" = 0.0.0.0 ]; then ip route add "$1" dev "$interface"; else ip route add "$1" via "$2" dev "$interface"; fi
+        if [ "$2" = 0.0.0.0 ]; then ip route replace "$1" dev "$interface"; else ip route replace "$1" via "$2" dev "$interface"; fi
         shift 2
       done
     fi
-    for r in $router; do ip route add default via "$r" dev "$interface" 2>/dev/null; break; done
+    for r in $router; do ip route replace default via "$r" dev "$interface" 2>/dev/null; break; done
     : > /etc/resolv.conf
     for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
     [ -n "$domain" ] && echo "search $domain" >> /etc/resolv.conf
@@ -187,6 +219,8 @@ if [ -n "$h" ]; then
   h=\${h%%.*}
   hostname "$h"
   echo "$h" > /etc/hostname
+  # The name resolves locally (Debian's 127.0.1.1 line): sudo looks it up, and must not wait on DNS.
+  printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$h" > /etc/hosts
 fi
 if [ -s $D/keys ]; then
   mkdir -p /home/${GUEST_DEFAULT_USER}/.ssh
@@ -196,6 +230,41 @@ if [ -s $D/keys ]; then
   chmod 600 /home/${GUEST_DEFAULT_USER}/.ssh/authorized_keys
 fi
 exit 0
+`
+}
+
+/** Background boot step: the config drive's modules, then /dev/sr* readable by group cdrom (as udev's rules make it). */
+function cdromScript(): string {
+  return `#!/bin/sh
+. /etc/nimbus/lib
+M=/lib/modules/$(uname -r)
+for m in ${GUEST_CDROM_MODULES.join(' ')}; do insmod "$M/$m" 2>/dev/null; done
+i=0
+while [ $i -lt ${CDROM_WAIT_S * 10} ] && ! [ -b /dev/sr0 ]; do usleep 100000; i=$((i + 1)); done
+for d in /dev/sr*; do
+  [ -b "$d" ] || continue
+  chgrp ${GUEST_CDROM_GROUP} "$d"
+  chmod 660 "$d"
+  say "cdrom: $d"
+done
+exit 0
+`
+}
+
+/** sudo's policy: the default user may run anything without a password, as on a cloud image. */
+function sudoers(): string {
+  return `Defaults env_reset
+Defaults secure_path="/usr/sbin:/usr/bin:/sbin:/bin"
+root ALL=(ALL:ALL) ALL
+${GUEST_DEFAULT_USER} ALL=(ALL:ALL) NOPASSWD: ALL
+`
+}
+
+/** PAM for sudo: Debian's common-auth/account/session reduced to pam_unix (accounts are in /etc/passwd). */
+function pamSudo(): string {
+  return `auth     required pam_unix.so
+account  required pam_unix.so
+session  required pam_permit.so
 `
 }
 
@@ -244,6 +313,16 @@ export function rootFiles(): readonly GuestFile[] {
     { path: 'etc/nimbus/udhcpc', content: udhcpcScript(), mode: 0o755 },
     { path: 'etc/nimbus/metadata', content: metadataScript(), mode: 0o755 },
     { path: 'etc/nimbus/ssh', content: sshScript(), mode: 0o755 },
+    { path: 'etc/nimbus/cdrom', content: cdromScript(), mode: 0o755 },
+    { path: 'etc/sudoers', content: sudoers(), mode: 0o440 },
+    { path: 'etc/pam.d/sudo', content: pamSudo(), mode: 0o644 },
+    // Any other PAM service is refused.
+    {
+      path: 'etc/pam.d/other',
+      content:
+        'auth required pam_deny.so\naccount required pam_deny.so\npassword required pam_deny.so\nsession required pam_deny.so\n',
+      mode: 0o644,
+    },
     { path: 'etc/nimbus/banner', content: bannerScript(), mode: 0o755 },
     { path: 'etc/nimbus/user-data', content: userDataScript(), mode: 0o755 },
     // '*' (not '!'): dropbear refuses accounts whose password field marks them locked.
@@ -252,7 +331,11 @@ export function rootFiles(): readonly GuestFile[] {
       content: `root:*:0:0:root:/root:/bin/sh\n${u}:*:${id}:${id}:${u}:/home/${u}:/bin/sh\n`,
       mode: 0o644,
     },
-    { path: 'etc/group', content: `root:x:0:\n${u}:x:${id}:\n`, mode: 0o644 },
+    {
+      path: 'etc/group',
+      content: `root:x:0:\n${GUEST_CDROM_GROUP}:x:${GUEST_CDROM_GID}:${u}\n${u}:x:${id}:\n`,
+      mode: 0o644,
+    },
     { path: 'etc/shells', content: '/bin/sh\n', mode: 0o644 },
     {
       path: 'etc/nsswitch.conf',
@@ -260,7 +343,7 @@ export function rootFiles(): readonly GuestFile[] {
       mode: 0o644,
     },
     { path: 'etc/hostname', content: 'nimbus-guest\n', mode: 0o644 },
-    { path: 'etc/hosts', content: '127.0.0.1 localhost\n', mode: 0o644 },
+    { path: 'etc/hosts', content: '127.0.0.1 localhost\n127.0.1.1 nimbus-guest\n', mode: 0o644 },
     { path: 'etc/profile', content: 'PATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PATH\n', mode: 0o644 },
     { path: 'etc/issue', content: 'Nimbus guest (busybox + dropbear) \\n \\l\n\n', mode: 0o644 },
   ]

@@ -3,8 +3,11 @@ import { spawnSync } from 'node:child_process'
 import { describe, it } from 'node:test'
 import {
   GUEST_BANNER_MARKER,
+  GUEST_CDROM_GROUP,
+  GUEST_CDROM_MODULES,
   GUEST_DEFAULT_USER,
   GUEST_MODULES,
+  UDHCPC_PID_FILE_PREFIX,
   initramfsInit,
   rootFiles,
 } from '../../../src/guest-image/guest-files.ts'
@@ -37,5 +40,45 @@ describe('guest image files', () => {
     assert.equal(files.get('etc/acpi/PWRF/00000080')!.mode, 0o755)
     // Debian's busybox wget segfaults with -T: requests are bounded by timeout(1) instead.
     assert.doesNotMatch(files.get('etc/nimbus/metadata')!.content, /^[^#\n]*wget[^\n]* -T/m)
+  })
+
+  it('what Tempest runs as the default user: sudo without a password, unprivileged ping, the cdrom readable', () => {
+    const files = new Map(rootFiles().map((f) => [f.path, f]))
+    const sudoers = files.get('etc/sudoers')!
+    assert.equal(sudoers.mode, 0o440)
+    assert.match(sudoers.content, new RegExp(`^${GUEST_DEFAULT_USER} ALL=\\(ALL:ALL\\) NOPASSWD: ALL$`, 'm'))
+    assert.match(files.get('etc/pam.d/sudo')!.content, /^account\s+required\s+pam_unix\.so$/m)
+    assert.match(
+      files.get('etc/init.d/rcS')!.content,
+      /"0 2147483647" > \/proc\/sys\/net\/ipv4\/ping_group_range/,
+    )
+    assert.match(
+      files.get('etc/group')!.content,
+      new RegExp(`^${GUEST_CDROM_GROUP}:x:24:${GUEST_DEFAULT_USER}$`, 'm'),
+    )
+    assert.match(files.get('etc/nimbus/cdrom')!.content, new RegExp(`chgrp ${GUEST_CDROM_GROUP}`))
+  })
+
+  it('udhcpc stays as a daemon with the pid file Tempest signals to renew the lease', () => {
+    const network = rootFiles().find((f) => f.path === 'etc/nimbus/network')!.content
+    assert.match(
+      network,
+      new RegExp(`udhcpc .*-p ${UDHCPC_PID_FILE_PREFIX.replace(/\./g, '\\.')}"\\$nic"\\.pid`),
+    )
+    assert.doesNotMatch(network, /udhcpc [^\n]* -q/)
+  })
+
+  it('loads the cdrom modules after what they need (scsi before sr_mod, libata before ata_piix)', () => {
+    const at = (m: string) => GUEST_CDROM_MODULES.findIndex((p) => p.endsWith(`/${m}.ko`))
+    for (const [dep, mod] of [
+      ['scsi_common', 'scsi_mod'],
+      ['scsi_mod', 'sr_mod'],
+      ['cdrom', 'sr_mod'],
+      ['scsi_mod', 'libata'],
+      ['libata', 'ata_piix'],
+    ] as const) {
+      assert.ok(at(dep) >= 0 && at(dep) < at(mod), `${dep} before ${mod}`)
+    }
+    assert.ok(at('isofs') >= 0)
   })
 })
