@@ -102,7 +102,7 @@ export function createComputeApiService(rt: Runtime): HttpService {
   const server = new ApiServer({
     name: 'compute-api',
     style: 'nova',
-    ...authMiddleware(rt),
+    ...authMiddleware(rt, { serviceType: 'compute' }),
     routes: [
       ...versionRoutes,
       ...extensionRoutes(deps),

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { Invalid, NotFound, Unauthorized } from '../common/errors.ts'
+import { Forbidden, Invalid, NotFound, Unauthorized } from '../common/errors.ts'
 import type { Database } from '../db/index.ts'
-import type { ApplicationCredentialRow, CredentialRow } from '../db/tables/identity.ts'
+import type { AccessRuleRow, ApplicationCredentialRow, CredentialRow } from '../db/tables/identity.ts'
 import { nowIso } from '../db/values.ts'
 import type { AssignmentManager, RoleRef } from './assignment.ts'
 import {
@@ -49,6 +49,24 @@ export interface ApplicationCredential {
   readonly expiresAt: string | null
   readonly unrestricted: boolean
   readonly roles: readonly RoleRef[]
+  /** What tokens from this credential may call; empty: anything its roles allow. */
+  readonly accessRules: readonly AccessRule[]
+}
+
+/** An access rule: one API (service type, method, path pattern with `*`, `**` and `{name}`). */
+export interface AccessRule {
+  readonly id: string
+  readonly service: string
+  readonly path: string
+  readonly method: string
+}
+
+/** An access rule as a credential's creator names it: by id, or by its service, path and method. */
+export interface AccessRuleSpec {
+  readonly id?: string | undefined
+  readonly service?: string | undefined
+  readonly path?: string | undefined
+  readonly method?: string | undefined
 }
 
 /** Keystone's id of an ec2 credential: the sha256 of its access key, so it can be found by access key. */
@@ -253,8 +271,13 @@ function toEc2(c: Credential): Ec2Credential {
 
 // ---- application credentials ----
 
-function toAppCred(r: ApplicationCredentialRow, roles: readonly RoleRef[]): ApplicationCredential {
+function toAppCred(
+  r: ApplicationCredentialRow,
+  roles: readonly RoleRef[],
+  accessRules: readonly AccessRule[],
+): ApplicationCredential {
   return {
+    accessRules,
     id: r.id,
     name: r.name,
     userId: r.user_id,
@@ -264,6 +287,10 @@ function toAppCred(r: ApplicationCredentialRow, roles: readonly RoleRef[]): Appl
     unrestricted: r.unrestricted,
     roles,
   }
+}
+
+function toAccessRule(r: AccessRuleRow): AccessRule {
+  return { id: r.id, service: r.service, path: r.path, method: r.method }
 }
 
 /** How an application credential login names its credential. */
@@ -307,6 +334,7 @@ export class ApplicationCredentialManager {
     readonly expiresAt?: string | null | undefined
     readonly unrestricted?: boolean | undefined
     readonly roles?: readonly ({ readonly id: string } | { readonly name: string })[] | undefined
+    readonly accessRules?: readonly AccessRuleSpec[] | undefined
   }): Promise<ApplicationCredential & { readonly secret: string }> {
     await this.#users.getUser(input.userId)
     const held = await this.#assignments.effectiveRoles(input.userId, {
@@ -330,11 +358,152 @@ export class ApplicationCredentialManager {
       role_ids: JSON.stringify(roles.map((r) => r.id)),
       created_at: nowIso(),
     }
+    const accessRules = await this.#resolveAccessRules(input.userId, input.accessRules ?? [])
     await orConflict(
-      () => this.#db.kysely.insertInto('application_credentials').values(row).execute(),
+      () =>
+        this.#db.kysely.transaction().execute(async (tx) => {
+          await tx.insertInto('application_credentials').values(row).execute()
+          for (const rule of accessRules) {
+            if (rule.isNew) {
+              await tx
+                .insertInto('access_rules')
+                .values({
+                  id: rule.id,
+                  user_id: input.userId,
+                  service: rule.service,
+                  path: rule.path,
+                  method: rule.method,
+                  created_at: nowIso(),
+                })
+                .execute()
+            }
+            await tx
+              .insertInto('application_credential_access_rules')
+              .values({ application_credential_id: row.id, access_rule_id: rule.id })
+              .execute()
+          }
+        }),
       () => conflict('application_credential', `Duplicate entry found with name ${input.name}`),
     )
-    return { ...toAppCred(row, roles), secret }
+    const rules = accessRules.map(({ id, service, path, method }) => ({ id, service, path, method }))
+    return { ...toAppCred(row, roles, rules), secret }
+  }
+
+  /**
+   * Keystone's access rule lookup: a rule named by id is the user's rule
+   * with that id; one given by service, path and method is the user's
+   * identical rule if there is one, else a new rule (with the given id).
+   */
+  async #resolveAccessRules(
+    userId: string,
+    specs: readonly AccessRuleSpec[],
+  ): Promise<(AccessRule & { readonly isNew: boolean })[]> {
+    const out: (AccessRule & { readonly isNew: boolean })[] = []
+    for (const spec of specs) {
+      const byId = spec.id ? await this.#findAccessRule(userId, spec.id) : undefined
+      if (byId) {
+        out.push({ ...byId, isNew: false })
+        continue
+      }
+      if (!spec.service || spec.path === undefined || !spec.method) {
+        if (spec.id) throw notFound('Access Rule', spec.id)
+        throw new Invalid(
+          "Invalid input for field 'access_rules': a rule needs a service, a path and a method",
+        )
+      }
+      const same = await this.#db.kysely
+        .selectFrom('access_rules')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('service', '=', spec.service)
+        .where('path', '=', spec.path)
+        .where('method', '=', spec.method)
+        .executeTakeFirst()
+      const rule = same
+        ? { ...toAccessRule(same), isNew: false }
+        : {
+            id: spec.id ?? newKeystoneId(),
+            service: spec.service,
+            path: spec.path,
+            method: spec.method,
+            isNew: true,
+          }
+      if (!out.some((r) => r.id === rule.id)) out.push(rule)
+    }
+    return out
+  }
+
+  async #findAccessRule(userId: string, id: string): Promise<AccessRule | undefined> {
+    const row = await this.#db.kysely
+      .selectFrom('access_rules')
+      .selectAll()
+      .where('id', '=', id)
+      .where('user_id', '=', userId)
+      .executeTakeFirst()
+    return row ? toAccessRule(row) : undefined
+  }
+
+  /** The credentials' access rules, by credential id. */
+  async #accessRulesOf(credIds: readonly string[]): Promise<Map<string, AccessRule[]>> {
+    const out = new Map<string, AccessRule[]>()
+    if (credIds.length === 0) return out
+    const rows = await this.#db.kysely
+      .selectFrom('application_credential_access_rules as l')
+      .innerJoin('access_rules as r', 'r.id', 'l.access_rule_id')
+      .select(['l.application_credential_id', 'r.id', 'r.service', 'r.path', 'r.method'])
+      .where('l.application_credential_id', 'in', credIds)
+      .orderBy('r.created_at')
+      .orderBy('r.id')
+      .execute()
+    for (const r of rows) {
+      const list = out.get(r.application_credential_id) ?? []
+      list.push({ id: r.id, service: r.service, path: r.path, method: r.method })
+      out.set(r.application_credential_id, list)
+    }
+    return out
+  }
+
+  async #toAppCred(row: ApplicationCredentialRow): Promise<ApplicationCredential> {
+    const rules = await this.#accessRulesOf([row.id])
+    return toAppCred(row, await this.#roleRefs(row), rules.get(row.id) ?? [])
+  }
+
+  // ---- access rules ----
+
+  /** The user's access rules, filtered as Keystone's `?service=`, `?path=`, `?method=`. */
+  async listAccessRules(
+    userId: string,
+    f: { service?: string | undefined; path?: string | undefined; method?: string | undefined } = {},
+  ): Promise<AccessRule[]> {
+    await this.#users.getUser(userId)
+    let q = this.#db.kysely
+      .selectFrom('access_rules')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .orderBy('created_at')
+      .orderBy('id')
+    if (f.service !== undefined) q = q.where('service', '=', f.service)
+    if (f.path !== undefined) q = q.where('path', '=', f.path)
+    if (f.method !== undefined) q = q.where('method', '=', f.method)
+    return (await q.execute()).map(toAccessRule)
+  }
+
+  async getAccessRule(userId: string, id: string): Promise<AccessRule> {
+    const rule = await this.#findAccessRule(userId, id)
+    if (!rule) throw notFound('Access Rule', id)
+    return rule
+  }
+
+  /** Deletes a rule no credential uses any more (403 otherwise, as Keystone). */
+  async deleteAccessRule(userId: string, id: string): Promise<void> {
+    await this.getAccessRule(userId, id)
+    const used = await this.#db.kysely
+      .selectFrom('application_credential_access_rules')
+      .select('application_credential_id')
+      .where('access_rule_id', '=', id)
+      .executeTakeFirst()
+    if (used) throw new Forbidden('May not delete access rule in use')
+    await this.#db.kysely.deleteFrom('access_rules').where('id', '=', id).execute()
   }
 
   async #resolveRoles(
@@ -367,7 +536,7 @@ export class ApplicationCredentialManager {
       .where('user_id', '=', userId)
       .executeTakeFirst()
     if (!row) throw notFound('Application Credential', id)
-    return toAppCred(row, await this.#roleRefs(row))
+    return this.#toAppCred(row)
   }
 
   async list(userId: string, f: { name?: string | undefined } = {}): Promise<ApplicationCredential[]> {
@@ -375,7 +544,8 @@ export class ApplicationCredentialManager {
     let q = this.#db.kysely.selectFrom('application_credentials').selectAll().where('user_id', '=', userId)
     if (f.name !== undefined) q = q.where('name', '=', f.name)
     const rows = await q.orderBy('name').execute()
-    return Promise.all(rows.map(async (r) => toAppCred(r, await this.#roleRefs(r))))
+    const rules = await this.#accessRulesOf(rows.map((r) => r.id))
+    return Promise.all(rows.map(async (r) => toAppCred(r, await this.#roleRefs(r), rules.get(r.id) ?? [])))
   }
 
   /** Deletes the credential; tokens issued from it stop validating at once. */
@@ -415,7 +585,7 @@ export class ApplicationCredentialManager {
     if (!ok || (row.expires_at !== null && utcMs(row.expires_at) <= Date.now())) {
       throw new Unauthorized(APP_CRED_AUTH_FAILED)
     }
-    return toAppCred(row, await this.#roleRefs(row))
+    return this.#toAppCred(row)
   }
 
   /** The credential by id, whatever its user (token validation). */
@@ -425,7 +595,7 @@ export class ApplicationCredentialManager {
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst()
-    return row ? toAppCred(row, await this.#roleRefs(row)) : undefined
+    return row ? this.#toAppCred(row) : undefined
   }
 }
 

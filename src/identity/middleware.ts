@@ -42,6 +42,51 @@ export interface TokenInfo {
   readonly system: boolean
   readonly roles: readonly string[]
   readonly expiresAtMs: number
+  /** A token from an application credential with access rules: the only APIs it may call. */
+  readonly accessRules?: readonly AccessRuleRef[] | undefined
+}
+
+/** One access rule as a token carries it. */
+export interface AccessRuleRef {
+  readonly service: string
+  readonly path: string
+  readonly method: string
+}
+
+/**
+ * keystonemiddleware's path match: `*` and `{name}` stand for one path
+ * segment, `**` for any number of characters; everything else is literal.
+ */
+export function accessRulePathMatches(requestPath: string, pattern: string): boolean {
+  let re = ''
+  for (const m of pattern.matchAll(/(\{[^}]*\})|(\*\*)|(\*)|([^{}*])/g)) {
+    if (m[1] || m[3]) re += '[^/]+'
+    else if (m[2]) re += '.*'
+    else re += m[4]!.replace(/[.+?^$()|[\]\\]/g, '\\$&')
+  }
+  return new RegExp(`^${re}$`).test(requestPath)
+}
+
+/**
+ * keystonemiddleware's validate_allowed_request: a token with access rules
+ * may only call a service that knows its own type, with a method and path
+ * one rule names (validating a token on the identity service is always
+ * allowed). Throws Unauthorized otherwise.
+ */
+export function checkAccessRules(
+  info: TokenInfo,
+  method: string,
+  path: string,
+  serviceType: string | undefined,
+): void {
+  const rules = info.accessRules
+  if (!rules) return
+  if (!serviceType) throw new Unauthorized('Token authorization failed')
+  if (serviceType === 'identity' && method === 'GET' && path.endsWith('/v3/auth/tokens')) return
+  const allowed = rules.some(
+    (r) => r.method === method && r.service === serviceType && accessRulePathMatches(path, r.path),
+  )
+  if (!allowed) throw new Unauthorized('Token authorization failed')
 }
 
 /** Validates a token; throws Unauthorized when it is not valid, ServiceUnavailable when it cannot tell. */
@@ -83,6 +128,7 @@ export function tokenInfo(t: ValidatedToken): TokenInfo {
     system: t.scope.kind === 'system',
     roles: t.roles.map((r) => r.name),
     expiresAtMs: t.expiresAtMs,
+    accessRules: t.applicationCredential?.accessRules,
   }
 }
 
@@ -92,6 +138,9 @@ interface CacheEntry {
   readonly info: TokenInfo | undefined
   readonly untilMs: number
 }
+
+/** The access rules version this validator understands (keystonemiddleware's ACCESS_RULES_SUPPORT). */
+const ACCESS_RULES_SUPPORT = '1'
 
 /** Time before its expiry at which the service token is renewed. */
 const SERVICE_TOKEN_MARGIN_MS = 60_000
@@ -146,6 +195,8 @@ export class RemoteTokenValidator implements TokenValidator {
     const res = await this.#request('GET', '/v3/auth/tokens?nocatalog', {
       'x-auth-token': authToken,
       'x-subject-token': token,
+      // This validator enforces access rules: tokens that carry them may be validated (Keystone's header).
+      'openstack-identity-access-rules': ACCESS_RULES_SUPPORT,
     })
     if (res.status === 200) return infoFromBody(await res.json())
     if (res.status === 404) throw new Unauthorized(AUTH_FAILED_MESSAGE)
@@ -220,6 +271,7 @@ function infoFromBody(body: unknown): TokenInfo {
     system: t.system?.all === true,
     roles: ((t.roles ?? []) as { name: string }[]).map((r) => r.name),
     expiresAtMs: Date.parse(t.expires_at),
+    accessRules: t.application_credential?.access_rules as AccessRuleRef[] | undefined,
   }
 }
 
@@ -237,6 +289,12 @@ export interface AuthMiddlewareOptions {
    * caller's `project_id` and `user_id` (what Nova passes).
    */
   readonly target?: (rule: string, req: ApiRequest) => PolicyTarget | Promise<PolicyTarget>
+  /**
+   * The service's catalog type (`compute`, `image`, ...), which application
+   * credential access rules name (keystonemiddleware's `service_type`).
+   * Without it, tokens with access rules are refused.
+   */
+  readonly serviceType?: string
 }
 
 /** The `authenticate` and `enforce` options every API service passes to its ApiServer. */
@@ -269,6 +327,7 @@ export function authMiddleware(
       }
       throw err
     }
+    checkAccessRules(info, req.method, req.url.split('?')[0]!, opts.serviceType)
     return contextFor(info, header, requestId, req.nimbusCtx?.globalRequestId)
   }
 

@@ -209,6 +209,11 @@ export const IDENTITY_POLICY_DEFAULTS: PolicyRules = {
   'identity:get_role_for_trust': READ_TRUST,
   'identity:delete_trust': `${ADMIN_REQUIRED} or ${TRUSTOR}`,
 
+  // access_rule.py
+  'identity:get_access_rule': `(${SYSTEM_READER}) or user_id:%(target.user.id)s`,
+  'identity:list_access_rules': `(${SYSTEM_READER}) or user_id:%(target.user.id)s`,
+  'identity:delete_access_rule': '(role:admin and system_scope:all) or user_id:%(target.user.id)s',
+
   // application_credential.py
   'identity:get_application_credential': ADMIN_OR_SYSTEM_READER_OR_OWNER,
   'identity:list_application_credentials': ADMIN_OR_SYSTEM_READER_OR_OWNER,

@@ -95,7 +95,7 @@ export function createIdentityService(rt: Runtime): IdentityService {
     name: 'identity',
     style: 'keystone',
     routes: identityRoutes(identity),
-    ...authMiddleware(rt, { policy: identity.policy, target }),
+    ...authMiddleware(rt, { policy: identity.policy, target, serviceType: 'identity' }),
   })
   return new IdentityService(rt, server, identity)
 }

@@ -18,7 +18,7 @@ export function createImageService(rt: Runtime): HttpService {
     style: 'glance',
     routes: [...versionRoutes, ...imageRoutes(manager), ...metadefRoutes(new MetadefCatalog(rt.db))],
     configure: configureImageServer,
-    ...authMiddleware(rt),
+    ...authMiddleware(rt, { serviceType: 'image' }),
   })
   return new ImageService(rt.config, server, manager, rt.options)
 }

@@ -154,7 +154,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
       ...agentRoutes(plugin),
       ...resourceRoutes(plugin),
     ],
-    ...authMiddleware(rt),
+    ...authMiddleware(rt, { serviceType: 'network' }),
   })
   const net = rt.config.network
   const agent = net.dataplane ? dataplaneAgentFor(rt.config, plugin) : undefined

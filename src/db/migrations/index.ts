@@ -16,6 +16,7 @@ import * as identityEndpointFilter from './0021-identity-endpoint-filter.ts'
 import * as identityDomainConfigs from './0022-identity-domain-configs.ts'
 import * as identityOauth1Consumers from './0023-identity-oauth1-consumers.ts'
 import * as identityTrusts from './0024-identity-trusts.ts'
+import * as identityAccessRules from './0025-identity-access-rules.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -42,4 +43,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0022-identity-domain-configs': identityDomainConfigs,
   '0023-identity-oauth1-consumers': identityOauth1Consumers,
   '0024-identity-trusts': identityTrusts,
+  '0025-identity-access-rules': identityAccessRules,
 }

@@ -192,6 +192,22 @@ export interface TrustRolesTable {
   role_id: string
 }
 
+/** An application credential access rule: what its credentials' tokens may call. */
+export interface AccessRulesTable {
+  id: string
+  user_id: string
+  service: string
+  path: string
+  method: string
+  created_at: string
+}
+
+/** The access rules of an application credential. */
+export interface ApplicationCredentialAccessRulesTable {
+  application_credential_id: string
+  access_rule_id: string
+}
+
 /** `/v3/credentials`; an ec2 credential's id is the sha256 hex of its access key, as in Keystone. */
 export interface CredentialsTable {
   id: string
@@ -271,6 +287,8 @@ export interface IdentityTables {
   oauth1_consumers: Oauth1ConsumersTable
   trusts: TrustsTable
   trust_roles: TrustRolesTable
+  access_rules: AccessRulesTable
+  application_credential_access_rules: ApplicationCredentialAccessRulesTable
 }
 
 export type DomainRow = Selectable<DomainsTable>
@@ -288,4 +306,5 @@ export type PolicyRow = Selectable<PoliciesTable>
 export type EndpointGroupRow = Selectable<EndpointGroupsTable>
 export type Oauth1ConsumerRow = Selectable<Oauth1ConsumersTable>
 export type TrustRow = Selectable<TrustsTable>
+export type AccessRuleRow = Selectable<AccessRulesTable>
 export type RevocationEventRow = Selectable<RevocationEventsTable>

@@ -35,6 +35,20 @@ async function tokenBody(d: IdentityDeps, req: ApiRequest, t: ValidatedToken): P
   return tokenView(t, catalog)
 }
 
+/** The lowest `OpenStack-Identity-Access-Rules` version that enforces access rules (Keystone's). */
+const ACCESS_RULES_MIN_VERSION = 1.0
+
+/**
+ * Keystone's _validate_token_access_rules: a token restricted by access
+ * rules is only shown to a validator that says it enforces them; to
+ * others it does not exist.
+ */
+function requireAccessRulesSupport(req: ApiRequest, token: ValidatedToken): void {
+  if (!token.applicationCredential?.accessRules) return
+  const v = Number.parseFloat(String(req.headers['openstack-identity-access-rules'] ?? ''))
+  if (!(v >= ACCESS_RULES_MIN_VERSION)) throw new NotFound('Failed to validate token')
+}
+
 /** `/v3/auth/*`: tokens and what a token may be scoped to. */
 export function authRoutes(d: IdentityDeps): Route[] {
   return [
@@ -54,6 +68,7 @@ export function authRoutes(d: IdentityDeps): Route[] {
       policy: 'identity:validate_token',
       handler: async (req) => {
         const token = await subject(req, d)
+        requireAccessRulesSupport(req, token)
         return respond(200, await tokenBody(d, req, token), { 'x-subject-token': token.id })
       },
     },

@@ -4,7 +4,7 @@ import { bounded, extraOf } from '../common.ts'
 import { requestToken } from '../middleware.ts'
 import { allowed, query, selfUrl, type IdentityDeps } from './deps.ts'
 import { entity, SCHEMAS, validator } from './validation.ts'
-import { appCredView, collection, credentialView, ec2View } from './views.ts'
+import { accessRuleView, appCredView, collection, credentialView, ec2View } from './views.ts'
 
 const checks = {
   credentialCreate: validator(SCHEMAS.credentialCreate),
@@ -25,6 +25,17 @@ function checkUnrestricted(req: ApiRequest): void {
       "You are not authorized to perform the requested action: Using method 'application_credential' is not " +
         'allowed for managing additional application credentials.',
     )
+  }
+}
+
+/**
+ * Keystone's _block_delegated_token_app_creds: a trust-scoped token may not
+ * create, read or delete application credentials or access rules (a
+ * credential would outlive the delegation).
+ */
+function refuseDelegated(req: ApiRequest): void {
+  if (requestToken(req)?.trust) {
+    throw new Forbidden('Cannot manage application credentials with a token issued via delegation.')
   }
 }
 
@@ -156,6 +167,7 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       path: '/v3/users/:user_id/application_credentials',
       policy: 'identity:list_application_credentials',
       handler: async (req) => {
+        refuseDelegated(req)
         const creds = await d.appCreds.list((req.params as Params).user_id!, { name: query(req, 'name') })
         return collection(
           'application_credentials',
@@ -172,6 +184,7 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       handler: async (req) => {
         const b = entity<Body>(req, 'application_credential', checks.appCredCreate)
         checkUnrestricted(req)
+        refuseDelegated(req)
         const userId = (req.params as Params).user_id!
         if (req.ctx.userId !== userId) {
           throw new Forbidden(
@@ -190,6 +203,7 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
             expiresAt: b.expires_at,
             unrestricted: b.unrestricted,
             roles: b.roles ?? requestToken(req)?.roles,
+            accessRules: b.access_rules,
           })
           return { application_credential: appCredView(cred, req.baseUrl) }
         } catch (err) {
@@ -206,6 +220,7 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       path: '/v3/users/:user_id/application_credentials/:application_credential_id',
       policy: 'identity:get_application_credential',
       handler: async (req) => {
+        refuseDelegated(req)
         const { user_id, application_credential_id } = req.params as Params
         return {
           application_credential: appCredView(
@@ -222,8 +237,57 @@ export function credentialRoutes(d: IdentityDeps): Route[] {
       status: 204,
       handler: async (req) => {
         checkUnrestricted(req)
+        refuseDelegated(req)
         const { user_id, application_credential_id } = req.params as Params
         await d.appCreds.delete(user_id!, application_credential_id!)
+      },
+    },
+
+    // ---- access rules ----
+    {
+      method: 'GET',
+      path: '/v3/users/:user_id/access_rules',
+      policy: 'identity:list_access_rules',
+      handler: async (req) => {
+        refuseDelegated(req)
+        const userId = (req.params as Params).user_id!
+        const rules = await d.appCreds.listAccessRules(userId, {
+          service: query(req, 'service'),
+          path: query(req, 'path'),
+          method: query(req, 'method'),
+        })
+        return collection(
+          'access_rules',
+          rules.map((r) => accessRuleView(userId, r, req.baseUrl)),
+          selfUrl(req),
+        )
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v3/users/:user_id/access_rules/:access_rule_id',
+      policy: 'identity:get_access_rule',
+      handler: async (req) => {
+        refuseDelegated(req)
+        const { user_id, access_rule_id } = req.params as Params
+        return {
+          access_rule: accessRuleView(
+            user_id!,
+            await d.appCreds.getAccessRule(user_id!, access_rule_id!),
+            req.baseUrl,
+          ),
+        }
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v3/users/:user_id/access_rules/:access_rule_id',
+      policy: 'identity:delete_access_rule',
+      status: 204,
+      handler: async (req) => {
+        refuseDelegated(req)
+        const { user_id, access_rule_id } = req.params as Params
+        await d.appCreds.deleteAccessRule(user_id!, access_rule_id!)
       },
     },
   ]

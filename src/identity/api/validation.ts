@@ -371,7 +371,19 @@ export const SCHEMAS = {
         },
       },
       unrestricted: boolean,
-      access_rules: { type: 'array', maxItems: 0 },
+      access_rules: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            id: id64,
+            path: { type: 'string', minLength: 0, maxLength: 225, pattern: '^/' },
+            service: id64,
+            method: { type: 'string', enum: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT'] },
+          },
+          additionalProperties: false,
+        },
+      },
     },
     required: ['name'],
     additionalProperties: false,

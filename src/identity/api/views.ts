@@ -1,7 +1,7 @@
 import type { Assignment, Role } from '../assignment.ts'
 import type { CatalogEntry, CatalogService, Endpoint, Region } from '../catalog.ts'
 import { keystoneTime, type Bounded } from '../common.ts'
-import type { ApplicationCredential, Credential, Ec2Credential } from '../credentials.ts'
+import type { AccessRule, ApplicationCredential, Credential, Ec2Credential } from '../credentials.ts'
 import type { EndpointGroup, ProjectEndpointGroup } from '../endpoint-filter.ts'
 import type { Consumer } from '../oauth1.ts'
 import type { Trust } from '../trusts.ts'
@@ -190,9 +190,19 @@ export function appCredView(c: ApplicationCredential & { readonly secret?: strin
     roles: c.roles.map((r) => ({ id: r.id, name: r.name, domain_id: null })),
     expires_at: c.expiresAt,
     unrestricted: c.unrestricted,
-    access_rules: [],
+    access_rules: c.accessRules.map(({ id, service, path, method }) => ({ id, service, path, method })),
     ...(c.secret !== undefined ? { secret: c.secret } : {}),
     links: self(base, `users/${c.userId}/application_credentials/${c.id}`),
+  }
+}
+
+export function accessRuleView(userId: string, r: AccessRule, base: string): Json {
+  return {
+    id: r.id,
+    service: r.service,
+    path: r.path,
+    method: r.method,
+    links: self(base, `users/${userId}/access_rules/${r.id}`),
   }
 }
 
@@ -294,7 +304,24 @@ export function tokenView(t: ValidatedToken, catalog: readonly CatalogEntry[] | 
     body.roles = t.roles
   }
   if (catalog) body.catalog = catalog
-  if (t.applicationCredential) body.application_credential = t.applicationCredential
+  if (t.applicationCredential) {
+    const { id, name, restricted, accessRules } = t.applicationCredential
+    body.application_credential = {
+      id,
+      name,
+      restricted,
+      ...(accessRules
+        ? {
+            access_rules: accessRules.map((r) => ({
+              id: r.id,
+              service: r.service,
+              path: r.path,
+              method: r.method,
+            })),
+          }
+        : {}),
+    }
+  }
   return { token: body }
 }
 

@@ -4,7 +4,7 @@ import { limits } from '../../common/limits.ts'
 import { logger } from '../../common/log.ts'
 import type { AssignmentManager, RoleRef } from '../assignment.ts'
 import type { ChangeClock } from '../common.ts'
-import type { ApplicationCredentialManager } from '../credentials.ts'
+import type { AccessRule, ApplicationCredentialManager } from '../credentials.ts'
 import type { ResourceManager } from '../resource.ts'
 import type { TrustManager } from '../trusts.ts'
 import type { Revocations, TokenValues } from '../revocation.ts'
@@ -52,6 +52,8 @@ export interface ValidatedToken {
     readonly id: string
     readonly name: string
     readonly restricted: boolean
+    /** Present when the credential has access rules: the only APIs its tokens may call. */
+    readonly accessRules?: readonly AccessRule[]
   }
   /** A trust-scoped token: `user` is the trustor when the trust impersonates, else the trustee. */
   readonly trust?: {
@@ -329,7 +331,12 @@ export class TokenProvider {
       expiresAtMs = cred.expiresAt === null ? undefined : Date.parse(cred.expiresAt)
       // The credential delegates a subset of roles; only those the user still holds count.
       roles = roles.filter((r) => cred.roles.some((c) => c.id === r.id))
-      applicationCredential = { id: cred.id, name: cred.name, restricted: !cred.unrestricted }
+      applicationCredential = {
+        id: cred.id,
+        name: cred.name,
+        restricted: !cred.unrestricted,
+        ...(cred.accessRules.length ? { accessRules: cred.accessRules } : {}),
+      }
     }
     if (!roles.length) throw new Unauthorized(`User ${user.id} has no access to project ${project.id}`)
     return {

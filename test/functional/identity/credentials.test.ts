@@ -281,3 +281,86 @@ describe('identity credentials', { timeout: TEST_TIMEOUT_MS }, () => {
     })
   })
 })
+
+describe('identity application credential access rules', { timeout: TEST_TIMEOUT_MS }, () => {
+  let tc: TestCloud
+  let ks: Keystone
+
+  before(async () => {
+    tc = await startTestCloud()
+    ks = new Keystone(tc)
+  })
+  after(() => tc?.stop())
+
+  it('rules are stored per user, shown, listed, kept while in use, and restrict the tokens', async () => {
+    const { user, token } = await ks.userWithRole('ar-user', 'member')
+    const base = `/v3/users/${user.id}/application_credentials`
+    const rule = { path: '/v2.1/servers/*/ips', method: 'GET', service: 'compute' }
+    const r = await ks.req('POST', base, {
+      token,
+      body: { application_credential: { name: 'ips', access_rules: [rule] } },
+    })
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    const cred = r.body.application_credential
+    const { id: ruleId, ...sent } = cred.access_rules[0]
+    assert.deepEqual(sent, rule)
+    assert.match(ruleId, /^[0-9a-f]{32}$/)
+    // The same rule again is the same rule (one per user).
+    const again = await ks.req('POST', base, {
+      token,
+      body: { application_credential: { name: 'ips2', access_rules: [rule] } },
+    })
+    assert.equal(again.body.application_credential.access_rules[0].id, ruleId)
+    assertError(
+      await ks.req('POST', base, {
+        token,
+        body: { application_credential: { name: 'bad', access_rules: [{ ...rule, method: 'FETCH' }] } },
+      }),
+      400,
+    )
+
+    const rules = `/v3/users/${user.id}/access_rules`
+    const listed = (await ks.req('GET', rules, { token })).body.access_rules
+    assert.deepEqual(listed, [{ id: ruleId, ...rule, links: { self: `${ks.base}${rules}/${ruleId}` } }])
+    assert.equal((await ks.req('GET', `${rules}?service=image`, { token })).body.access_rules.length, 0)
+    assert.deepEqual((await ks.req('GET', `${rules}/${ruleId}`, { token })).body.access_rule, listed[0])
+    assertError(await ks.req('GET', `${rules}/nope`, { token }), 404, 'Could not find Access Rule: nope.')
+
+    // A token from the credential carries the rules and may call only what they name.
+    const login = await ks.req('POST', '/v3/auth/tokens', {
+      body: {
+        auth: {
+          identity: {
+            methods: ['application_credential'],
+            application_credential: { id: cred.id, secret: cred.secret },
+          },
+        },
+      },
+    })
+    assert.equal(login.status, 201, JSON.stringify(login.body))
+    assert.deepEqual(login.body.token.application_credential.access_rules, [{ id: ruleId, ...rule }])
+    const appToken = login.headers.get('x-subject-token')!
+    const compute = tc.url('compute')
+    const call = (path: string) => fetch(`${compute}${path}`, { headers: { 'x-auth-token': appToken } })
+    assert.equal((await call('/v2.1/servers')).status, 401)
+    assert.equal((await call('/v2.1/servers/00000000-0000-0000-0000-000000000000/ips')).status, 404)
+    assertError(await ks.req('GET', `/v3/users/${user.id}`, { token: appToken }), 401)
+    // Validators that do not say they enforce access rules do not see the token.
+    const admin = await ks.admin()
+    const subject = { 'x-subject-token': appToken }
+    assert.equal((await ks.req('GET', '/v3/auth/tokens', { token: admin, headers: subject })).status, 404)
+    const withHeader = { ...subject, 'openstack-identity-access-rules': '1' }
+    assert.equal((await ks.req('GET', '/v3/auth/tokens', { token: admin, headers: withHeader })).status, 200)
+
+    // In use: 403 until both credentials are gone.
+    assertError(
+      await ks.req('DELETE', `${rules}/${ruleId}`, { token }),
+      403,
+      'May not delete access rule in use',
+    )
+    for (const c of [cred.id, again.body.application_credential.id])
+      assert.equal((await ks.req('DELETE', `${base}/${c}`, { token })).status, 204)
+    assert.equal((await ks.req('DELETE', `${rules}/${ruleId}`, { token })).status, 204)
+    assert.deepEqual((await ks.req('GET', rules, { token })).body.access_rules, [])
+  })
+})
