@@ -48,12 +48,7 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
   },
   { section: 'identity-feature-enabled', key: 'api_v3', value: 'True' },
   { section: 'identity-feature-enabled', key: 'trust', value: 'True' },
-  {
-    section: 'identity-feature-enabled',
-    key: 'access_rules',
-    value: 'False',
-    why: 'application credential access rules are not implemented',
-  },
+  { section: 'identity-feature-enabled', key: 'access_rules', value: 'True' },
   {
     section: 'identity-feature-enabled',
     key: 'security_compliance',
