@@ -207,7 +207,8 @@ export function buildProgram(): Command {
     .command('up')
     .description('run every service in this process (embedded mode: SQLite, in-process RPC, fake driver)')
     .option('--clouds-yaml <file>', 'where to write the clouds.yaml entry', undefined)
-    .option('--fake-hosts <n>', 'number of fake compute hosts', positiveInt, 1)
+    // No default here: without the flag, [compute] fake_hosts (file or NIMBUS_COMPUTE__FAKE_HOSTS) decides.
+    .option('--fake-hosts <n>', 'number of fake compute hosts (default: [compute] fake_hosts, 1)', positiveInt)
     .action((opts: { cloudsYaml?: string; fakeHosts?: number }, cmd: Command) => up(cmd, opts))
 
   program
