@@ -288,10 +288,15 @@ async function networkExtensions(c: OsClient): Promise<string[]> {
   return (res.body.extensions as { alias: string }[]).map((e) => e.alias)
 }
 
-/** How many compute nodes the cloud has (Tempest's `min_compute_nodes`, which gates its multi-node tests). */
+/**
+ * How many compute nodes can take servers (Tempest's `min_compute_nodes`, which gates its
+ * multi-node tests): hypervisors up and enabled, not those of hosts an earlier run in the
+ * same workspace left in the database.
+ */
 async function computeNodeCount(c: OsClient): Promise<number> {
   const res = await c.request('compute', 'GET', '/os-hypervisors', undefined, { expect: [200] })
-  return (res.body.hypervisors as unknown[]).length
+  const hypervisors = res.body.hypervisors as { state: string; status: string }[]
+  return hypervisors.filter((h) => h.state === 'up' && h.status === 'enabled').length
 }
 
 function git(args: string[]): string {
