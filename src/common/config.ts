@@ -324,6 +324,29 @@ export const OPTIONS = {
       help: 'YAML or JSON file of policy rules overriding the identity defaults (oslo.policy format).',
     },
   },
+  security_compliance: {
+    lockout_failure_attempts: {
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: 1000,
+      help: "Failed password logins in a row that lock a user's account; 0 never locks (Keystone's [security_compliance]).",
+    },
+    lockout_duration_s: {
+      kind: 'int',
+      default: 1800,
+      min: 1,
+      max: 365 * 86_400,
+      help: 'Seconds a locked account stays locked.',
+    },
+    unique_last_password_count: {
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: 100,
+      help: "Recent passwords (the current one included) a user's own new password must differ from; 0: no history.",
+    },
+  },
   keystone_authtoken: {
     auth_url: {
       kind: 'url',
@@ -491,6 +514,12 @@ export interface Config {
     readonly passwordHashCost: number
     /** Operator policy overrides (YAML or JSON); empty for none. */
     readonly policyFile: string
+  }
+  /** Keystone's PCI-DSS options (`[security_compliance]`): account lockout and password history. */
+  readonly securityCompliance: {
+    readonly lockoutFailureAttempts: number
+    readonly lockoutDurationS: number
+    readonly uniqueLastPasswordCount: number
   }
   /** How services validate tokens when the identity service is not in their process. */
   readonly authtoken: {
@@ -767,6 +796,11 @@ function build(
       maxActiveKeys: num('identity.max_active_keys'),
       passwordHashCost: num('identity.password_hash_cost'),
       policyFile: str('identity.policy_file'),
+    },
+    securityCompliance: {
+      lockoutFailureAttempts: num('security_compliance.lockout_failure_attempts'),
+      lockoutDurationS: num('security_compliance.lockout_duration_s'),
+      uniqueLastPasswordCount: num('security_compliance.unique_last_password_count'),
     },
     authtoken: {
       authUrl: (

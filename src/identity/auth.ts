@@ -188,8 +188,9 @@ export class Authenticator {
 
   async #token(id: string | undefined): Promise<MethodResult> {
     if (!id) throw expecting('id', 'token')
+    // Keystone's token plugin validates with validate_token: an invalid, expired or revoked token is its 404.
     const token = await this.#tokens.validate(id).catch((err: unknown) => {
-      if (err instanceof Unauthorized) throw new Unauthorized(AUTH_FAILED_MESSAGE)
+      if (err instanceof Unauthorized) throw new NotFound(`Could not find token: ${id}.`)
       throw err
     })
     if (token.trust) {

@@ -58,7 +58,14 @@ export class Identity {
     this.revocations = new Revocations(db, this.clock, config.identity.tokenExpirationS)
     this.resources = new ResourceManager(db, this.clock, this.revocations)
     this.domainConfigs = new DomainConfigManager(db, this.resources)
-    this.users = new UserManager(db, this.clock, this.revocations, this.resources, hashCost)
+    this.users = new UserManager(
+      db,
+      this.clock,
+      this.revocations,
+      this.resources,
+      hashCost,
+      config.securityCompliance,
+    )
     this.assignments = new AssignmentManager(db, this.clock, this.revocations, this.resources, this.users)
     this.catalog = new CatalogManager(db)
     this.endpointFilter = new EndpointFilterManager(db, this.catalog, this.resources)

@@ -16,6 +16,22 @@ import { DummyPasswordCheck, hashPassword, verifyPassword } from './password.ts'
 import type { ResourceManager } from './resource.ts'
 import type { Revocations } from './revocation.ts'
 
+/** Keystone's `[security_compliance]` options this manager applies (see `Config.securityCompliance`). */
+export interface SecurityCompliance {
+  readonly lockoutFailureAttempts: number
+  readonly lockoutDurationS: number
+  readonly uniqueLastPasswordCount: number
+}
+
+/** Keystone's defaults: no lockout, no password history. */
+export const NO_SECURITY_COMPLIANCE: SecurityCompliance = {
+  lockoutFailureAttempts: 0,
+  lockoutDurationS: 0,
+  uniqueLastPasswordCount: 0,
+}
+
+const MS_PER_S = 1000
+
 /** Keystone's answer to every failed password check: the same words whatever went wrong. */
 export const AUTH_FAILED_MESSAGE = 'The request you have made requires authentication.'
 
@@ -98,6 +114,7 @@ export class UserManager {
   readonly #resources: ResourceManager
   readonly #hashCost: number
   readonly #dummy: DummyPasswordCheck
+  readonly #compliance: SecurityCompliance
 
   constructor(
     db: Database,
@@ -105,7 +122,9 @@ export class UserManager {
     revocations: Revocations,
     resources: ResourceManager,
     passwordHashCost: number,
+    compliance: SecurityCompliance = NO_SECURITY_COMPLIANCE,
   ) {
+    this.#compliance = compliance
     this.#db = db
     this.#clock = clock
     this.#revocations = revocations
@@ -130,6 +149,8 @@ export class UserManager {
       default_project_id: input.defaultProjectId ?? null,
       extra: JSON.stringify(input.extra ?? {}),
       password_changed_at: input.password ? now : null,
+      failed_auth_count: 0,
+      failed_auth_at: null,
       created_at: now,
       updated_at: null,
     }
@@ -137,6 +158,7 @@ export class UserManager {
       () => this.#db.kysely.insertInto('users').values(row).execute(),
       () => conflict('user', `Duplicate entry found with name ${input.name} at domain ID ${input.domainId}`),
     )
+    if (row.password_hash) await this.#remember(row.id, row.password_hash)
     return toUser(row)
   }
 
@@ -182,14 +204,18 @@ export class UserManager {
     if (patch.password) checkPasswordLength(patch.password)
     const now = nowIso()
     const passwordSet = patch.password !== undefined
+    const passwordHash = patch.password ? await hashPassword(patch.password, this.#hashCost) : null
+    // As Keystone: enabling a user (explicitly) also unlocks their account.
+    const unlock = patch.enabled === true ? { failed_auth_count: 0, failed_auth_at: null } : {}
     const set = {
+      ...unlock,
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
       ...(patch.defaultProjectId !== undefined ? { default_project_id: patch.defaultProjectId } : {}),
       ...(patch.extra !== undefined ? { extra: JSON.stringify({ ...before.extra, ...patch.extra }) } : {}),
       ...(passwordSet
         ? {
-            password_hash: patch.password ? await hashPassword(patch.password, this.#hashCost) : null,
+            password_hash: passwordHash,
             password_changed_at: now,
           }
         : {}),
@@ -199,6 +225,7 @@ export class UserManager {
       () => this.#db.kysely.updateTable('users').set(set).where('id', '=', id).execute(),
       () => conflict('user', `Duplicate entry found with name ${patch.name} at domain ID ${before.domainId}`),
     )
+    if (passwordHash) await this.#remember(id, passwordHash)
     if (passwordSet || (before.enabled && patch.enabled === false))
       await this.#revocations.revoke({ userId: id })
     this.#clock.bump()
@@ -227,10 +254,96 @@ export class UserManager {
       await this.#dummy.verify(password)
       throw new Unauthorized(AUTH_FAILED_MESSAGE)
     }
-    if (!(await verifyPassword(password, row.password_hash))) throw new Unauthorized(AUTH_FAILED_MESSAGE)
+    if (await this.#isLocked(row)) throw new Unauthorized(`The account is locked for user: ${row.id}.`)
+    if (!(await verifyPassword(password, row.password_hash))) {
+      await this.#recordFailedAuth(row.id)
+      throw new Unauthorized(AUTH_FAILED_MESSAGE)
+    }
     const user = toUser(row)
     await this.assertEnabled(user)
+    if (row.failed_auth_count > 0) await this.#resetFailedAuth(row.id)
     return user
+  }
+
+  /**
+   * Keystone's _is_account_locked: as many failed logins in a row as
+   * `lockout_failure_attempts`, the last less than `lockout_duration_s`
+   * ago. A lock that has run out is cleared.
+   */
+  async #isLocked(row: UserRow): Promise<boolean> {
+    const max = this.#compliance.lockoutFailureAttempts
+    if (!max || row.failed_auth_count < max) return false
+    const lastMs = row.failed_auth_at ? Date.parse(row.failed_auth_at) : 0
+    if (lastMs + this.#compliance.lockoutDurationS * MS_PER_S > Date.now()) return true
+    await this.#resetFailedAuth(row.id)
+    return false
+  }
+
+  async #recordFailedAuth(id: string): Promise<void> {
+    // Counted only while lockout is on: with it off, failed logins write nothing.
+    if (!this.#compliance.lockoutFailureAttempts) return
+    await this.#db.kysely
+      .updateTable('users')
+      .set((eb) => ({ failed_auth_count: eb('failed_auth_count', '+', 1), failed_auth_at: nowIso() }))
+      .where('id', '=', id)
+      .execute()
+  }
+
+  async #resetFailedAuth(id: string): Promise<void> {
+    await this.#db.kysely
+      .updateTable('users')
+      .set({ failed_auth_count: 0, failed_auth_at: null })
+      .where('id', '=', id)
+      .execute()
+  }
+
+  /** Keeps a new password's hash in the history (the last `unique_last_password_count`), when there is one. */
+  async #remember(id: string, passwordHash: string): Promise<void> {
+    const keep = this.#compliance.uniqueLastPasswordCount
+    if (!keep) return
+    await this.#db.kysely
+      .insertInto('password_history')
+      .values({ user_id: id, password_hash: passwordHash, created_at: nowIso() })
+      .execute()
+    const rows = await this.#db.kysely
+      .selectFrom('password_history')
+      .select(['password_hash', 'created_at'])
+      .where('user_id', '=', id)
+      .orderBy('created_at', 'desc')
+      .execute()
+    for (const old of rows.slice(keep)) {
+      await this.#db.kysely
+        .deleteFrom('password_history')
+        .where('user_id', '=', id)
+        .where('password_hash', '=', old.password_hash)
+        .execute()
+    }
+  }
+
+  /**
+   * Keystone's _validate_password_history: a user's own new password may
+   * not be one of their last `unique_last_password_count` (the current
+   * one included). 400 otherwise.
+   */
+  async #checkHistory(id: string, currentHash: string | null, password: string): Promise<void> {
+    const count = this.#compliance.uniqueLastPasswordCount
+    if (!count) return
+    const rows = await this.#db.kysely
+      .selectFrom('password_history')
+      .select('password_hash')
+      .where('user_id', '=', id)
+      .orderBy('created_at', 'desc')
+      .limit(count)
+      .execute()
+    const hashes = new Set([...(currentHash ? [currentHash] : []), ...rows.map((r) => r.password_hash)])
+    for (const hash of hashes) {
+      if (await verifyPassword(password, hash)) {
+        throw new Invalid(
+          'The new password cannot be identical to a previous password. The total number which includes the ' +
+            `new password must be unique is ${count}.`,
+        )
+      }
+    }
   }
 
   /** Fails a login the way an unknown user fails it: after the same KDF work. */
@@ -266,6 +379,8 @@ export class UserManager {
       }
       throw err
     }
+    const row = await this.#findForLogin({ id: user.id })
+    await this.#checkHistory(id, row?.password_hash ?? null, password)
     await this.updateUser(id, { password })
   }
 

@@ -17,6 +17,7 @@ import * as identityDomainConfigs from './0022-identity-domain-configs.ts'
 import * as identityOauth1Consumers from './0023-identity-oauth1-consumers.ts'
 import * as identityTrusts from './0024-identity-trusts.ts'
 import * as identityAccessRules from './0025-identity-access-rules.ts'
+import * as identitySecurityCompliance from './0026-identity-security-compliance.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -44,4 +45,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0023-identity-oauth1-consumers': identityOauth1Consumers,
   '0024-identity-trusts': identityTrusts,
   '0025-identity-access-rules': identityAccessRules,
+  '0026-identity-security-compliance': identitySecurityCompliance,
 }

@@ -43,8 +43,18 @@ export interface UsersTable {
   extra: string
   /** When the password was last set; tokens issued before a change are revoked. */
   password_changed_at: string | null
+  /** Failed password logins since the last good one (account lockout). */
+  failed_auth_count: number
+  failed_auth_at: string | null
   created_at: string
   updated_at: string | null
+}
+
+/** The hashes of a user's recent passwords, newest last (password history). */
+export interface PasswordHistoryTable {
+  user_id: string
+  password_hash: string
+  created_at: string
 }
 
 export interface GroupsTable {
@@ -288,6 +298,7 @@ export interface IdentityTables {
   trusts: TrustsTable
   trust_roles: TrustRolesTable
   access_rules: AccessRulesTable
+  password_history: PasswordHistoryTable
   application_credential_access_rules: ApplicationCredentialAccessRulesTable
 }
 

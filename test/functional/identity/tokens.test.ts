@@ -158,6 +158,21 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
       assert.equal(t.project.name, 'admin')
     })
 
+    it('token method with a revoked or unknown token: 404, as Keystone (its token plugin validates it)', async () => {
+      const first = await ks.login('admin', TEST_ADMIN_PASSWORD)
+      const withToken = (id: string) =>
+        ks.req('POST', '/v3/auth/tokens', {
+          body: { auth: { identity: { methods: ['token'], token: { id } } } },
+        })
+      const revoke = await ks.req('DELETE', '/v3/auth/tokens', {
+        token: first.token,
+        headers: { 'x-subject-token': first.token },
+      })
+      assert.equal(revoke.status, 204)
+      assertError(await withToken(first.token), 404, `Could not find token: ${first.token}.`)
+      assertError(await withToken('not-a-token'), 404, 'Could not find token: not-a-token.')
+    })
+
     it('a wrong password and an unknown user get the same 401, in about the same time', async () => {
       const time = async (user: Record<string, unknown>) => {
         const t0 = performance.now()
