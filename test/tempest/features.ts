@@ -53,7 +53,10 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
     section: 'identity-feature-enabled',
     key: 'security_compliance',
     value: 'False',
-    why: 'PCI-DSS password rules are not implemented',
+    why:
+      "lockout and password history are implemented but off by default: the runner's cloud must set " +
+      '[security_compliance] lockout_failure_attempts=2, lockout_duration_s=5, unique_last_password_count=2 ' +
+      "(Tempest's [identity] user_* defaults) for these tests",
   },
   { section: 'identity-feature-enabled', key: 'application_credentials', value: 'True' },
   { section: 'identity-feature-enabled', key: 'project_tags', value: 'True' },
