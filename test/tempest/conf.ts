@@ -1,4 +1,4 @@
-import { FEATURE_FLAGS, REAL_VM_FLAGS } from './features.ts'
+import { FEATURE_FLAGS, REAL_VM_FLAGS, SECURITY_COMPLIANCE } from './features.ts'
 
 /** What the generated tempest.conf needs to know about the cloud under test. */
 export interface TempestTarget {
@@ -61,6 +61,9 @@ export function tempestConf(t: TempestTarget): string {
   set('identity', 'auth_version', 'v3')
   set('identity', 'region', t.region)
   set('identity', 'v3_endpoint_type', 'public')
+  set('identity', 'user_lockout_failure_attempts', String(SECURITY_COMPLIANCE.lockoutFailureAttempts))
+  set('identity', 'user_lockout_duration', String(SECURITY_COMPLIANCE.lockoutDurationS))
+  set('identity', 'user_unique_last_password_count', String(SECURITY_COMPLIANCE.uniqueLastPasswordCount))
   set('compute', 'image_ref', t.imageRef)
   set('compute', 'image_ref_alt', t.imageRefAlt)
   set('compute', 'flavor_ref', t.flavorRef)

@@ -20,7 +20,13 @@ import { recipeFile } from '../../src/guest-image/build.ts'
 import { defaultGuestImagePath } from '../../src/guest-image/command.ts'
 import { guestImage } from '../e2e/vm/support.ts'
 import { tempestConf } from './conf.ts'
-import { CONFORMANCE_AREAS, FEATURE_FLAGS, REAL_VM_SMOKE_REGEX, SMOKE_REGEX } from './features.ts'
+import {
+  CONFORMANCE_AREAS,
+  FEATURE_FLAGS,
+  REAL_VM_SMOKE_REGEX,
+  SECURITY_COMPLIANCE,
+  SMOKE_REGEX,
+} from './features.ts'
 import { destroyGuestsUnder, EXTERNAL, realVmEnv, TempestNamespace } from './real-vms.ts'
 import {
   parseSubunitCsv,
@@ -121,6 +127,9 @@ async function startFreshCloud(workDir: string, env: Record<string, string> = {}
       // Resizes may stay on their host, as on a devstack.
       env: {
         NIMBUS_COMPUTE__ALLOW_RESIZE_TO_SAME_HOST: 'true',
+        NIMBUS_SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS: String(SECURITY_COMPLIANCE.lockoutFailureAttempts),
+        NIMBUS_SECURITY_COMPLIANCE__LOCKOUT_DURATION_S: String(SECURITY_COMPLIANCE.lockoutDurationS),
+        NIMBUS_SECURITY_COMPLIANCE__UNIQUE_LAST_PASSWORD_COUNT: String(SECURITY_COMPLIANCE.uniqueLastPasswordCount),
         ...process.env,
         ...ports,
         ...env,
