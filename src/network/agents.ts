@@ -249,6 +249,32 @@ export class AgentRegistry {
     return rows.map(view)
   }
 
+  /**
+   * The routers `host` must not serve: those scheduled to an L3 agent at
+   * some point (they have a binding) that this host's L3 agent does not host
+   * now — moved to another agent, or removed from every agent (Tempest's
+   * router rescheduling). A router never scheduled yet is served. Empty when
+   * the host has no L3 agent registered.
+   */
+  async routersNotHostedBy(host: string): Promise<Set<string>> {
+    const mine = await this.#db.kysely
+      .selectFrom('network_agents')
+      .select('id')
+      .where('host', '=', host)
+      .where('agent_type', '=', AGENT_TYPES.l3)
+      .executeTakeFirst()
+    if (!mine) return new Set()
+    const bindings = await this.#db.kysely
+      .selectFrom('network_agent_bindings')
+      .select(['agent_id', 'resource_id', 'bound'])
+      .where('kind', '=', 'l3')
+      .execute()
+    const hostedHere = new Set(
+      bindings.filter((b) => b.bound && b.agent_id === mine.id).map((b) => b.resource_id),
+    )
+    return new Set(bindings.map((b) => b.resource_id).filter((id) => !hostedHere.has(id)))
+  }
+
   /** Schedules a network (dhcp) or router (l3) to an agent; 409 when it already hosts it. */
   async add(kind: BindingKind, agentId: string, resourceId: string): Promise<void> {
     await this.#agentOf(kind, agentId, true)

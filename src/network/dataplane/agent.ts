@@ -33,6 +33,8 @@ export interface AgentOptions {
   readonly metadataUrl: string
   /** Signs X-Instance-ID for the metadata service (`[metadata] metadata_proxy_shared_secret`). */
   readonly metadataSecret?: string | undefined
+  /** Routers the L3 scheduling has put on another agent or on none (not served here). */
+  readonly routersElsewhere?: () => Promise<ReadonlySet<string>>
   /** Told which ports are wired (tap on its bridge, filters loaded). */
   readonly onPortsActive?: (portIds: readonly string[]) => Promise<void>
 }
@@ -160,7 +162,11 @@ export class DataplaneAgent {
   }
 
   async #syncOnce(): Promise<void> {
-    const plan = await planHost(this.#store, { host: this.#opts.host, networkNode: this.#opts.networkNode })
+    const plan = await planHost(this.#store, {
+      host: this.#opts.host,
+      networkNode: this.#opts.networkNode,
+      routersElsewhere: await this.#opts.routersElsewhere?.(),
+    })
     const links = await this.#links()
     for (const net of plan.networks.values()) await this.#ensureBridge(net, links)
     const wired = await this.#attachTaps(plan, links)

@@ -95,6 +95,8 @@ export interface PlanOptions {
   readonly host: string
   /** Serve DHCP and routers for every network (a single-host or network-node agent). */
   readonly networkNode: boolean
+  /** Routers scheduled away from this host's L3 agent (not served here). */
+  readonly routersElsewhere?: ReadonlySet<string> | undefined
 }
 
 /** Reads everything the host needs in a handful of queries and plans it. */
@@ -128,7 +130,10 @@ export function buildPlan(s: Snapshot, opts: PlanOptions): HostState {
   )
   const networkIds = new Set(guestPorts.map((p) => p.network_id as string))
   const dhcp = opts.networkNode ? dhcpPlans(s, subnetById) : []
-  const routers = opts.networkNode ? routerPlans(s, subnetById) : []
+  const served = opts.routersElsewhere?.size
+    ? { ...s, routers: s.routers.filter((r) => !opts.routersElsewhere!.has(r.id)) }
+    : s
+  const routers = opts.networkNode ? routerPlans(served, subnetById) : []
   for (const d of dhcp) networkIds.add(d.networkId)
   for (const r of routers) {
     for (const i of r.interfaces) networkIds.add(i.networkId)

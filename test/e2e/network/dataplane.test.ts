@@ -4,7 +4,6 @@ import { run } from '../../../src/network/dataplane/exec.ts'
 import {
   bridgeName,
   DHCP_NETNS_PREFIX,
-  ROUTER_NETNS_PREFIX,
   routerNetns,
   tapName,
 } from '../../../src/network/dataplane/names.ts'
@@ -31,12 +30,10 @@ describe(
     const topo = new Topology()
     let tc: TestCloud
     let api: Neutron
-    let netnsBefore: string[]
     let agentDir: string
     const ids: Record<string, any> = {}
 
     before(async () => {
-      netnsBefore = await netnsList()
       await topo.create()
       tc = await startTestCloud({
         services: ['identity', 'network', 'metadata'],
@@ -325,7 +322,18 @@ describe(
       // Another cloud's bridge and veth on this host (same prefixes, another state directory): never ours to remove.
       const foreign = ['nb-f0f0f0f0f0f0', 'nd-f0f0f0f0f0f0']
       await run('ip', ['-n', topo.hostNs, 'link', 'add', foreign[0]!, 'type', 'bridge'])
-      await run('ip', ['-n', topo.hostNs, 'link', 'add', foreign[1]!, 'type', 'veth', 'peer', 'name', 'nfpeer'])
+      await run('ip', [
+        '-n',
+        topo.hostNs,
+        'link',
+        'add',
+        foreign[1]!,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        'nfpeer',
+      ])
       await run('ip', ['-n', topo.hostNs, 'link', 'set', foreign[1]!, 'master', foreign[0]!])
       await api.ok('DELETE', `/v2.0/floatingips/${ids.fip.id}`, undefined, 204)
       await api.ok(
@@ -339,6 +347,11 @@ describe(
       for (const p of ports) await api.ok('DELETE', `/v2.0/ports/${p.id}`, undefined, 204)
       const { networks } = await api.ok('GET', '/v2.0/networks', undefined, 200)
       for (const n of networks) await api.ok('DELETE', `/v2.0/networks/${n.id}`, undefined, 204)
+      // This cloud's DHCP and router namespaces (another cloud on the machine may have its own meanwhile).
+      const ownNs = new Set([
+        routerNetns(ids.router.id),
+        ...networks.map((n: { id: string }) => `${DHCP_NETNS_PREFIX}${n.id}`),
+      ])
       await agent()!.sync()
       const { stdout } = await run('ip', ['-n', topo.hostNs, '-j', 'link', 'show'])
       const ours = (JSON.parse(stdout) as { ifname: string }[])
@@ -352,16 +365,14 @@ describe(
       assert.deepEqual(
         foreign.filter((n) => remaining.includes(n)),
         foreign,
-        'teardown removed another cloud\'s links',
+        "teardown removed another cloud's links",
       )
       for (const name of foreign) await run('ip', ['-n', topo.hostNs, 'link', 'del', name], { okCodes: [1] })
       const tables = await run('ip', ['netns', 'exec', topo.hostNs, 'nft', 'list', 'tables'])
       assert.ok(!tables.stdout.includes(NFT_TABLE), tables.stdout)
       // No dnsmasq, no metadata proxy: nothing started from the agent's directory runs on.
       assert.deepEqual(await pidsMentioning(agentDir), [])
-      // Only the data plane's own namespaces count: other suites may run VMs meanwhile.
-      const dataplaneNs = (n: string) => n.startsWith(DHCP_NETNS_PREFIX) || n.startsWith(ROUTER_NETNS_PREFIX)
-      const left = (await netnsList()).filter((n) => dataplaneNs(n) && !netnsBefore.includes(n))
+      const left = (await netnsList()).filter((n) => ownNs.has(n))
       assert.deepEqual(left, [])
     })
   },

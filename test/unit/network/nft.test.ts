@@ -107,6 +107,31 @@ describe('nft rendering', () => {
     assert.ok(script.startsWith(renderTeardown('t')))
   })
 
+  it('a network node serves only the routers its L3 agent hosts (or never scheduled)', () => {
+    const snapshot = {
+      networks: [],
+      subnets: [],
+      ports: [],
+      groups: [],
+      rules: [],
+      routers: [
+        doc({ id: 'here', external_gateway_info: null }),
+        doc({ id: 'moved', external_gateway_info: null }),
+      ],
+      fips: [],
+    }
+    const all = buildPlan(snapshot, { host: 'h1', networkNode: true })
+    assert.deepEqual(
+      all.routers.map((r) => r.id),
+      ['here', 'moved'],
+    )
+    const some = buildPlan(snapshot, { host: 'h1', networkNode: true, routersElsewhere: new Set(['moved']) })
+    assert.deepEqual(
+      some.routers.map((r) => r.id),
+      ['here'],
+    )
+  })
+
   it('renders a router’s NAT: floating IPs both ways, SNAT for the rest, metadata redirect', () => {
     const nat = natRuleset({
       id: 'r',
