@@ -162,3 +162,31 @@ function runLines(meta: RunMeta | readonly RunMeta[]): string[] {
     ),
   ]
 }
+
+/**
+ * Adds several runs up (a fake-driver run and a real-VM run of the same
+ * area): a test that ran in any run counts with its outcome there (the later
+ * run wins between two that ran it); a class one run skipped whole
+ * (`setUpClass (module.Class)`) no longer counts as a skip once another run
+ * ran its tests.
+ */
+export function mergeRuns(runs: readonly (readonly TestResult[])[]): TestResult[] {
+  const byId = new Map<string, TestResult>()
+  for (const run of runs) {
+    for (const r of run) {
+      const prev = byId.get(r.id)
+      if (!prev || prev.outcome === 'skipped' || r.outcome !== 'skipped') byId.set(r.id, r)
+    }
+  }
+  const classOf = (id: string) => id.replace(/\[.*$/, '').split('.').slice(0, -1).join('.')
+  const fixtureClass = (id: string) => /^\w+ \((.*)\)$/.exec(id)?.[1]
+  const classesRun = new Set(
+    [...byId.values()]
+      .filter((r) => r.outcome !== 'skipped' && !fixtureClass(r.id))
+      .map((r) => classOf(r.id)),
+  )
+  return [...byId.values()].filter((r) => {
+    const cls = fixtureClass(r.id)
+    return !(r.outcome === 'skipped' && cls && classesRun.has(cls))
+  })
+}

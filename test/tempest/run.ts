@@ -35,6 +35,7 @@ import {
   renderTable,
   summarize,
   summarizeAreas,
+  mergeRuns,
   type RunMeta,
   type TestResult,
 } from './results.ts'
@@ -322,16 +323,17 @@ function runMetaOf(workDir: string, fallback: RunMeta): RunMeta {
 
 /**
  * Reads the last run of each work directory, prints the tables and totals
- * (of all runs added up), writes docs/conformance.md; 0 when all passed.
+ * of all runs added up (mergeRuns: a test counts where it ran), writes
+ * docs/conformance.md; 0 when all passed.
  */
 function report(workDirs: readonly string[], regex: string, writeDocs: boolean): number {
-  const results: TestResult[] = []
+  const perRun: TestResult[][] = []
   const runs: RunMeta[] = []
   for (const dir of workDirs) {
     const ws = join(dir, 'tempest')
     const subunit = spawnSync('stestr', ['last', '--subunit'], { cwd: ws, maxBuffer: 1 << 28 })
     const csv = spawnSync('subunit2csv', [], { input: subunit.stdout, maxBuffer: 1 << 28, encoding: 'utf8' })
-    results.push(...parseSubunitCsv(csv.stdout))
+    perRun.push(parseSubunitCsv(csv.stdout))
     runs.push(
       runMetaOf(dir, {
         date: new Date().toISOString().slice(0, 10),
@@ -340,6 +342,7 @@ function report(workDirs: readonly string[], regex: string, writeDocs: boolean):
       }),
     )
   }
+  const results = mergeRuns(perRun)
   const summary = summarize(results)
   console.log(renderTable(summary))
   console.log(renderAreaTable(summarizeAreas(summary, CONFORMANCE_AREAS)))
@@ -438,6 +441,7 @@ async function main(): Promise<number> {
   writeFileSync(join(workDir, RUN_META_FILE), JSON.stringify(meta))
   let vm: RealVmRun | undefined
   let cloud: Cloud | undefined
+  let registered: string | undefined
   try {
     if (realVms) {
       const ns = new TempestNamespace(workDir)
@@ -494,13 +498,19 @@ async function main(): Promise<number> {
       logFile: join(workDir, 'tempest.log'),
     })
     const ws = join(workDir, 'tempest')
-    if (!existsSync(ws)) spawnSync('tempest', ['init', ws], { stdio: 'inherit' })
+    // A name of its own in ~/.tempest/workspace.yaml (the default, `tempest`, collides from the second run on).
+    const wsName = `nimbus-${process.pid}-${Date.now()}`
+    if (!existsSync(ws)) {
+      spawnSync('tempest', ['init', '--name', wsName, ws], { stdio: 'inherit' })
+      registered = wsName
+    }
     writeFileSync(join(ws, 'etc', 'tempest.conf'), conf)
     console.log(`tempest: workspace ${ws}, regex ${regex}${vm ? `, real VMs, namespace ${vm.ns.ns}` : ''}`)
     const argv = ['tempest', 'run', '--regex', regex, '--concurrency', concurrency]
     await runAsync(vm ? vm.ns.wrap(argv) : argv, ws, TEMPEST_RUN_TIMEOUT_MS)
     return report([workDir], regex, !values['no-docs'])
   } finally {
+    if (registered) spawnSync('tempest', ['workspace', 'remove', '--name', registered], { stdio: 'ignore' })
     await cloud?.stop()
     if (vm) await cleanupRealVms(vm, workDir)
     if (!workspaces.length) rmSync(workDir, { recursive: true, force: true })
