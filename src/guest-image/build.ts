@@ -15,7 +15,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import { DebCache, extractDeb } from './debs.ts'
@@ -23,6 +23,7 @@ import { run } from './exec.ts'
 import {
   GUEST_CDROM_MODULES,
   GUEST_DEFAULT_USER,
+  GUEST_LOGIN_SHELL,
   GUEST_MODULES,
   initramfsInit,
   ROOT_FS_LABEL,
@@ -110,15 +111,16 @@ const GUEST_TOOL_LIBRARY_PACKAGES = [
 ] as const
 const LIBRARY_PACKAGES = [...DROPBEAR_LIBRARY_PACKAGES, ...GUEST_TOOL_LIBRARY_PACKAGES] as const
 /**
- * The root's busybox is Debian's dynamic `busybox`, not busybox-static (which
- * only the initramfs uses, having no libc): busybox-static's shell runs its own
- * applets before anything on PATH, so `ping` in a login shell would be
- * busybox's, not iputils'.
+ * Debian's dynamic `busybox`, installed as the login shell only (GUEST_LOGIN_SHELL):
+ * busybox-static's shell runs its own applets before anything on PATH, so in
+ * it `ping` would be busybox's, not iputils'. The boot scripts keep
+ * busybox-static: every exec of the dynamic one pays the dynamic loader, which
+ * under TCG added ~1.5 s to a boot.
  */
-const ROOT_BUSYBOX_PACKAGE = 'busybox'
+const LOGIN_SHELL_PACKAGE = 'busybox'
 const USERLAND_PACKAGES = [
   'busybox-static',
-  ROOT_BUSYBOX_PACKAGE,
+  LOGIN_SHELL_PACKAGE,
   'dropbear-bin',
   ...LIBRARY_PACKAGES,
   ...GUEST_TOOLS.map((t) => t.pkg),
@@ -257,7 +259,7 @@ function kernelVersion(kernelDir: string): string {
   return version
 }
 
-/** Applet names of a busybox (run on the build host, a Debian like the guest). */
+/** Applet names of the static busybox (it runs on the build host too). */
 async function busyboxApplets(busybox: string): Promise<string[]> {
   const { stdout } = await run([busybox, '--list'], { timeoutMs: limits.guestImageCommandTimeoutMs })
   return stdout.split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox')
@@ -278,9 +280,9 @@ async function installBusybox(rootDir: string, busyboxDeb: string): Promise<void
  * root, replacing what is there: a busybox applet link is removed first, so
  * the copy never writes through it into busybox.
  */
-function installFile(pkgDir: string, rootDir: string, path: string): void {
+function installFile(pkgDir: string, rootDir: string, path: string, destDir?: string): void {
   const src = join(pkgDir, path)
-  const dest = join(rootDir, path)
+  const dest = destDir ? join(rootDir, destDir, basename(path)) : join(rootDir, path)
   mkdirSync(dirname(dest), { recursive: true })
   rmSync(dest, { force: true })
   const st = lstatSync(src)
@@ -314,7 +316,9 @@ async function makeRoot(rootDir: string, unpacked: string, kernelDir: string): P
   symlinkSync('bin', join(rootDir, 'sbin'))
   // Debian's /var/run is /run.
   symlinkSync('../run', join(rootDir, 'var', 'run'))
-  await installBusybox(rootDir, join(unpacked, ROOT_BUSYBOX_PACKAGE))
+  await installBusybox(rootDir, join(unpacked, 'busybox-static'))
+  installFile(join(unpacked, LOGIN_SHELL_PACKAGE), rootDir, 'bin/busybox', dirname(GUEST_LOGIN_SHELL))
+  symlinkSync('busybox', join(rootDir, GUEST_LOGIN_SHELL))
   for (const pkg of ['dropbear-bin', ...LIBRARY_PACKAGES]) {
     cpSync(join(unpacked, pkg), rootDir, { recursive: true, verbatimSymlinks: true, force: true })
   }

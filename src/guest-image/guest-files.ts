@@ -10,6 +10,12 @@ export const GUEST_BANNER_MARKER = 'Nimbus guest ready'
 /** The user whose authorized_keys gets the instance's key pair. */
 export const GUEST_DEFAULT_USER = 'nimbus'
 export const GUEST_DEFAULT_UID = 1000
+/**
+ * The default user's login shell, which runs every command given over SSH:
+ * Debian's dynamic busybox `sh`, which looks commands up on PATH (the static
+ * one's shell prefers its own applets, so `ping` would not be iputils').
+ */
+export const GUEST_LOGIN_SHELL = 'usr/bin/sh'
 /** File-system label the initramfs looks for to find the root. */
 export const ROOT_FS_LABEL = 'nimbus-root'
 /** Modules the cloud kernel builds as =m that the guest needs, in load order. */
@@ -64,8 +70,6 @@ const ROOT_WAIT_S = 30
 // udhcpc: discover attempts and seconds between them; without a DHCP server boot goes on after ~6 s.
 const DHCP_TRIES = 3
 const DHCP_TIMEOUT_S = 2
-// Seconds the background cdrom loader waits for /dev/sr0 after loading the modules (IDE probing under TCG).
-const CDROM_WAIT_S = 20
 // Metadata fetch attempts, one second apart, and per-request timeout.
 const METADATA_TRIES = 10
 const METADATA_REQUEST_TIMEOUT_S = 3
@@ -238,9 +242,9 @@ function cdromScript(): string {
   return `#!/bin/sh
 . /etc/nimbus/lib
 M=/lib/modules/$(uname -r)
+# insmod returns once the module's probing is done (the kernel waits for the async ATA port
+# probe it started), so a cdrom present at boot is /dev/sr* by then: no polling.
 for m in ${GUEST_CDROM_MODULES.join(' ')}; do insmod "$M/$m" 2>/dev/null; done
-i=0
-while [ $i -lt ${CDROM_WAIT_S * 10} ] && ! [ -b /dev/sr0 ]; do usleep 100000; i=$((i + 1)); done
 for d in /dev/sr*; do
   [ -b "$d" ] || continue
   chgrp ${GUEST_CDROM_GROUP} "$d"
@@ -328,7 +332,7 @@ export function rootFiles(): readonly GuestFile[] {
     // '*' (not '!'): dropbear refuses accounts whose password field marks them locked.
     {
       path: 'etc/passwd',
-      content: `root:*:0:0:root:/root:/bin/sh\n${u}:*:${id}:${id}:${u}:/home/${u}:/bin/sh\n`,
+      content: `root:*:0:0:root:/root:/bin/sh\n${u}:*:${id}:${id}:${u}:/home/${u}:/${GUEST_LOGIN_SHELL}\n`,
       mode: 0o644,
     },
     {
@@ -336,7 +340,7 @@ export function rootFiles(): readonly GuestFile[] {
       content: `root:x:0:\n${GUEST_CDROM_GROUP}:x:${GUEST_CDROM_GID}:${u}\n${u}:x:${id}:\n`,
       mode: 0o644,
     },
-    { path: 'etc/shells', content: '/bin/sh\n', mode: 0o644 },
+    { path: 'etc/shells', content: `/bin/sh\n/${GUEST_LOGIN_SHELL}\n`, mode: 0o644 },
     {
       path: 'etc/nsswitch.conf',
       content: 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n',

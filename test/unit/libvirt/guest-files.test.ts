@@ -6,6 +6,7 @@ import {
   GUEST_CDROM_GROUP,
   GUEST_CDROM_MODULES,
   GUEST_DEFAULT_USER,
+  GUEST_LOGIN_SHELL,
   GUEST_MODULES,
   UDHCPC_PID_FILE_PREFIX,
   initramfsInit,
@@ -57,6 +58,12 @@ describe('guest image files', () => {
       new RegExp(`^${GUEST_CDROM_GROUP}:x:24:${GUEST_DEFAULT_USER}$`, 'm'),
     )
     assert.match(files.get('etc/nimbus/cdrom')!.content, new RegExp(`chgrp ${GUEST_CDROM_GROUP}`))
+    // Commands over SSH run in a shell that looks them up on PATH (iputils' ping, not an applet).
+    assert.match(
+      files.get('etc/passwd')!.content,
+      new RegExp(`^${GUEST_DEFAULT_USER}:.*:/${GUEST_LOGIN_SHELL}$`, 'm'),
+    )
+    assert.match(files.get('etc/shells')!.content, new RegExp(`^/${GUEST_LOGIN_SHELL}$`, 'm'))
   })
 
   it('udhcpc stays as a daemon with the pid file Tempest signals to renew the lease', () => {
