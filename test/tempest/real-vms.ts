@@ -22,7 +22,6 @@ import { relay } from './relay.ts'
 const ROOT = resolve(import.meta.dirname, '../..')
 const COMMAND_TIMEOUT_MS = 30_000
 const FORWARDER_READY_TIMEOUT_MS = 30_000
-const VIRSH_TIMEOUT_MS = 30_000
 
 /** The external network as Tempest's namespace sees it (documentation range). */
 export const EXTERNAL = {
@@ -117,23 +116,6 @@ export class TempestNamespace {
     if (this.#created) await run('ip', ['netns', 'del', this.ns], { okCodes: [1] }).catch(() => undefined)
     await run('ip', ['link', 'del', this.uplink], { okCodes: [1] }).catch(() => undefined)
   }
-}
-
-/** Destroys and undefines the `nimbus-*` domains whose disks are under `instancesPath` (a run that stopped half-way). */
-export async function destroyGuestsUnder(instancesPath: string): Promise<string[]> {
-  const virsh = (args: readonly string[]) =>
-    run('virsh', ['-c', 'qemu:///system', ...args], { timeoutMs: VIRSH_TIMEOUT_MS })
-  const { stdout } = await virsh(['list', '--all', '--name']).catch(() => ({ stdout: '' }))
-  const destroyed: string[] = []
-  for (const name of stdout.split('\n').map((l) => l.trim())) {
-    if (!name.startsWith('nimbus-')) continue
-    const { stdout: disks } = await virsh(['domblklist', name]).catch(() => ({ stdout: '' }))
-    if (!disks.includes(`${instancesPath}/`)) continue
-    await virsh(['destroy', name]).catch(() => undefined)
-    await virsh(['undefine', '--managed-save', name]).catch(() => undefined)
-    destroyed.push(name)
-  }
-  return destroyed
 }
 
 /** The `nimbus up` environment of a real-VM cloud wired to `ns`. */

@@ -27,7 +27,8 @@ import {
   SECURITY_COMPLIANCE,
   SMOKE_REGEX,
 } from './features.ts'
-import { destroyGuestsUnder, EXTERNAL, realVmEnv, TempestNamespace } from './real-vms.ts'
+import { destroyGuestsUnder } from '../e2e/cloud-vm/support.ts'
+import { EXTERNAL, realVmEnv, TempestNamespace } from './real-vms.ts'
 import {
   parseSubunitCsv,
   renderAreaTable,

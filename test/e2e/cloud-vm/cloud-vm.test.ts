@@ -81,6 +81,8 @@ describe(
       assert.equal(server.status, 'ACTIVE')
       const ports = (await c.api.ok('GET', `/v2.0/ports?device_id=${server.id}`, undefined, 200)).ports
       assert.equal(ports.length, 1)
+      // The guest ran only once the data plane had wired its port (the vif-plugged wait).
+      assert.equal(ports[0].status, 'ACTIVE', 'port ACTIVE when the server is')
       ids.port = ports[0]
       ids.ip = ports[0].fixed_ips[0].ip_address
       assert.equal(await c.waitForSsh(c.probe, ids.ip, 'vm1', server.id), 'vm1')

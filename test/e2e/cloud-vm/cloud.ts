@@ -13,13 +13,12 @@ import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ensureGuestAssets } from '../../../src/cmd/guest-assets.ts'
-import { run } from '../../../src/network/dataplane/exec.ts'
 import { tapName } from '../../../src/network/dataplane/names.ts'
 import type { NetworkService } from '../../../src/network/service.ts'
 import { startTestCloud, TEST_ADMIN_PASSWORD, type TestCloud } from '../../functional/harness.ts'
 import { Neutron } from '../../functional/network/client.ts'
 import { guestImage, makeKeyPair, tempDir, waitFor } from '../vm/support.ts'
-import { RootTopology } from './support.ts'
+import { destroyGuestsUnder, RootTopology } from './support.ts'
 
 export const VM_HOST = 'cvm-host'
 const NFT_TABLE = 'nimbuscvm'
@@ -29,7 +28,6 @@ const CLI_TIMEOUT_MS = 240_000
 export const SSH_READY_TIMEOUT_MS = 180_000
 const SSH_ATTEMPT_TIMEOUT_MS = 20_000
 const PORT_ACTIVE_TIMEOUT_MS = 10_000
-const VIRSH_TIMEOUT_MS = 30_000
 export const NET = { cidr: '192.0.2.0/24', gateway: '192.0.2.1', probe: '192.0.2.250' } as const
 export const EXT = { cidr: '203.0.113.0/24', gateway: '203.0.113.1' } as const
 const execFileAsync = promisify(execFile)
@@ -220,20 +218,6 @@ export class VmCloud {
     }
   }
 
-  /** Destroys and undefines the `nimbus-*` domains whose disks are under this test's instances path. */
-  async #destroyLeftoverGuests(): Promise<void> {
-    const virsh = (args: readonly string[]) =>
-      run('virsh', ['-c', 'qemu:///system', ...args], { timeoutMs: VIRSH_TIMEOUT_MS })
-    const { stdout } = await virsh(['list', '--all', '--name']).catch(() => ({ stdout: '' }))
-    for (const name of stdout.split('\n').map((l) => l.trim())) {
-      if (!name.startsWith('nimbus-')) continue
-      const { stdout: disks } = await virsh(['domblklist', name]).catch(() => ({ stdout: '' }))
-      if (!disks.includes(`${this.instancesPath}/`)) continue
-      await virsh(['destroy', name]).catch(() => undefined)
-      await virsh(['undefine', '--managed-save', name]).catch(() => undefined)
-    }
-  }
-
   /** The end of a guest's serial console, for failure messages. */
   consoleTail(uuid: string): string {
     try {
@@ -251,7 +235,7 @@ export class VmCloud {
   async stop(servers: readonly string[] = []): Promise<void> {
     try {
       for (const id of servers) await this.cli(['server', 'delete', '--wait', id]).catch(() => undefined)
-      await this.#destroyLeftoverGuests()
+      await destroyGuestsUnder(this.instancesPath)
       await this.agent()?.teardown()
     } finally {
       await this.tc?.stop()

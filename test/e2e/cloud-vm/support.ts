@@ -82,3 +82,22 @@ export async function linkExists(name: string): Promise<boolean> {
     () => false,
   )
 }
+
+const VIRSH_TIMEOUT_MS = 30_000
+
+/** Destroys and undefines the `nimbus-*` domains whose disks are under `instancesPath` (a run that stopped half-way). */
+export async function destroyGuestsUnder(instancesPath: string): Promise<string[]> {
+  const virsh = (args: readonly string[]) =>
+    run('virsh', ['-c', 'qemu:///system', ...args], { timeoutMs: VIRSH_TIMEOUT_MS })
+  const { stdout } = await virsh(['list', '--all', '--name']).catch(() => ({ stdout: '' }))
+  const destroyed: string[] = []
+  for (const name of stdout.split('\n').map((l) => l.trim())) {
+    if (!name.startsWith('nimbus-')) continue
+    const { stdout: disks } = await virsh(['domblklist', name]).catch(() => ({ stdout: '' }))
+    if (!disks.includes(`${instancesPath}/`)) continue
+    await virsh(['destroy', name]).catch(() => undefined)
+    await virsh(['undefine', '--managed-save', name]).catch(() => undefined)
+    destroyed.push(name)
+  }
+  return destroyed
+}
