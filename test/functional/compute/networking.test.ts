@@ -523,6 +523,19 @@ describe('compute: networking on Neutron ports', () => {
   })
 
   describe('security groups', () => {
+    it('the create response echoes the requested security_groups, an empty list too (default when none)', async () => {
+      const none = await create(member, { networks: [{ uuid: net.networkId }], security_groups: [] })
+      assert.equal(none.status, 202, JSON.stringify(none.body))
+      assert.deepEqual(none.body.server.security_groups, [])
+      const unset = await create(member, { networks: [{ uuid: net.networkId }] })
+      assert.equal(unset.status, 202, JSON.stringify(unset.body))
+      assert.deepEqual(unset.body.server.security_groups, [{ name: 'default' }])
+      for (const id of [none.body.server.id, unset.body.server.id]) {
+        await member.waitStatus(id, ['BUILD'], '2.3')
+        await member.deleteServer(id)
+      }
+    })
+
     it('os-security-groups CRUD and rules in Nova format; gone after 2.35', async () => {
       const created = await member.nova('POST', '/os-security-groups', {
         security_group: { name: 'web', description: 'web servers' },

@@ -81,8 +81,9 @@ async function createServer(deps: ApiDeps, req: ComputeRequest) {
   authorizeCreateOptions(deps, ctx, create, server, target)
   const result = await deps.compute.create(ctx, create)
   if (boolFromString(server.return_reservation_id ?? false)) return { reservation_id: result.reservationId }
-  const securityGroups = create.securityGroups.length
-    ? create.securityGroups.map((name) => ({ name }))
+  // As Nova: the request's security_groups echoed as given (even an empty list), `default` when it had none.
+  const securityGroups = Array.isArray(server.security_groups)
+    ? (server.security_groups as { name: string }[])
     : [{ name: 'default' }]
   const view = createView(req, result.instances[0]!, securityGroups) as { server: Record<string, unknown> }
   view.server.adminPass = result.adminPassword
