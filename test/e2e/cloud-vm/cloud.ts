@@ -21,7 +21,8 @@ import { guestImage, makeKeyPair, tempDir, waitFor } from '../vm/support.ts'
 import { destroyGuestsUnder, RootTopology } from './support.ts'
 
 export const VM_HOST = 'cvm-host'
-const NFT_TABLE = 'nimbuscvm'
+/** Its own nft tables: another VM cloud on the machine (a concurrent test file) must not replace them. */
+const NFT_TABLE = `nimbuscvm${process.pid}`
 const SECRET = 'cloud-vm-test-secret'
 const CLI_TIMEOUT_MS = 240_000
 /** create -> SSH answers: TCG boot (~15 s idle, ~25 s under load) plus DHCP and metadata. */
