@@ -866,7 +866,12 @@ export class CorePlugin {
       await store.update('ports', updated)
       return updated
     })
-    this.#changed({ kind: 'port', hosts: [oldHost, doc['binding:host_id'] as string] })
+    // A server's port got other groups: compute refreshes the server's view (Neutron's network-changed).
+    const ports =
+      body.security_groups !== undefined && String(doc.device_owner ?? '').startsWith('compute:')
+        ? [doc.id]
+        : []
+    this.#changed({ kind: 'port', hosts: [oldHost, doc['binding:host_id'] as string], ports })
     return doc
   }
 

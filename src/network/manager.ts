@@ -1,6 +1,6 @@
 import type { RequestContext } from '../common/context.ts'
 import { logger } from '../common/log.ts'
-import { networkInfoOf, saveNetworkInfo } from '../compute/db/info-caches.ts'
+import { networkInfoOf, saveNetworkInfo, setInstanceSecurityGroups } from '../compute/db/info-caches.ts'
 import type { Database } from '../db/index.ts'
 import { RpcServer, type Transport } from '../rpc/index.ts'
 import type { Vif } from './api.ts'
@@ -64,6 +64,7 @@ export class NetworkManager {
       preserved,
     )
     await saveNetworkInfo(this.#db.kysely, args.instanceUuid, withTags(vifs, args.requestedNetworks))
+    if (vifs.length) await this.#recordGroups(args.instanceUuid)
     log.debug(
       { instance: args.instanceUuid, ports: vifs.map((v) => v.portId), host: args.host },
       'ports allocated',
@@ -119,7 +120,22 @@ export class NetworkManager {
     const previous = [...(await this.#cached(instanceUuid)), ...extra]
     const vifs = await this.#plugin.api.networkInfo(instanceUuid, previous)
     await saveNetworkInfo(this.#db.kysely, instanceUuid, vifs)
+    if (vifs.length) await this.#recordGroups(instanceUuid)
     return vifs
+  }
+
+  /**
+   * The server's `security_groups` are its ports' groups, as Nova reads
+   * them from Neutron: none on a network without port security, the new
+   * ones after a port update.
+   */
+  async #recordGroups(instanceUuid: string): Promise<void> {
+    const groups = await this.#plugin.api.instanceSecurityGroups(instanceUuid)
+    await setInstanceSecurityGroups(
+      this.#db.kysely,
+      instanceUuid,
+      groups.map((g) => g.name as string),
+    )
   }
 
   /** Refreshes the caches of the instances owning these ports (Neutron's network-changed event). */

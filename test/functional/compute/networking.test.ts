@@ -523,6 +523,48 @@ describe('compute: networking on Neutron ports', () => {
   })
 
   describe('security groups', () => {
+    it("a server's security_groups are its ports' groups: none without port security, the new ones after a port update", async () => {
+      const open = await createNetwork(cloud, member, 'no-sec', '198.51.100.0/24', {
+        port_security_enabled: false,
+      })
+      const bare = await boot(member, {
+        name: 'bare',
+        networks: [{ uuid: open.networkId }],
+        security_groups: [],
+      })
+      assert.equal(bare.status, 'ACTIVE')
+      const [port] = await portOf(member, bare.id)
+      assert.deepEqual(port.security_groups, [])
+      const shown = await member.nova('GET', `/servers/${bare.id}`)
+      assert.equal(
+        'security_groups' in shown.body.server,
+        false,
+        JSON.stringify(shown.body.server.security_groups),
+      )
+      await member.deleteServer(bare.id)
+      const server = await boot(member, { name: 'moved', networks: [{ uuid: net.networkId }] })
+      const group = await neutron(member, 'POST', '/security-groups', {
+        security_group: { name: 'icmp-only' },
+      })
+      assert.equal(group.status, 201)
+      const [p] = await portOf(member, server.id)
+      const updated = await neutron(member, 'PUT', `/ports/${p.id}`, {
+        port: { security_groups: [group.body.security_group.id] },
+      })
+      assert.equal(updated.status, 200)
+      // Neutron's network-changed reaches compute right after the update (not within the request).
+      const deadline = Date.now() + 2_000
+      let after = await member.nova('GET', `/servers/${server.id}`)
+      while (after.body.server.security_groups?.[0]?.name !== 'icmp-only' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20))
+        after = await member.nova('GET', `/servers/${server.id}`)
+      }
+      assert.deepEqual(after.body.server.security_groups, [{ name: 'icmp-only' }])
+      await member.deleteServer(server.id)
+      const deleted = await neutron(member, 'DELETE', `/security-groups/${group.body.security_group.id}`)
+      assert.equal(deleted.status, 204)
+    })
+
     it('the create response echoes the requested security_groups, an empty list too (default when none)', async () => {
       const none = await create(member, { networks: [{ uuid: net.networkId }], security_groups: [] })
       assert.equal(none.status, 202, JSON.stringify(none.body))
