@@ -302,6 +302,7 @@ export class AgentRegistry {
         .execute()
     }
     await this.#bind(agentId, kind, resourceId, !!hosted)
+    if (kind === 'l3') await this.#floatingIpsFollow(resourceId)
   }
 
   /** Removes a network (dhcp) or router (l3) from an agent; 409 when the agent does not host it. */
@@ -327,6 +328,26 @@ export class AgentRegistry {
       .where('kind', '=', kind)
       .where('resource_id', '=', resourceId)
       .execute()
+    if (kind === 'l3') await this.#floatingIpsFollow(resourceId)
+  }
+
+  /**
+   * The router's associated floating IPs are ACTIVE while an L3 agent hosts
+   * it and DOWN while none does (Neutron's L3 agent reports their status).
+   */
+  async #floatingIpsFollow(routerId: string): Promise<void> {
+    const hosted = await this.#db.kysely
+      .selectFrom('network_agent_bindings')
+      .select('agent_id')
+      .where('kind', '=', 'l3')
+      .where('resource_id', '=', routerId)
+      .where('bound', '=', true)
+      .executeTakeFirst()
+    const status = hosted ? 'ACTIVE' : 'DOWN'
+    for (const fip of await this.#store.list('floating_ips')) {
+      if (fip.router_id !== routerId || !fip.port_id || fip.status === status) continue
+      await this.#store.update('floating_ips', { ...fip, status })
+    }
   }
 
   async #row(id: string): Promise<AgentRow> {

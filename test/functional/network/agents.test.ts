@@ -136,6 +136,54 @@ describe('network agents API', { timeout: TEST_TIMEOUT_MS }, () => {
     )
   })
 
+  it("a router's floating IPs are DOWN while no L3 agent hosts it, ACTIVE again once one does", async () => {
+    const l3 = await agentOf('L3 agent')
+    const ext = (
+      await api.ok('POST', '/v2.0/networks', { network: { name: 'ext', 'router:external': true } }, 201)
+    ).network
+    await api.ok(
+      'POST',
+      '/v2.0/subnets',
+      { subnet: { network_id: ext.id, cidr: '203.0.113.0/24', ip_version: 4, enable_dhcp: false } },
+      201,
+    )
+    const inner = (await api.ok('POST', '/v2.0/networks', { network: { name: 'inner' } }, 201)).network
+    const sub = (
+      await api.ok(
+        'POST',
+        '/v2.0/subnets',
+        { subnet: { network_id: inner.id, cidr: '198.51.100.0/24', ip_version: 4 } },
+        201,
+      )
+    ).subnet
+    const router = (
+      await api.ok(
+        'POST',
+        '/v2.0/routers',
+        { router: { name: 'r-fip', external_gateway_info: { network_id: ext.id } } },
+        201,
+      )
+    ).router
+    await api.ok('PUT', `/v2.0/routers/${router.id}/add_router_interface`, { subnet_id: sub.id }, 200)
+    const port = (await api.ok('POST', '/v2.0/ports', { port: { network_id: inner.id } }, 201)).port
+    const fip = (
+      await api.ok(
+        'POST',
+        '/v2.0/floatingips',
+        { floatingip: { floating_network_id: ext.id, port_id: port.id } },
+        201,
+      )
+    ).floatingip
+    const status = async () =>
+      (await api.ok('GET', `/v2.0/floatingips/${fip.id}`, undefined, 200)).floatingip.status
+    assert.equal(await status(), 'ACTIVE')
+    await api.ok('GET', `/v2.0/routers/${router.id}/l3-agents`, undefined, 200)
+    await api.ok('DELETE', `/v2.0/agents/${l3.id}/l3-routers/${router.id}`, undefined, 204)
+    assert.equal(await status(), 'DOWN')
+    await api.ok('POST', `/v2.0/agents/${l3.id}/l3-routers`, { router_id: router.id }, 201)
+    assert.equal(await status(), 'ACTIVE')
+  })
+
   it('deleting an agent removes it until its host reports again', async () => {
     const meta = await agentOf('Metadata agent')
     await api.ok('DELETE', `/v2.0/agents/${meta.id}`, undefined, 204)
