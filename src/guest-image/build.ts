@@ -45,7 +45,7 @@ const DROPBEAR_LIBRARY_PACKAGES = [
 /**
  * Debian's own tools for what a cloud image's user (and Tempest's scenario
  * tests) run over SSH where busybox falls short: `curl`, `sudo` (with PAM),
- * util-linux's `blkid` (`-L LABEL`), iputils' `ping` (unprivileged ICMP
+ * util-linux's `blkid` (`-L LABEL`) and `lsblk` (Tempest counts disks with it), iputils' `ping` (unprivileged ICMP
  * sockets). Only the files named are taken, so the rest of each package
  * (other programs, documentation) stays out of the image.
  */
@@ -64,7 +64,7 @@ const GUEST_TOOLS: readonly { readonly pkg: string; readonly files: readonly str
     pkg: 'libpam-modules',
     files: ['pam_unix.so', 'pam_permit.so', 'pam_deny.so'].map((m) => `lib/x86_64-linux-gnu/security/${m}`),
   },
-  { pkg: 'util-linux', files: ['sbin/blkid'] },
+  { pkg: 'util-linux', files: ['sbin/blkid', 'bin/lsblk'] },
   { pkg: 'iputils-ping', files: ['bin/ping'] },
 ]
 
@@ -105,8 +105,11 @@ const GUEST_TOOL_LIBRARY_PACKAGES = [
   'libcap-ng0',
   'libselinux1',
   'libpcre2-8-0',
-  // blkid, ping
+  // blkid, lsblk, ping
   'libblkid1',
+  'libmount1',
+  'libsmartcols1',
+  'libudev1',
   'libcap2',
 ] as const
 const LIBRARY_PACKAGES = [...DROPBEAR_LIBRARY_PACKAGES, ...GUEST_TOOL_LIBRARY_PACKAGES] as const

@@ -115,6 +115,19 @@ describe(
       assert.equal((await sh(`curl -s ${MD}/openstack/latest/password`)).trim(), password)
     })
 
+    it('lsblk lists the disks as Tempest counts them (root disk and config drive)', async () => {
+      const names = (await sh('lsblk -lb --nodeps'))
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0])
+      assert.ok(names.includes('vda'), names.join(' '))
+      assert.ok(
+        names.some((n) => /^sr\d$/.test(n!)),
+        names.join(' '),
+      )
+    })
+
     it('sudo needs no password; blkid -L config-2 finds the config drive, which mounts and holds meta_data.json', async () => {
       assert.equal((await sh('sudo id -u')).trim(), '0')
       const dev = (await sh('blkid -L config-2 -o device')).trim()
