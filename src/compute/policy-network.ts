@@ -32,6 +32,8 @@ export const NETWORK_AREA_POLICY_DEFAULTS: PolicyRules = {
   'os_compute_api:os-floating-ips:delete': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-floating-ips:add': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-floating-ips:remove': PROJECT_MEMBER_OR_ADMIN,
+  'os_compute_api:os-multinic:add': PROJECT_MEMBER_OR_ADMIN,
+  'os_compute_api:os-multinic:remove': PROJECT_MEMBER_OR_ADMIN,
   'os_compute_api:os-networks:show': PROJECT_READER_OR_ADMIN,
   'os_compute_api:os-tenant-networks:list': PROJECT_READER_OR_ADMIN,
   'os_compute_api:os-tenant-networks:show': PROJECT_READER_OR_ADMIN,

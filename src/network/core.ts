@@ -866,11 +866,9 @@ export class CorePlugin {
       await store.update('ports', updated)
       return updated
     })
-    // A server's port got other groups: compute refreshes the server's view (Neutron's network-changed).
-    const ports =
-      body.security_groups !== undefined && String(doc.device_owner ?? '').startsWith('compute:')
-        ? [doc.id]
-        : []
+    // A server's port got other groups or addresses: compute refreshes the server's view (Neutron's network-changed).
+    const refresh = body.security_groups !== undefined || body.fixed_ips !== undefined
+    const ports = refresh && String(doc.device_owner ?? '').startsWith('compute:') ? [doc.id] : []
     this.#changed({ kind: 'port', hosts: [oldHost, doc['binding:host_id'] as string], ports })
     return doc
   }

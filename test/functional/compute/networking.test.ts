@@ -522,6 +522,54 @@ describe('compute: networking on Neutron ports', () => {
     })
   })
 
+  describe('os-multinic', () => {
+    it('addFixedIp puts a second address of the network on the port, removeFixedIp takes it off; gone from 2.44', async () => {
+      const server = await boot(member, { name: 'multinic', networks: [{ uuid: net.networkId }] })
+      const addrs = async () => {
+        const res = await member.nova('GET', `/servers/${server.id}/ips`)
+        return ((res.body.addresses.net1 ?? []) as { addr: string }[]).map((a) => a.addr).sort()
+      }
+      const waitCount = async (n: number) => {
+        const deadline = Date.now() + 2_000
+        while ((await addrs()).length !== n && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20))
+        return addrs()
+      }
+      const before = await addrs()
+      assert.equal(before.length, 1)
+      const add = await member.nova(
+        'POST',
+        `/servers/${server.id}/action`,
+        { addFixedIp: { networkId: net.networkId } },
+        '2.43',
+      )
+      assert.equal(add.status, 202, JSON.stringify(add.body))
+      const two = await waitCount(2)
+      assert.equal(two.length, 2, two.join(' '))
+      const added = two.find((a) => !before.includes(a))!
+      const [port] = await portOf(member, server.id)
+      assert.equal(port.fixed_ips.length, 2)
+      const remove = await member.nova(
+        'POST',
+        `/servers/${server.id}/action`,
+        { removeFixedIp: { address: added } },
+        '2.43',
+      )
+      assert.equal(remove.status, 202)
+      assert.deepEqual(await waitCount(1), before)
+      const bad = await member.nova('POST', `/servers/${server.id}/action`, { addFixedIp: {} }, '2.43')
+      assert.equal(bad.status, 400)
+      const gone = await member.nova(
+        'POST',
+        `/servers/${server.id}/action`,
+        { addFixedIp: { networkId: net.networkId } },
+        '2.44',
+      )
+      assert.equal(gone.status, 404)
+      await member.deleteServer(server.id)
+    })
+  })
+
   describe('security groups', () => {
     it("a server's security_groups are its ports' groups: none without port security, the new ones after a port update", async () => {
       const open = await createNetwork(cloud, member, 'no-sec', '198.51.100.0/24', {

@@ -1,3 +1,4 @@
+import { addFixedIpAction, removeFixedIpAction } from './multinic.ts'
 import type { RequestContext } from '../../../common/context.ts'
 import { Conflict, Invalid, NotFound } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
@@ -366,8 +367,6 @@ const NOT_YET_ACTIONS: ReadonlySet<string> = new Set([
   'resetNetwork',
   'injectNetworkInfo',
   'trigger_crash_dump',
-  'addFixedIp',
-  'removeFixedIp',
   'os-getVNCConsole',
   'os-getSPICEConsole',
   'os-getRDPConsole',
@@ -392,6 +391,8 @@ const ACTIONS: Readonly<Record<string, ActionHandler>> = {
   removeSecurityGroup: removeSecurityGroupAction,
   addFloatingIp: addFloatingIpAction,
   removeFloatingIp: removeFloatingIpAction,
+  addFixedIp: addFixedIpAction,
+  removeFixedIp: removeFixedIpAction,
   ...SERVER_ACTIONS,
 }
 
