@@ -933,6 +933,14 @@ export class CorePlugin {
     await this.markActive(bound.map((p) => p.id))
   }
 
+  /** Marks ports DOWN while their host's data plane holds them down (`admin_state_up` false). */
+  async markDown(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const port = await this.#store.get('ports', id)
+      if (port && port.status !== 'DOWN') await this.#store.update('ports', { ...port, status: 'DOWN' })
+    }
+  }
+
   /** Marks ports ACTIVE once their host's data plane has applied them. */
   async markActive(ids: readonly string[]): Promise<void> {
     for (const id of ids) {

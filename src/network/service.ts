@@ -138,6 +138,7 @@ export function dataplaneAgentFor(config: Config, plugin: NetworkPlugin): Datapl
     metadataUrl: `http://${config.publicHost}:${config.metadata.port}`,
     metadataSecret: config.metadata.metadataProxySharedSecret,
     onPortsActive: (ids) => plugin.core.markActive(ids),
+    onPortsDown: (ids) => plugin.core.markDown(ids),
     routersElsewhere: () => plugin.agents.routersNotHostedBy(config.host),
   })
 }

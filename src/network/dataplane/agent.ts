@@ -35,6 +35,8 @@ export interface AgentOptions {
   readonly metadataSecret?: string | undefined
   /** Routers the L3 scheduling has put on another agent or on none (not served here). */
   readonly routersElsewhere?: () => Promise<ReadonlySet<string>>
+  /** Told which ports are held down (`admin_state_up` false). */
+  readonly onPortsDown?: (portIds: readonly string[]) => Promise<void>
   /** Told which ports are wired (tap on its bridge, filters loaded). */
   readonly onPortsActive?: (portIds: readonly string[]) => Promise<void>
 }
@@ -43,6 +45,7 @@ interface Link {
   readonly ifname: string
   readonly master?: string
   readonly operstate?: string
+  readonly flags?: readonly string[]
 }
 
 /**
@@ -169,7 +172,7 @@ export class DataplaneAgent {
     })
     const links = await this.#links()
     for (const net of plan.networks.values()) await this.#ensureBridge(net, links)
-    const wired = await this.#attachTaps(plan, links)
+    const { wired, down } = await this.#attachTaps(plan, links)
     const ruleset = renderRuleset(this.#opts.nftTable, plan)
     if (ruleset !== this.#lastRuleset) {
       await this.#host.nft(ruleset)
@@ -179,6 +182,7 @@ export class DataplaneAgent {
     await this.#syncRouters(plan)
     await this.#removeStaleLinks(plan, await this.#links())
     if (wired.length && this.#opts.onPortsActive) await this.#opts.onPortsActive(wired)
+    if (down.length && this.#opts.onPortsDown) await this.#opts.onPortsDown(down)
     this.lastSyncAt = Date.now()
     this.syncs++
   }
@@ -233,20 +237,29 @@ export class DataplaneAgent {
     }
   }
 
-  /** Puts each guest's tap on its bridge; returns the ports whose tap is wired. */
-  async #attachTaps(plan: HostState, links: ReadonlyMap<string, Link>): Promise<string[]> {
+  /**
+   * Puts each guest's tap on its bridge, up, or down for a port whose
+   * `admin_state_up` is false (as Neutron's linuxbridge agent); returns the
+   * ports wired up and the ports held down.
+   */
+  async #attachTaps(
+    plan: HostState,
+    links: ReadonlyMap<string, Link>,
+  ): Promise<{ wired: string[]; down: string[] }> {
     const wired: string[] = []
+    const down: string[] = []
     for (const port of plan.ports) {
       const tap = links.get(port.tap)
       if (!tap) continue
       const bridge = plan.networks.get(port.networkId)!.bridge
-      if (tap.master !== bridge || tap.operstate === 'DOWN') {
+      const isDown = tap.operstate === 'DOWN' || tap.flags?.includes('UP') === false
+      if (tap.master !== bridge || isDown === port.adminUp) {
         await this.#host.silenceIpv6(port.tap)
-        await this.#host.ip('link', 'set', port.tap, 'master', bridge, 'up')
+        await this.#host.ip('link', 'set', port.tap, 'master', bridge, port.adminUp ? 'up' : 'down')
       }
-      wired.push(port.id)
+      ;(port.adminUp ? wired : down).push(port.id)
     }
-    return wired
+    return { wired, down }
   }
 
   async #syncDhcp(plan: HostState): Promise<void> {

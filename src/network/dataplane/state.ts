@@ -29,6 +29,8 @@ export interface PortPlan {
   readonly pairMacs: readonly string[]
   readonly portSecurity: boolean
   readonly groups: readonly string[]
+  /** `admin_state_up`: an administratively down port passes no traffic (its tap is set down). */
+  readonly adminUp: boolean
 }
 
 export interface RulePlan {
@@ -174,6 +176,7 @@ function portPlan(p: Doc): PortPlan {
     pairMacs: pairs.flatMap((a) => (a.mac_address ? [a.mac_address] : [])),
     portSecurity: p.port_security_enabled === true,
     groups: (p.security_groups ?? []) as string[],
+    adminUp: p.admin_state_up !== false,
   }
 }
 

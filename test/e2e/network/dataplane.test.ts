@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../../src/network/dataplane/exec.ts'
-import {
-  bridgeName,
-  DHCP_NETNS_PREFIX,
-  routerNetns,
-  tapName,
-} from '../../../src/network/dataplane/names.ts'
+import { bridgeName, DHCP_NETNS_PREFIX, routerNetns, tapName } from '../../../src/network/dataplane/names.ts'
 import type { NetworkService } from '../../../src/network/service.ts'
 import { startTestCloud, type TestCloud } from '../../functional/harness.ts'
 import { Neutron } from '../../functional/network/client.ts'
@@ -258,6 +253,19 @@ describe(
       assert.equal(await topo.connects(ids.g1, victim, TALK_PORT, BLOCKED_TIMEOUT_MS), false)
       await run('ip', ['-n', ids.g1, 'link', 'set', 'eth0', 'address', ids.p1.mac_address])
       await topo.until(() => topo.connects(ids.g1, victim, TALK_PORT, 300), PROPAGATION_MS * 3)
+    })
+
+    it('a port with admin_state_up false passes nothing and is DOWN; set up again, it talks', async () => {
+      const victim = ids.p2.fixed_ips[0].ip_address
+      assert.ok(await topo.connects(ids.g1, victim, TALK_PORT))
+      await api.ok('PUT', `/v2.0/ports/${ids.p2.id}`, { port: { admin_state_up: false } }, 200)
+      await topo.until(async () => !(await topo.connects(ids.g1, victim, TALK_PORT, 300)), PROPAGATION_MS * 3)
+      const status = async () => (await api.ok('GET', `/v2.0/ports/${ids.p2.id}`, undefined, 200)).port.status
+      // The status is written at the end of the sync that took the tap down.
+      await topo.until(async () => (await status()) === 'DOWN', PROPAGATION_MS)
+      await api.ok('PUT', `/v2.0/ports/${ids.p2.id}`, { port: { admin_state_up: true } }, 200)
+      await topo.until(() => topo.connects(ids.g1, victim, TALK_PORT, 300), PROPAGATION_MS * 3)
+      await topo.until(async () => (await status()) === 'ACTIVE', PROPAGATION_MS)
     })
 
     it('reaches a guest from outside through its floating IP only when its group allows', async () => {
