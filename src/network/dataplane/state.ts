@@ -132,9 +132,11 @@ export function buildPlan(s: Snapshot, opts: PlanOptions): HostState {
   )
   const networkIds = new Set(guestPorts.map((p) => p.network_id as string))
   const dhcp = opts.networkNode ? dhcpPlans(s, subnetById) : []
-  const served = opts.routersElsewhere?.size
-    ? { ...s, routers: s.routers.filter((r) => !opts.routersElsewhere!.has(r.id)) }
-    : s
+  // A router scheduled to another L3 agent, or administratively down, has no namespace here (as Neutron's L3 agent).
+  const served = {
+    ...s,
+    routers: s.routers.filter((r) => r.admin_state_up !== false && !opts.routersElsewhere?.has(r.id)),
+  }
   const routers = opts.networkNode ? routerPlans(served, subnetById) : []
   for (const d of dhcp) networkIds.add(d.networkId)
   for (const r of routers) {

@@ -107,7 +107,7 @@ describe('nft rendering', () => {
     assert.ok(script.startsWith(renderTeardown('t')))
   })
 
-  it('a network node serves only the routers its L3 agent hosts (or never scheduled)', () => {
+  it('a network node serves only the routers its L3 agent hosts (or never scheduled) and that are up', () => {
     const snapshot = {
       networks: [],
       subnets: [],
@@ -130,6 +130,11 @@ describe('nft rendering', () => {
       some.routers.map((r) => r.id),
       ['here'],
     )
+    const down = buildPlan(
+      { ...snapshot, routers: [doc({ id: 'here', external_gateway_info: null, admin_state_up: false })] },
+      { host: 'h1', networkNode: true },
+    )
+    assert.deepEqual(down.routers, [])
   })
 
   it('renders a router’s NAT: floating IPs both ways, SNAT for the rest, metadata redirect', () => {
