@@ -94,7 +94,7 @@ export const FEATURE_FLAGS: readonly FeatureFlag[] = [
     section: 'compute-feature-enabled',
     key: 'personality',
     value: 'False',
-    why: 'file injection was removed upstream (2.57)',
+    why: 'personality files (up to 2.56, removed upstream at 2.57) are accepted but not written into the guest or its config drive',
   },
   // The filters Nimbus's scheduler runs by default; Tempest sends SameHost/DifferentHost hints only when listed.
   {
