@@ -357,17 +357,35 @@ export async function listEvents(db: Queryable, actionId: string): Promise<Insta
 }
 
 /** The last finished build step of the instance's `create` action (for the BUILD deadline fault). */
+/**
+ * A build's steps in the order the compute host runs them (HostEvent in
+ * manager.ts): several finish within the same millisecond, and then the
+ * later step is the last completed one.
+ */
+const BUILD_STEP_ORDER = [
+  'compute__do_build_and_run_instance',
+  'compute_claim_resources',
+  'compute_allocate_network',
+  'compute_prepare_image',
+  'compute_block_device_mapping',
+  'compute_spawn',
+]
+
 export async function lastFinishedEvent(db: Queryable, instanceUuid: string): Promise<string | undefined> {
-  const row = await db
+  const rows = await db
     .selectFrom('instance_action_events')
     .innerJoin('instance_actions', 'instance_actions.id', 'instance_action_events.action_id')
-    .select('instance_action_events.event')
+    .select(['instance_action_events.event', 'instance_action_events.finish_time'])
     .where('instance_actions.instance_uuid', '=', instanceUuid)
     .where('instance_actions.action', '=', 'create')
     .where('instance_action_events.result', '=', EventResult.SUCCESS)
-    .orderBy('instance_action_events.finish_time', 'desc')
-    .executeTakeFirst()
-  return row?.event
+    .execute()
+  const rank = (event: string) => BUILD_STEP_ORDER.indexOf(event)
+  const last = rows.sort((a, b) => {
+    const byTime = String(a.finish_time ?? '').localeCompare(String(b.finish_time ?? ''))
+    return byTime !== 0 ? byTime : rank(a.event) - rank(b.event)
+  })
+  return last.at(-1)?.event
 }
 
 export interface NewFault {
