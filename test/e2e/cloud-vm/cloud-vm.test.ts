@@ -62,20 +62,7 @@ describe(
     })
 
     it('server create --wait reaches ACTIVE; SSH from the network prints its name; the guest reads its own key from 169.254.169.254', async () => {
-      const server = await c.json([
-        'server',
-        'create',
-        '--image',
-        GUEST_IMAGE_NAME,
-        '--flavor',
-        'm1.tiny',
-        '--key-name',
-        'k',
-        '--network',
-        'net1',
-        'vm1',
-        '--wait',
-      ])
+      const server = await c.createServer('vm1')
       servers.add(server.id)
       ids.server = server
       assert.equal(server.status, 'ACTIVE')
@@ -155,22 +142,7 @@ describe(
       const image = await c.json(['server', 'image', 'create', '--name', 'snap1', '--wait', 'vm1'])
       const shown = await c.json(['image', 'show', image.id ?? 'snap1'])
       assert.equal(shown.status, 'active')
-      const vm2 = await c.json([
-        'server',
-        'create',
-        '--image',
-        'snap1',
-        '--flavor',
-        'm1.tiny',
-        '--key-name',
-        'k',
-        '--network',
-        'net1',
-        '--config-drive',
-        'true',
-        'vm2',
-        '--wait',
-      ])
+      const vm2 = await c.createServer('vm2', { image: 'snap1', extra: ['--config-drive', 'true'] })
       servers.add(vm2.id)
       assert.equal(vm2.status, 'ACTIVE')
       // Its config drive: an ISO labelled config-2 attached as a cdrom.

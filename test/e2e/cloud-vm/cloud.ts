@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { ensureGuestAssets } from '../../../src/cmd/guest-assets.ts'
+import { ensureGuestAssets, GUEST_IMAGE_NAME } from '../../../src/cmd/guest-assets.ts'
 import { tapName } from '../../../src/network/dataplane/names.ts'
 import type { NetworkService } from '../../../src/network/service.ts'
 import { startTestCloud, TEST_ADMIN_PASSWORD, type TestCloud } from '../../functional/harness.ts'
@@ -160,6 +160,13 @@ export class VmCloud {
 
   async json(args: readonly string[]): Promise<any> {
     return JSON.parse(await this.cli([...args, '-f', 'json']))
+  }
+
+  /** `openstack server create --image IMAGE --flavor m1.tiny --key-name k --network net1 [extra] NAME --wait`. */
+  async createServer(name: string, opts: { image?: string; extra?: readonly string[] } = {}): Promise<any> {
+    const image = opts.image ?? GUEST_IMAGE_NAME
+    const base = ['server', 'create', '--image', image, '--flavor', 'm1.tiny', '--key-name', 'k']
+    return this.json([...base, '--network', 'net1', ...(opts.extra ?? []), name, '--wait'])
   }
 
   /** A compute API call with the admin token. */

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { GUEST_IMAGE_NAME } from '../../../src/cmd/guest-assets.ts'
 import { waitFor } from '../vm/support.ts'
 import { NET, VmCloud } from './cloud.ts'
 
@@ -62,24 +61,9 @@ describe(
         { subnet: { dns_nameservers: [DNS_BEFORE] } },
         200,
       )
-      server = await c.json([
-        'server',
-        'create',
-        '--image',
-        GUEST_IMAGE_NAME,
-        '--flavor',
-        'm1.tiny',
-        '--key-name',
-        'k',
-        '--network',
-        'net1',
-        '--config-drive',
-        'true',
-        '--property',
-        'role=tempest-guest',
-        'vm-tools',
-        '--wait',
-      ])
+      server = await c.createServer('vm-tools', {
+        extra: ['--config-drive', 'true', '--property', 'role=tempest-guest'],
+      })
       servers.add(server.id)
       const port = (await c.api.ok('GET', `/v2.0/ports?device_id=${server.id}`, undefined, 200)).ports[0]
       ip = port.fixed_ips[0].ip_address
