@@ -28,17 +28,8 @@ const log = logger('compute.manager')
  */
 
 /** Event names of the build and delete steps on a host (Nova's `compute_` prefix). */
-export const HostEvent = {
-  BUILD: 'compute__do_build_and_run_instance',
-  CLAIM: 'compute_claim_resources',
-  NETWORK: 'compute_allocate_network',
-  IMAGE: 'compute_prepare_image',
-  BLOCK_DEVICES: 'compute_block_device_mapping',
-  SPAWN: 'compute_spawn',
-  TERMINATE: 'compute_terminate_instance',
-  ATTACH_INTERFACE: 'compute_attach_interface',
-  DETACH_INTERFACE: 'compute_detach_interface',
-} as const
+import { HostEvent } from './objects.ts'
+export { HostEvent }
 
 /** A build step failed in a way another host would not fix (Nova's BuildAbortException). */
 export class BuildAbort extends NimbusError {}
@@ -233,7 +224,11 @@ export class ComputeManager {
         adminPassword: args.request.adminPassword,
         configDrive: instance.configDrive === 'True',
         metadata: sourceOf(instance, { vifs: metadataVifs(nics) }),
-        vifsPlugged: () => this.#waitForVifsPlugged(ctx, nics.map((n) => n.portId)),
+        vifsPlugged: () =>
+          this.#waitForVifsPlugged(
+            ctx,
+            nics.map((n) => n.portId),
+          ),
       })
       revert.add('destroy guest', () => this.#d.driver.destroy(virtInstance(instance)))
     })

@@ -298,3 +298,16 @@ export interface ExternalEvent {
   /** The port, volume or power state the event is about. */
   readonly tag: string | null
 }
+
+/** The instance-action events of the compute host's steps (Nova's wrap_instance_event names). */
+export const HostEvent = {
+  BUILD: 'compute__do_build_and_run_instance',
+  CLAIM: 'compute_claim_resources',
+  NETWORK: 'compute_allocate_network',
+  IMAGE: 'compute_prepare_image',
+  BLOCK_DEVICES: 'compute_block_device_mapping',
+  SPAWN: 'compute_spawn',
+  TERMINATE: 'compute_terminate_instance',
+  ATTACH_INTERFACE: 'compute_attach_interface',
+  DETACH_INTERFACE: 'compute_detach_interface',
+} as const

@@ -934,18 +934,19 @@ export class CorePlugin {
   }
 
   /** Marks ports DOWN while their host's data plane holds them down (`admin_state_up` false). */
-  async markDown(ids: readonly string[]): Promise<void> {
-    for (const id of ids) {
-      const port = await this.#store.get('ports', id)
-      if (port && port.status !== 'DOWN') await this.#store.update('ports', { ...port, status: 'DOWN' })
-    }
+  markDown(ids: readonly string[]): Promise<void> {
+    return this.#markStatus(ids, 'DOWN')
   }
 
   /** Marks ports ACTIVE once their host's data plane has applied them. */
-  async markActive(ids: readonly string[]): Promise<void> {
+  markActive(ids: readonly string[]): Promise<void> {
+    return this.#markStatus(ids, 'ACTIVE')
+  }
+
+  async #markStatus(ids: readonly string[], status: 'ACTIVE' | 'DOWN'): Promise<void> {
     for (const id of ids) {
       const port = await this.#store.get('ports', id)
-      if (port && port.status !== 'ACTIVE') await this.#store.update('ports', { ...port, status: 'ACTIVE' })
+      if (port && port.status !== status) await this.#store.update('ports', { ...port, status })
     }
   }
 }

@@ -163,8 +163,6 @@ export const REAL_VM_FLAGS: readonly FeatureFlag[] = [
   { section: 'validation', key: 'run_validation', value: 'True' },
   { section: 'validation', key: 'security_group', value: 'True' },
   { section: 'validation', key: 'security_group_rules', value: 'True' },
-  { section: 'compute-feature-enabled', key: 'metadata_service', value: 'True' },
-  { section: 'compute-feature-enabled', key: 'config_drive', value: 'True' },
 ]
 
 /** The scenarios issue #9 asks to pass with real VMs. */

@@ -4,7 +4,13 @@ import { paginate } from '../../db/paginate.ts'
 import type { Queryable } from '../../db/schema.ts'
 import type { InstanceActionEventRow, InstanceActionRow } from '../../db/tables/compute.ts'
 import { newId, nowIso } from '../../db/values.ts'
-import type { EventOp, InstanceAction, InstanceActionEvent, InstanceFault } from '../objects.ts'
+import {
+  HostEvent,
+  type EventOp,
+  type InstanceAction,
+  type InstanceActionEvent,
+  type InstanceFault,
+} from '../objects.ts'
 
 export type { EventOp }
 
@@ -357,18 +363,15 @@ export async function listEvents(db: Queryable, actionId: string): Promise<Insta
 }
 
 /** The last finished build step of the instance's `create` action (for the BUILD deadline fault). */
-/**
- * A build's steps in the order the compute host runs them (HostEvent in
- * manager.ts): several finish within the same millisecond, and then the
- * later step is the last completed one.
- */
-const BUILD_STEP_ORDER = [
-  'compute__do_build_and_run_instance',
-  'compute_claim_resources',
-  'compute_allocate_network',
-  'compute_prepare_image',
-  'compute_block_device_mapping',
-  'compute_spawn',
+
+/** A build's steps in the order the compute host runs them: several can finish in the same millisecond. */
+const BUILD_STEP_ORDER: readonly string[] = [
+  HostEvent.BUILD,
+  HostEvent.CLAIM,
+  HostEvent.NETWORK,
+  HostEvent.IMAGE,
+  HostEvent.BLOCK_DEVICES,
+  HostEvent.SPAWN,
 ]
 
 export async function lastFinishedEvent(db: Queryable, instanceUuid: string): Promise<string | undefined> {

@@ -52,17 +52,21 @@ interface FixedIp {
   readonly ip_address: string
 }
 
+/** What both actions check first (microversion, policy, body); then the caller for Neutron. */
+function multinicCaller(deps: ApiDeps, req: ComputeRequest, instance: Instance, rule: string, body: Schema) {
+  if (req.mv.atLeast(MULTINIC_REMOVED_AT)) throw new NotFound('The resource could not be found.')
+  deps.policy.authorize(req.api.ctx, `os_compute_api:os-multinic:${rule}`, { project_id: instance.projectId })
+  validateBody(body, req.body)
+  return callerOf(req.api.ctx)
+}
+
 export async function addFixedIpAction(
   deps: ApiDeps,
   req: ComputeRequest,
   instance: Instance,
 ): Promise<void> {
-  if (req.mv.atLeast(MULTINIC_REMOVED_AT)) throw new NotFound('The resource could not be found.')
-  const ctx = req.api.ctx
-  deps.policy.authorize(ctx, 'os_compute_api:os-multinic:add', { project_id: instance.projectId })
-  validateBody(addBody, req.body)
+  const caller = multinicCaller(deps, req, instance, 'add', addBody)
   const networkId = String((req.body as { addFixedIp: { networkId: string | number } }).addFixedIp.networkId)
-  const caller = callerOf(ctx)
   const core = deps.network.plugin.core
   const subnets = (await core.listSubnets(caller)).filter((s) => s.network_id === networkId)
   const ports = await core.listPorts(caller, { device_id: instance.uuid, network_id: networkId })
@@ -86,12 +90,8 @@ export async function removeFixedIpAction(
   req: ComputeRequest,
   instance: Instance,
 ): Promise<void> {
-  if (req.mv.atLeast(MULTINIC_REMOVED_AT)) throw new NotFound('The resource could not be found.')
-  const ctx = req.api.ctx
-  deps.policy.authorize(ctx, 'os_compute_api:os-multinic:remove', { project_id: instance.projectId })
-  validateBody(removeBody, req.body)
+  const caller = multinicCaller(deps, req, instance, 'remove', removeBody)
   const { address } = (req.body as { removeFixedIp: { address: string } }).removeFixedIp
-  const caller = callerOf(ctx)
   const core = deps.network.plugin.core
   for (const port of await core.listPorts(caller, { device_id: instance.uuid })) {
     const fixed = port.fixed_ips as FixedIp[]
