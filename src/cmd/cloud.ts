@@ -4,7 +4,7 @@ import { redactUrl } from '../common/config.ts'
 import { setLimits, limits } from '../common/limits.ts'
 import { logger, setLogLevel } from '../common/log.ts'
 import { createComputeApiService } from '../compute/api-service.ts'
-import { createComputeService } from '../compute/service.ts'
+import { computeHostNames, createComputeService } from '../compute/service.ts'
 import { createConductorService } from '../conductor/service.ts'
 import { openDatabase, type Database } from '../db/index.ts'
 import { migrateToLatest, migrationStatus } from '../db/migrate.ts'
@@ -59,7 +59,8 @@ export class Cloud {
   }
 
   /** Opens the database and transport, then builds and starts the named services in order. */
-  static async start(config: Config, names: readonly string[], opts: CloudOptions): Promise<Cloud> {
+  static async start(given: Config, names: readonly string[], opts: CloudOptions): Promise<Cloud> {
+    const config = withAllInOneDefaults(given, names)
     setLogLevel(config.logLevel)
     setLimits(config.limits)
     const unknown = names.filter((n) => !SERVICE_FACTORIES[n])
@@ -126,6 +127,35 @@ export class Cloud {
     await this.transport.close()
     await this.db.close()
   }
+}
+
+/** The options devstack turns on for a one-host cloud; unset, they follow the deployment here. */
+const ALL_IN_ONE_OPTIONS = [
+  ['compute.allow_resize_to_same_host', 'allowResizeToSameHost'],
+  ['compute.allow_migrate_to_same_host', 'allowMigrateToSameHost'],
+] as const
+
+/**
+ * True when this process is the whole compute side of the cloud: the compute
+ * API and exactly one compute host (`nimbus up`, the functional tests' one-host
+ * clouds). A distributed cloud cannot know how many hosts will join, so it
+ * keeps Nova's defaults.
+ */
+export function isAllInOne(config: Config, names: readonly string[]): boolean {
+  return names.includes('compute') && names.includes('compute-api') && computeHostNames(config).length === 1
+}
+
+/**
+ * On an all-in-one cloud a move can only stay on its host, so resize and cold
+ * migration may (as devstack configures it); an option the operator set, even
+ * to false, is kept.
+ */
+export function withAllInOneDefaults(config: Config, names: readonly string[]): Config {
+  if (!isAllInOne(config, names)) return config
+  const unset = ALL_IN_ONE_OPTIONS.filter(([key]) => (config.sources[key] ?? 'default') === 'default')
+  if (unset.length === 0) return config
+  const turnedOn = Object.fromEntries(unset.map(([, field]) => [field, true]))
+  return { ...config, compute: { ...config.compute, ...turnedOn } }
 }
 
 function ordered(names: readonly string[]): string[] {

@@ -181,7 +181,12 @@ const COMPUTE_OPTIONS = {
   allow_resize_to_same_host: {
     kind: 'bool',
     default: false,
-    help: "A resize may pick the server's own host (Nova's allow_resize_to_same_host); cold migrations never do.",
+    help: "A resize may pick the server's own host (Nova's allow_resize_to_same_host). Unset, it is on when one compute host runs with the API in one process (nimbus up, as devstack sets it) and off otherwise.",
+  },
+  allow_migrate_to_same_host: {
+    kind: 'bool',
+    default: false,
+    help: "A cold migration may pick the server's own host (devstack's allow_migrate_to_same_host). Unset, it is on when one compute host runs with the API in one process (nimbus up) and off otherwise.",
   },
   resize_confirm_window_s: {
     kind: 'int',
@@ -886,6 +891,7 @@ export interface ComputeConfig {
   readonly shelvedPollIntervalS: number
   readonly enableInstancePassword: boolean
   readonly allowResizeToSameHost: boolean
+  readonly allowMigrateToSameHost: boolean
   readonly resizeConfirmWindowS: number
   readonly resizeConfirmCheckIntervalS: number
   readonly fixedRange: string
@@ -923,6 +929,7 @@ function buildComputeConfig(v: Map<string, Value>): ComputeConfig {
     shelvedPollIntervalS: n('shelved_poll_interval_s'),
     enableInstancePassword: v.get('compute.enable_instance_password') as boolean,
     allowResizeToSameHost: v.get('compute.allow_resize_to_same_host') as boolean,
+    allowMigrateToSameHost: v.get('compute.allow_migrate_to_same_host') as boolean,
     resizeConfirmWindowS: n('resize_confirm_window_s'),
     resizeConfirmCheckIntervalS: n('resize_confirm_check_interval_s'),
     fixedRange: s('fixed_range'),

@@ -25,6 +25,7 @@ import type { ComputeMoveRpcApi, ConductorMoveRpcApi } from './move-rpcapi.ts'
 import type { FlavorSnapshot, Instance } from './objects.ts'
 import { TooManyInstances, type QuotaEngine } from './quota.ts'
 import { TaskState, VmState } from './states.ts'
+import type { ExcludedHost } from '../scheduler/types.ts'
 
 const log = logger('compute.moves')
 
@@ -113,10 +114,7 @@ export class ComputeMoveApi {
       throw new CannotResizeToSameFlavor('When resizing, instances must change flavor!')
     }
     if (!sameFlavor) checkFlavorFitsImage(flavor, imageOf(instance), true)
-    // Nova: a cold migration never stays on its host (libvirt does not report
-    // COMPUTE_SAME_HOST_COLD_MIGRATE); a resize may when the operator allows it.
-    const allowSameHost = !sameFlavor && this.#d.config.allowResizeToSameHost
-    const ignoreHosts = allowSameHost || !instance.host ? [] : [instance.host]
+    const excludedHosts = this.#sourceExclusion(instance, sameFlavor)
     const migration = await this.#d.db.transaction(async (trx) => {
       if (req.flavorId !== undefined) await this.#checkQuotaForUpsize(trx, instance, current, flavor)
       await updateInstance(
@@ -147,7 +145,8 @@ export class ComputeMoveApi {
       instanceUuid: instance.uuid,
       migrationUuid: migration.uuid,
       newFlavor: flavor,
-      ignoreHosts,
+      ignoreHosts: [],
+      excludedHosts,
       requestedHost: req.host,
     })
     log.info(
@@ -298,6 +297,27 @@ export class ComputeMoveApi {
   }
 
   // ---- checks ----
+
+  /**
+   * The server's own host, left out of a move unless the operator allows it
+   * to stay (`allow_resize_to_same_host` for a resize, `allow_migrate_to_same_host`
+   * for a cold migration; both on by default on an all-in-one cloud). Nova
+   * excludes it through `ignore_hosts`; here the exclusion carries the option
+   * that caused it, so a NoValidHost on a one-host cloud names it.
+   */
+  #sourceExclusion(instance: Instance, coldMigration: boolean): ExcludedHost[] {
+    if (!instance.host) return []
+    const [allowed, option, move] = coldMigration
+      ? [this.#d.config.allowMigrateToSameHost, 'allow_migrate_to_same_host', 'a cold migration']
+      : [this.#d.config.allowResizeToSameHost, 'allow_resize_to_same_host', 'a resize']
+    if (allowed) return []
+    return [
+      {
+        host: instance.host,
+        reason: `the server's own host; ${move} may stay on its host only with [compute] ${option} = true`,
+      },
+    ]
+  }
 
   async #checkHostUp(instance: Instance): Promise<void> {
     if (!instance.host) throw new Conflict(`Instance ${instance.uuid} is not ready`)

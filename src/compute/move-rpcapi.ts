@@ -1,5 +1,6 @@
 import type { RequestContext } from '../common/context.ts'
 import { CONDUCTOR_TOPIC, type FaultArgs, type InstanceUpdateArgs } from '../conductor/rpcapi.ts'
+import type { ExcludedHost } from '../scheduler/types.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
 import type { ImageMeta } from './image.ts'
 import type { Migration, MigrationUpdates } from './migration.ts'
@@ -18,8 +19,10 @@ export interface MigrateServerArgs {
   readonly instanceUuid: string
   readonly migrationUuid: string
   readonly newFlavor: FlavorSnapshot
-  /** Hosts the scheduler must leave out (the current one unless a same-host resize is allowed). */
+  /** Hosts where an earlier attempt of this move failed (its claim did not fit). */
   readonly ignoreHosts: readonly string[]
+  /** Hosts left out with a reason: the server's own host unless the move may stay there. */
+  readonly excludedHosts?: readonly ExcludedHost[] | undefined
   /** 2.56 `host` of a cold migration: the scheduler checks it but may pick no other. */
   readonly requestedHost?: string | undefined
   /** 1 on the first try; a destination whose claim fails sends the move back with one more. */

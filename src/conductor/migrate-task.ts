@@ -24,7 +24,7 @@ import { TaskState, VmState } from '../compute/states.ts'
 import type { Database } from '../db/index.ts'
 import type { Queryable } from '../db/schema.ts'
 import type { SchedulerRpcApi } from '../scheduler/rpcapi.ts'
-import type { RequestSpec } from '../scheduler/types.ts'
+import type { ExcludedHost, RequestSpec } from '../scheduler/types.ts'
 
 const log = logger('conductor.moves')
 
@@ -89,7 +89,7 @@ export class ConductorMoves {
         )
       }
       const image = await this.#image(ctx, instance)
-      const spec = moveSpec(instance, a.newFlavor, image, a.ignoreHosts)
+      const spec = moveSpec(instance, a.newFlavor, image, a.ignoreHosts, a.excludedHosts ?? [])
       const result = await this.#d.scheduler.selectDestinations(ctx, spec, {
         host: a.requestedHost,
         migrationUuid: migration.uuid,
@@ -171,7 +171,11 @@ export class ConductorMoves {
         dest = await this.#forcedDestination(instance, a.host)
       } else {
         await this.#events(ctx, instance.uuid, [{ op: 'start', event: MoveEvent.SCHEDULE }])
-        const spec = moveSpec(instance, instance.flavor, image, instance.host ? [instance.host] : [])
+        // The failed host is left out as itself, not as an earlier failed attempt of this move.
+        const source: ExcludedHost[] = instance.host
+          ? [{ host: instance.host, reason: 'the host being evacuated' }]
+          : []
+        const spec = moveSpec(instance, instance.flavor, image, [], source)
         const result = await this.#d.scheduler.selectDestinations(ctx, spec, { host: a.host })
         dest = result.destinations[0]!
         await this.#events(ctx, instance.uuid, [
@@ -291,12 +295,13 @@ export class ConductorMoves {
   }
 }
 
-/** The scheduler's request for a move: the flavor the server will have, the hosts the API excluded. */
+/** The scheduler's request for a move: the flavor the server will have, the hosts failed or excluded. */
 function moveSpec(
   instance: Instance,
   flavor: FlavorSnapshot,
   image: ImageMeta,
   ignoreHosts: readonly string[],
+  excludedHosts: readonly ExcludedHost[],
 ): RequestSpec {
   return {
     instanceUuids: [instance.uuid],
@@ -321,6 +326,7 @@ function moveSpec(
     availabilityZone: undefined,
     schedulerHints: {},
     ignoreHosts,
+    excludedHosts,
   }
 }
 

@@ -1,6 +1,7 @@
 import { Invalid, NoValidHost } from '../common/errors.ts'
 import { limits } from '../common/limits.ts'
 import { runFilters } from './filter.ts'
+import { ExcludedHostFilter } from './filters/excluded-host-filter.ts'
 import { ForcedHostFilter } from './filters/forced-host-filter.ts'
 import { RetryFilter } from './filters/retry-filter.ts'
 import { consumeFromRequest, joinGroup, withInitialRatios } from './host-state.ts'
@@ -122,6 +123,7 @@ function checkRequest(spec: RequestSpec, opts: SchedulerOptions): void {
 /** The pseudo-filters that run before the configured ones, when the request uses them. */
 function preFilters(spec: RequestSpec): HostFilter[] {
   const pre: HostFilter[] = []
+  if ((spec.excludedHosts ?? []).length > 0) pre.push(new ExcludedHostFilter())
   if (spec.ignoreHosts.length > 0) pre.push(new RetryFilter())
   if (spec.forceHost) pre.push(new ForcedHostFilter())
   return pre

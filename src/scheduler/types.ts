@@ -37,6 +37,12 @@ export interface ServerGroupSpec {
   readonly members: readonly string[]
 }
 
+/** A host a request leaves out, and why (the text the decision record and the fault show). */
+export interface ExcludedHost {
+  readonly host: string
+  readonly reason: string
+}
+
 export interface RequestSpec {
   readonly instanceUuids: readonly string[]
   readonly projectId: string
@@ -49,6 +55,8 @@ export interface RequestSpec {
   readonly instanceGroup?: ServerGroupSpec | undefined
   /** Hosts to leave out: earlier failed attempts of this build (reschedule). */
   readonly ignoreHosts: readonly string[]
+  /** Hosts to leave out for another stated reason (a move's own host), recorded under `ExcludedHost`. */
+  readonly excludedHosts?: readonly ExcludedHost[] | undefined
   /** A host an admin forced (`availability_zone=zone:host`), if any. */
   readonly forceHost?: string | undefined
 }
@@ -158,7 +166,8 @@ export interface DecisionRecord {
   readonly hostsConsideredCount?: number | undefined
   /**
    * Every filter run in order, including the pseudo-filters `RetryFilter`
-   * (hosts in `ignoreHosts`) and `ForcedHost` (an admin's forced host).
+   * (hosts in `ignoreHosts`), `ExcludedHost` (hosts in `excludedHosts`) and
+   * `ForcedHost` (an admin's forced host).
    */
   readonly filters: readonly FilterRunRecord[]
   /** Weighed order of each pick, best first, with each weigher's normalised contribution. */

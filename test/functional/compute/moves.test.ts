@@ -321,8 +321,8 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
     }
   })
 
-  it('with one host: NoValidHost keeps the server ACTIVE, records the fault event and the migration error', async () => {
-    const c1 = await startComputeCloud({ hosts: 1 })
+  it('with one host and allow_resize_to_same_host off: NoValidHost names the option, keeps the server ACTIVE', async () => {
+    const c1 = await startComputeCloud({ hosts: 1, config: { 'compute.allow_resize_to_same_host': 'false' } })
     try {
       const server = await boot(c1.admin, c1, 'lonely')
       const res = await c1.admin.nova('POST', `/servers/${server.id}/action`, {
@@ -350,7 +350,20 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
       ).body
       const sched = detail.instanceAction.events.find((e: any) => e.event === 'scheduler_select_destinations')
       assert.equal(sched.result, 'Error')
-      assert.match(sched.details, /RetryFilter|ignore|No valid host/i)
+      // The honest cause: the option kept the only host out, no earlier attempt failed.
+      const record = JSON.parse(sched.details)
+      assert.deepEqual(
+        record.filters.map((f: any) => f.name),
+        ['ExcludedHost'],
+        'only the exclusion ran: the one host was left out before any real filter',
+      )
+      const expected =
+        "No valid host was found. ExcludedHost rejected 1 of 1 host: the server's own host; " +
+        'a resize may stay on its host only with [compute] allow_resize_to_same_host = true'
+      assert.equal(record.failure, expected.replace('No valid host was found. ', ''))
+      const conductor = detail.instanceAction.events.find((e: any) => e.event === 'conductor_migrate_server')
+      assert.equal(conductor.details, expected)
+      assert.doesNotMatch(conductor.details, /RetryFilter|earlier attempt/)
     } finally {
       await c1.stop()
     }
@@ -407,7 +420,10 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
   })
 
   it('allow_resize_to_same_host: a resize on one host holds both flavors until confirm or revert', async () => {
-    const c1 = await startComputeCloud({ hosts: 1, config: { 'compute.allow_resize_to_same_host': 'true' } })
+    const c1 = await startComputeCloud({
+      hosts: 1,
+      config: { 'compute.allow_resize_to_same_host': 'true', 'compute.allow_migrate_to_same_host': 'false' },
+    })
     try {
       const host = c1.compute().hosts[0]!
       const server = await boot(c1.admin, c1, 'same-host')
@@ -421,7 +437,6 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
       const used = (r: ReturnType<typeof host.tracker.reports>) => r[0]!.memoryMbUsed
       const reserved = 512
       assert.equal(used(host.tracker.reports()), reserved + 512 + 2048)
-      // A cold migration never stays on its host, whatever the option says.
       await c1.admin.nova('POST', `/servers/${server.id}/action`, { revertResize: null })
       const back = await c1.admin.waitStatus(server.id, ['VERIFY_RESIZE', 'REVERT_RESIZE'], '2.47')
       assert.equal(back.status, 'ACTIVE')
@@ -441,6 +456,7 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
         'only the new flavor claimed',
       )
       assert.equal((host.driver as FakeDriver).resizedCount, 0)
+      // A cold migration stays on its host only with allow_migrate_to_same_host, set off here.
       const migrate = await c1.admin.nova('POST', `/servers/${server.id}/action`, { migrate: null })
       assert.equal(migrate.status, 202)
       const [last] = await eventually(async () => {
@@ -448,8 +464,52 @@ describe('moves across fake hosts', { timeout: 120_000 }, () => {
         return ms[0]?.migration_type === 'migration' && ms[0].status === 'error' ? ms : undefined
       }, 'cold migration refused a place on its own host')
       assert.equal(last.dest_compute, null)
+      const actions = (await c1.admin.nova('GET', `/servers/${server.id}/os-instance-actions`)).body
+        .instanceActions
+      const migrateAction = actions.find((a: any) => a.action === 'migrate')
+      const events = (
+        await c1.admin.nova(
+          'GET',
+          `/servers/${server.id}/os-instance-actions/${migrateAction.request_id}`,
+          undefined,
+          '2.84',
+        )
+      ).body.instanceAction.events
+      const conductor = events.find((e: any) => e.event === 'conductor_migrate_server')
+      assert.match(conductor.details, /allow_migrate_to_same_host = true$/)
     } finally {
       await c1.stop()
+    }
+  })
+
+  it('evacuate with no other host: the fault names the evacuated host and the real filter, not RetryFilter', async () => {
+    const c2 = await startComputeCloud({ hosts: 2 })
+    try {
+      const server = await boot(c2.admin, c2, 'evac-nowhere')
+      const source = server['OS-EXT-SRV-ATTR:host']
+      const other = c2.compute().hosts.find((h) => h.host !== source)!.host
+      const services = (await c2.admin.nova('GET', '/os-services?binary=nova-compute', undefined, '2.53'))
+        .body.services
+      const idOf = (host: string) => services.find((s: any) => s.host === host).id
+      const set = async (host: string, body: unknown) => {
+        const res = await c2.admin.nova('PUT', `/os-services/${idOf(host)}`, body, '2.53')
+        assert.equal(res.status, 200, JSON.stringify(res.body))
+      }
+      await set(source, { forced_down: true })
+      await set(other, { status: 'disabled', disabled_reason: 'maintenance' })
+      const res = await c2.admin.nova('POST', `/servers/${server.id}/action`, { evacuate: {} }, '2.68')
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+      const failed = await eventually(async () => {
+        const s = (await c2.admin.nova('GET', `/servers/${server.id}`)).body.server
+        return s.status === 'ERROR' ? s : undefined
+      }, 'evacuation failed to ERROR')
+      assert.match(
+        failed.fault.message,
+        /^No valid host was found\. ExcludedHost rejected 1 of 2 hosts: the host being evacuated; ComputeFilter rejected 1 of 1 host/,
+      )
+      assert.doesNotMatch(failed.fault.message, /RetryFilter|earlier attempt/)
+    } finally {
+      await c2.stop()
     }
   })
 

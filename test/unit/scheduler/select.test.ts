@@ -347,6 +347,31 @@ describe('selectDestinations', () => {
       )
     })
 
+    it('names the reason of an excluded host (the own host of a move), not an earlier attempt', () => {
+      const reason =
+        "the server's own host; a resize may stay on its host only with [compute] allow_resize_to_same_host = true"
+      const { message, record } = noValidHost(spec({ excludedHosts: [{ host: 'A', reason }] }), [host('a')])
+      assert.equal(message, `No valid host was found. ExcludedHost rejected 1 of 1 host: ${reason}`)
+      assert.deepEqual(record.filters[0]!.reasons, { a: reason })
+      assert.ok(!record.filters.some((f) => f.name === 'RetryFilter'))
+    })
+
+    it('records an excluded host and a failed attempt each under its own name', () => {
+      const s = spec({
+        ignoreHosts: ['b'],
+        excludedHosts: [{ host: 'a', reason: 'the host being evacuated' }],
+      })
+      const { message } = noValidHost(s, [host('a'), host('b'), host('c', { usedMemoryMb: 8192 })])
+      assert.match(
+        message,
+        /^No valid host was found\. ExcludedHost rejected 1 of 3 hosts: the host being evacuated/,
+      )
+      assert.match(
+        message,
+        /RetryFilter rejected 1 of 2 hosts: an earlier attempt of this build failed on each/,
+      )
+    })
+
     it('does not record RetryFilter when nothing is ignored', () => {
       const { record } = selectDestinations(spec(), [host('a')])
       assert.ok(!record.filters.some((f) => f.name === 'RetryFilter'))
