@@ -576,7 +576,7 @@ export class ComputeApi {
     const requested = instance.requestedNetworks
     const preserve = Array.isArray(requested) ? requested.flatMap((n) => (n.portId ? [n.portId] : [])) : []
     await this.#d.networkRpc
-      .deallocateForInstance(ctx, { instanceUuid: instance.uuid, preserve })
+      .deallocateForInstance(ctx, { instanceUuid: instance.uuid, projectId: instance.projectId, preserve })
       .catch((err: unknown) =>
         log.warn({ err, instance: instance.uuid }, 'ports of a locally deleted server not released'),
       )

@@ -423,7 +423,11 @@ export class ComputeManager {
         await this.#d.driver.attachInterface(virtInstance(instance), virtNic(vif))
       } catch (err) {
         await this.#d.network
-          .deallocatePortForInstance(ctx, { instanceUuid: instance.uuid, portId: vif.portId })
+          .deallocatePortForInstance(ctx, {
+            instanceUuid: instance.uuid,
+            projectId: instance.projectId,
+            portId: vif.portId,
+          })
           .catch((e: unknown) => log.warn({ err: messageOf(e), port: vif.portId }, 'port not released'))
         await this.#interfaceEvent(ctx, instance.uuid, HostEvent.ATTACH_INTERFACE, startedAt, err)
         log.warn({ instance: instance.uuid, err: messageOf(err) }, 'interface attach failed')
@@ -442,6 +446,7 @@ export class ComputeManager {
         await this.#d.driver.detachInterface(virtInstance(instance), virtNic(vif))
         await this.#d.network.deallocatePortForInstance(ctx, {
           instanceUuid: instance.uuid,
+          projectId: instance.projectId,
           portId: vif.portId,
         })
       } catch (err) {
@@ -729,7 +734,7 @@ function deallocation(instance: Instance) {
   const requested = instance.requestedNetworks
   const preserve =
     requested === 'auto' || requested === 'none' ? [] : requested.flatMap((n) => (n.portId ? [n.portId] : []))
-  return { instanceUuid: instance.uuid, preserve }
+  return { instanceUuid: instance.uuid, projectId: instance.projectId, preserve }
 }
 
 function messageOf(err: unknown): string {

@@ -369,7 +369,7 @@ export class ConductorManager {
     const requested = instance.requestedNetworks
     const preserve = Array.isArray(requested) ? requested.flatMap((n) => (n.portId ? [n.portId] : [])) : []
     await this.#d.network
-      ?.deallocateForInstance(ctx, { instanceUuid: instance.uuid, preserve })
+      ?.deallocateForInstance(ctx, { instanceUuid: instance.uuid, projectId: instance.projectId, preserve })
       .catch((err: unknown) =>
         log.warn({ err: messageOf(err), instance: instance.uuid }, 'ports not released'),
       )

@@ -173,7 +173,13 @@ export class MetadataHandler {
       return undefined
     }
     const source = await sourceByInstanceId(this.#db, found.instanceId, address)
-    return source && new InstanceMetadata(source, this.#vendor)
+    if (!source) return undefined
+    // The port's device id is only a claim by the port's owner: it must be the instance's project.
+    if (source.projectId !== found.projectId) {
+      log.warn({ instance: found.instanceId, address }, 'the port holding the address is not the instance\'s')
+      return undefined
+    }
+    return new InstanceMetadata(source, this.#vendor)
   }
 }
 

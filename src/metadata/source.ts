@@ -28,7 +28,8 @@ export async function sourceByInstanceId(
     return undefined
   }
   const store = Store.of(db)
-  const ports = await store.list('ports', { device_id: uuid })
+  // The instance's own ports: its device id on ports of its project (any project may write any device id).
+  const ports = await store.list('ports', { device_id: uuid, project_id: instance.projectId })
   const vifs = await Promise.all(ports.map((p) => vifOfPort(store, p)))
   const groupIds = [...new Set(ports.flatMap((p) => (p.security_groups as string[] | undefined) ?? []))]
   const groups = groupIds.length

@@ -45,6 +45,17 @@ export interface AllocateRequest {
   readonly availabilityZone?: string | undefined
 }
 
+/**
+ * The instance a port lookup is for. Ports are matched by `device_id` AND
+ * the instance's project, as Nova lists them (`tenant_id` and `device_id`):
+ * any project may write any `device_id` on its own port, so `device_id`
+ * alone would let another project's port join this instance.
+ */
+export interface InstanceRef {
+  readonly uuid: string
+  readonly projectId: string
+}
+
 /** A plugged NIC, as Nova's network info cache describes it. */
 export type Vif = VifInfo
 
@@ -86,7 +97,7 @@ export class NetworkApi {
     preserved: readonly string[] = [],
   ): Promise<Vif[]> {
     const caller = this.#caller(ctx, req.projectId)
-    const existing = await this.#plugin.core.listPorts(SYSTEM, { device_id: req.instanceUuid })
+    const existing = await this.#portsOf({ uuid: req.instanceUuid, projectId: caller.projectId })
     if (existing.length) {
       const rebound = await Promise.all(
         existing.map((p) =>
@@ -145,11 +156,11 @@ export class NetworkApi {
    */
   async deallocateForInstance(
     ctx: RequestContext,
-    instanceUuid: string,
+    instance: InstanceRef,
     preserve: readonly string[] = [],
   ): Promise<number> {
     void ctx
-    const ports = await this.#plugin.store.list('ports', { device_id: instanceUuid })
+    const ports = await this.#portsOf(instance)
     for (const p of ports) {
       if (preserve.includes(p.id)) await this.#unbind(p.id)
       else await this.#plugin.core.deletePort(SYSTEM, p.id)
@@ -158,17 +169,17 @@ export class NetworkApi {
   }
 
   /** Releases one port of an instance (os-interface detach): deleted, or unbound when preserved. */
-  async deallocatePortForInstance(instanceUuid: string, portId: string, preserve: boolean): Promise<void> {
+  async deallocatePortForInstance(instance: InstanceRef, portId: string, preserve: boolean): Promise<void> {
     const port = await this.#plugin.store.get('ports', portId)
-    if (!port || port.device_id !== instanceUuid) return
+    if (!port || !isPortOf(port, instance)) return
     if (preserve) await this.#unbind(portId)
     else await this.#plugin.core.deletePort(SYSTEM, portId)
   }
 
   /** The instance's NICs as they are now. */
-  async listPortsForInstance(ctx: RequestContext, instanceUuid: string): Promise<Vif[]> {
+  async listPortsForInstance(ctx: RequestContext, instance: InstanceRef): Promise<Vif[]> {
     void ctx
-    return this.networkInfo(instanceUuid)
+    return this.networkInfo(instance)
   }
 
   /**
@@ -176,14 +187,18 @@ export class NetworkApi {
    * associated floating IPs), keeping the compute-side facts of `previous`
    * (preserve-on-delete, tags) for ports it already knew.
    */
-  async networkInfo(instanceUuid: string, previous: readonly Vif[] = []): Promise<Vif[]> {
-    const ports = await this.#plugin.core.listPorts(SYSTEM, { device_id: instanceUuid })
+  async networkInfo(instance: InstanceRef, previous: readonly Vif[] = []): Promise<Vif[]> {
+    const ports = await this.#portsOf(instance)
     const known = new Map(previous.map((v) => [v.portId, v]))
     const vifs = await this.#vifs(ports, (p) => known.get(p.id)?.preserveOnDelete ?? false)
     return vifs.map((v) => ({ ...v, tag: known.get(v.portId)?.tag ?? v.tag ?? null }))
   }
 
-  /** Instances (device ids of compute-owned ports) among these ports. */
+  /**
+   * Instances (device ids of compute-owned ports) among these ports. A
+   * device id is only a claim: callers match it against the instance's
+   * project (`InstanceRef`) before they read the instance's ports.
+   */
   async instancesOfPorts(portIds: readonly string[]): Promise<string[]> {
     if (portIds.length === 0) return []
     const ports = await this.#plugin.store.list('ports', { id: portIds })
@@ -251,13 +266,18 @@ export class NetworkApi {
   }
 
   /** Whether any port is bound to the instance (one indexed read). */
-  async hasPorts(instanceUuid: string): Promise<boolean> {
-    return (await this.#plugin.store.list('ports', { device_id: instanceUuid })).length > 0
+  async hasPorts(instance: InstanceRef): Promise<boolean> {
+    return (await this.#portsOf(instance)).length > 0
   }
 
   /** The instance's ports as Neutron shows them (os-interface list). */
-  async portsOfInstance(instanceUuid: string): Promise<Doc[]> {
-    return this.#plugin.core.listPorts(SYSTEM, { device_id: instanceUuid })
+  async portsOfInstance(instance: InstanceRef): Promise<Doc[]> {
+    return this.#portsOf(instance)
+  }
+
+  /** The ports of the instance: its `device_id` on ports of its own project (one indexed read). */
+  #portsOf(instance: InstanceRef): Promise<Doc[]> {
+    return this.#plugin.store.list('ports', { device_id: instance.uuid, project_id: instance.projectId })
   }
 
   /** A port the caller may see; Nova's PortNotFound (404) otherwise. */
@@ -323,18 +343,18 @@ export class NetworkApi {
   // ---- security groups of an instance ----
 
   /** The groups of the instance's ports (Nova's get_instance_security_groups, detailed). */
-  async instanceSecurityGroups(instanceUuid: string): Promise<Doc[]> {
-    const ports = await this.#plugin.core.listPorts(SYSTEM, { device_id: instanceUuid })
+  async instanceSecurityGroups(instance: InstanceRef): Promise<Doc[]> {
+    const ports = await this.#portsOf(instance)
     const ids = [...new Set(ports.flatMap((p) => p.security_groups as string[]))]
     const groups = await Promise.all(ids.map((id) => this.#plugin.store.get('security_groups', id)))
     return groups.filter((g): g is Doc => g !== undefined)
   }
 
   /** Nova's add_to_instance: the group goes on every port of the instance. */
-  async addSecurityGroup(ctx: RequestContext, instanceUuid: string, name: string): Promise<void> {
+  async addSecurityGroup(ctx: RequestContext, instance: InstanceRef, name: string): Promise<void> {
     const caller = callerOf(ctx)
     const groupId = await this.#groupForAction(caller, name)
-    const ports = await this.#instancePorts(instanceUuid)
+    const ports = await this.#instancePorts(instance)
     for (const port of ports) {
       if (port.port_security_enabled === false || (port.fixed_ips as unknown[]).length === 0) {
         throw new Invalid(
@@ -350,10 +370,10 @@ export class NetworkApi {
   }
 
   /** Nova's remove_from_instance: 404 unless some port had the group. */
-  async removeSecurityGroup(ctx: RequestContext, instanceUuid: string, name: string): Promise<void> {
+  async removeSecurityGroup(ctx: RequestContext, instance: InstanceRef, name: string): Promise<void> {
     const caller = callerOf(ctx)
     const groupId = await this.#groupForAction(caller, name)
-    const ports = await this.#instancePorts(instanceUuid)
+    const ports = await this.#instancePorts(instance)
     let found = false
     for (const port of ports) {
       const groups = port.security_groups as string[]
@@ -364,7 +384,7 @@ export class NetworkApi {
       found = true
     }
     if (!found) {
-      throw new NotFound(`Security group ${name} not associated with the instance ${instanceUuid}`)
+      throw new NotFound(`Security group ${name} not associated with the instance ${instance.uuid}`)
     }
   }
 
@@ -380,10 +400,10 @@ export class NetworkApi {
     }
   }
 
-  async #instancePorts(instanceUuid: string): Promise<Doc[]> {
-    const ports = await this.#plugin.core.listPorts(SYSTEM, { device_id: instanceUuid })
+  async #instancePorts(instance: InstanceRef): Promise<Doc[]> {
+    const ports = await this.#portsOf(instance)
     if (ports.length === 0) {
-      throw new NotFound(`instance_id ${instanceUuid} could not be found as device id on any ports`)
+      throw new NotFound(`instance_id ${instance.uuid} could not be found as device id on any ports`)
     }
     return ports
   }
@@ -406,8 +426,13 @@ export class NetworkApi {
     const binding = { device_id: req.instanceUuid, device_owner: owner, 'binding:host_id': req.host }
     if (nic.portId) {
       const port = await this.#plugin.core.getPort(caller, nic.portId)
-      if (port.device_id && port.device_id !== req.instanceUuid) {
+      if (port.device_id && !isPortOf(port, { uuid: req.instanceUuid, projectId: caller.projectId })) {
         throw new Conflict(`Port ${nic.portId} is still in use.`)
+      }
+      // Nova's PortNotUsable: a port of another project (visible to the owner of its network) would
+      // not be the instance's port, since ports are listed by the instance's project.
+      if (port.project_id !== caller.projectId) {
+        throw new Invalid(`Port ${nic.portId} not usable for instance ${req.instanceUuid}.`)
       }
       return this.#plugin.core.updatePort(SYSTEM, nic.portId, binding)
     }
@@ -508,4 +533,9 @@ export class NetworkApi {
       tag: tag ?? null,
     }
   }
+}
+
+/** Whether the port belongs to the instance: its device id, in the instance's project. */
+function isPortOf(port: Doc, instance: InstanceRef): boolean {
+  return port.device_id === instance.uuid && port.project_id === instance.projectId
 }

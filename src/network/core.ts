@@ -53,6 +53,18 @@ export const DEVICE_OWNER_DHCP = 'network:dhcp'
 export const DEVICE_OWNER_ROUTER_INTERFACE = 'network:router_interface'
 export const DEVICE_OWNER_ROUTER_GATEWAY = 'network:router_gateway'
 export const DEVICE_OWNER_FLOATING_IP = 'network:floatingip'
+/** Neutron's `network_device` rule: owners of the ports a network's own services use. */
+const NETWORK_DEVICE_OWNER_PREFIX = 'network:'
+/** Owners whose device id names a router (Neutron's ROUTER_INTERFACE_OWNERS plus the gateway). */
+const ROUTER_PORT_OWNERS: readonly string[] = [DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY]
+
+/**
+ * Port attributes only the network's owner (or an admin) may set, Neutron's
+ * policy defaults (`rule:context_is_advsvc or rule:admin_or_network_owner`):
+ * on a shared network they would let a tenant turn off anti-spoofing, take
+ * another port's MAC or address, or pose as a router or DHCP server.
+ */
+const NETWORK_OWNER_PORT_ATTRIBUTES = ['mac_address', 'port_security_enabled', 'allowed_address_pairs'] as const
 
 const NETWORK_TYPES = ['flat', 'vlan'] as const
 const VLAN_ID_MIN = 1
@@ -84,6 +96,11 @@ export class CorePlugin {
   readonly #changed: ChangeListener
   /** Set by the security-group plugin: a project's default group id, created on first use. */
   defaultSecurityGroup: (caller: Caller, projectId: string) => Promise<string> = async () => ''
+  /**
+   * Set by the plugin: the project owning the server `deviceId` names, if it
+   * names one. A non-admin may not claim another project's device.
+   */
+  deviceProject: (deviceId: string) => Promise<string | undefined> = async () => undefined
 
   constructor(store: Store, settings: NetworkSettings, quotas: Quotas, changed: ChangeListener) {
     this.#store = store
@@ -264,9 +281,12 @@ export class CorePlugin {
       // Neutron deletes an external network's unassociated floating IPs (and their ports) with it.
       const fips = (await store.list('floating_ips')).filter((f) => f.floating_network_id === id)
       const freeFips = fips.every((f) => f.port_id == null)
-      const autoDeleted = (p: Doc) =>
-        p.device_owner === DEVICE_OWNER_DHCP || (freeFips && p.device_owner === DEVICE_OWNER_FLOATING_IP)
-      if (!ports.every(autoDeleted)) throw networkInUse(id)
+      const autoDeleted = async (p: Doc) =>
+        p.device_owner === DEVICE_OWNER_DHCP ||
+        (freeFips && p.device_owner === DEVICE_OWNER_FLOATING_IP) ||
+        // A router port whose router is gone serves nothing: it goes with the network.
+        (ROUTER_PORT_OWNERS.includes(p.device_owner as string) && !(await this.#servesLiveDevice(p, store)))
+      for (const p of ports) if (!(await autoDeleted(p))) throw networkInUse(id)
       for (const f of fips) await store.delete('floating_ips', f.id)
       for (const p of ports) await store.delete('ports', p.id)
       for (const s of await store.list('subnets', { network_id: id })) await store.delete('subnets', s.id)
@@ -565,6 +585,8 @@ export class CorePlugin {
     if (!net || !canSeeNetwork(caller, net)) throw networkNotFound(networkId)
     requireAdminFor(caller, 'create_port', body, ['binding:host_id', 'binding:profile'])
     const projectId = projectFor(caller, body)
+    this.#requireNetworkOwnerFor(caller, net, 'create_port', body)
+    await this.#requireOwnDevice(caller, projectId, body.device_id, body.device_owner)
     if (!opts.skipQuota) await this.#quotas.check(projectId, 'port', 1)
     const deviceOwner = (body.device_owner as string | undefined) ?? ''
     const portSecurity =
@@ -619,6 +641,47 @@ export class CorePlugin {
     })
     this.#changed({ kind: 'port', hosts: [created['binding:host_id'] as string] })
     return created
+  }
+
+  /**
+   * Neutron's attribute policies on ports: a `network:*` device owner,
+   * a chosen MAC, port security off, address pairs and a chosen fixed IP
+   * are for the network's owner (and admins) only (403 PolicyNotAuthorized).
+   */
+  #requireNetworkOwnerFor(caller: Caller, net: Doc, action: string, body: Record<string, unknown>): void {
+    if (owns(caller, net)) return
+    const owner = body.device_owner
+    if (typeof owner === 'string' && owner.startsWith(NETWORK_DEVICE_OWNER_PREFIX)) {
+      throw policyNotAuthorized(`${action}:device_owner`)
+    }
+    for (const attr of NETWORK_OWNER_PORT_ATTRIBUTES) {
+      if (body[attr] !== undefined) throw policyNotAuthorized(`${action}:${attr}`)
+    }
+    const fixed = body.fixed_ips
+    if (Array.isArray(fixed) && fixed.some((f) => isRecord(f) && f.ip_address !== undefined)) {
+      throw policyNotAuthorized(`${action}:fixed_ips:ip_address`)
+    }
+  }
+
+  /**
+   * Neutron's DeviceIDNotOwnedByTenant (409): a non-admin may not point a
+   * port at another project's router, nor at another project's server
+   * (whose network info would otherwise list the port).
+   */
+  async #requireOwnDevice(caller: Caller, projectId: string, deviceId: unknown, owner: unknown): Promise<void> {
+    if (caller.isAdmin || typeof deviceId !== 'string' || deviceId === '') return
+    let deviceProject: string | undefined
+    if (typeof owner === 'string' && ROUTER_PORT_OWNERS.includes(owner)) {
+      deviceProject = (await this.#store.get('routers', deviceId))?.project_id
+    } else {
+      deviceProject = await this.deviceProject(deviceId)
+    }
+    if (deviceProject !== undefined && deviceProject !== projectId) {
+      throw conflict(
+        'DeviceIDNotOwnedByTenant',
+        `The following device_id ${deviceId} is not owned by your tenant or matches another tenants router.`,
+      )
+    }
   }
 
   async #portGroups(
@@ -818,6 +881,19 @@ export class CorePlugin {
     if (body.network_id !== undefined && body.network_id !== port.network_id) {
       throw badRequest('Cannot update read-only attribute network_id')
     }
+    if (body.mac_address !== undefined && body.mac_address !== port.mac_address && !caller.isAdmin) {
+      throw policyNotAuthorized('update_port:mac_address')
+    }
+    const net = await this.#store.get('networks', port.network_id as string)
+    if (net) this.#requireNetworkOwnerFor(caller, net, 'update_port', withoutUnchanged(body, port))
+    if (body.device_id !== undefined || body.device_owner !== undefined) {
+      await this.#requireOwnDevice(
+        caller,
+        port.project_id,
+        body.device_id ?? port.device_id,
+        body.device_owner ?? port.device_owner,
+      )
+    }
     const changes: Record<string, unknown> = pick(body, [
       'name',
       'description',
@@ -855,7 +931,6 @@ export class CorePlugin {
     const oldHost = port['binding:host_id'] as string
     const doc = await this.#store.transaction(async (store) => {
       if (body.mac_address !== undefined && body.mac_address !== port.mac_address) {
-        if (!caller.isAdmin) throw policyNotAuthorized('update_port:mac_address')
         changes.mac_address = await this.#mac(store, port.network_id as string, body.mac_address as string)
       }
       if (body.fixed_ips !== undefined) {
@@ -895,12 +970,7 @@ export class CorePlugin {
     const port = await this.getPort(caller, id)
     if (!owns(caller, port) && !caller.isAdmin) throw portNotFound(id)
     const owner = port.device_owner as string
-    if (
-      !opts.internal &&
-      (owner === DEVICE_OWNER_ROUTER_INTERFACE ||
-        owner === DEVICE_OWNER_ROUTER_GATEWAY ||
-        owner === DEVICE_OWNER_FLOATING_IP)
-    ) {
+    if (!opts.internal && (await this.#servesLiveDevice(port))) {
       throw conflict(
         'ServicePortInUse',
         `Port ${id} cannot be deleted directly via the port API: has device owner ${owner}.`,
@@ -923,6 +993,21 @@ export class CorePlugin {
       await store.delete('ports', id)
     })
     this.#changed({ kind: 'port', hosts: [port['binding:host_id'] as string] })
+  }
+
+  /**
+   * Whether a router or floating IP port still serves its router or
+   * floating IP. One whose device is gone is an orphan that may be deleted
+   * (Neutron's prevent_l3_port_deletion lets a stale port go).
+   */
+  async #servesLiveDevice(port: Doc, store: Store = this.#store): Promise<boolean> {
+    const owner = port.device_owner as string
+    const deviceId = port.device_id as string
+    if (ROUTER_PORT_OWNERS.includes(owner)) return deviceId !== '' && (await store.get('routers', deviceId)) !== undefined
+    if (owner === DEVICE_OWNER_FLOATING_IP) {
+      return deviceId !== '' && (await store.get('floating_ips', deviceId)) !== undefined
+    }
+    return false
   }
 
   /** Without a data plane nothing wires ports: a bound port is ACTIVE as soon as it is bound. */
@@ -975,6 +1060,29 @@ function bindingFields(doc: Record<string, unknown>): void {
   const bound = Boolean(doc['binding:host_id'])
   doc['binding:vif_type'] = bound ? 'bridge' : 'unbound'
   doc['binding:vif_details'] = bound ? { port_filter: true, connectivity: 'l2' } : {}
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * The body without what restates the port's current value (no change,
+ * nothing to authorize): unchanged attributes, and fixed IPs the port
+ * already holds (an update lists the addresses it keeps).
+ */
+function withoutUnchanged(body: Record<string, unknown>, port: Doc): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(body)) {
+    if (JSON.stringify(v) !== JSON.stringify(port[k])) out[k] = v
+  }
+  if (Array.isArray(out.fixed_ips)) {
+    const held = new Set((port.fixed_ips as FixedIp[]).map((f) => f.ip_address))
+    out.fixed_ips = out.fixed_ips.filter(
+      (f) => !(isRecord(f) && typeof f.ip_address === 'string' && held.has(canonicalIp(f.ip_address) ?? '')),
+    )
+  }
+  return out
 }
 
 function invalid400(type: string, message: string) {

@@ -1,9 +1,10 @@
 import type { RequestContext } from '../common/context.ts'
 import { logger } from '../common/log.ts'
 import { networkInfoOf, saveNetworkInfo, setInstanceSecurityGroups } from '../compute/db/info-caches.ts'
+import { instancesByUuids } from '../compute/db/instances.ts'
 import type { Database } from '../db/index.ts'
 import { RpcServer, type Transport } from '../rpc/index.ts'
-import type { Vif } from './api.ts'
+import type { InstanceRef, Vif } from './api.ts'
 import type { NetworkPlugin } from './plugin.ts'
 import {
   NETWORK_TOPIC,
@@ -48,7 +49,8 @@ export class NetworkManager {
   async allocateForInstance(ctx: RequestContext, args: AllocateArgs): Promise<Vif[]> {
     // `none` makes nothing: one indexed read unless the instance got ports later (interface attach),
     // which a rebuild or a move must find, rebound to its new host.
-    if (args.requestedNetworks === 'none' && !(await this.#plugin.api.hasPorts(args.instanceUuid))) return []
+    const instance = { uuid: args.instanceUuid, projectId: args.projectId }
+    if (args.requestedNetworks === 'none' && !(await this.#plugin.api.hasPorts(instance))) return []
     const previous = await this.#cached(args.instanceUuid)
     const preserved = [...portIdsOf(args.requestedNetworks), ...preservedOf(previous)]
     const vifs = await this.#plugin.api.allocateForInstance(
@@ -64,7 +66,7 @@ export class NetworkManager {
       preserved,
     )
     await saveNetworkInfo(this.#db.kysely, args.instanceUuid, withTags(vifs, args.requestedNetworks))
-    if (vifs.length) await this.#recordGroups(args.instanceUuid)
+    if (vifs.length) await this.#recordGroups(instance)
     log.debug(
       { instance: args.instanceUuid, ports: vifs.map((v) => v.portId), host: args.host },
       'ports allocated',
@@ -85,10 +87,11 @@ export class NetworkManager {
   /** Deletes the instance's ports, unbinding the ones it was given; the cache empties. Idempotent. */
   async deallocateForInstance(ctx: RequestContext, args: DeallocateArgs): Promise<void> {
     // One indexed read when there is nothing to release (every delete of a server without ports).
-    if (!(await this.#plugin.api.hasPorts(args.instanceUuid))) return
+    const instance = { uuid: args.instanceUuid, projectId: args.projectId }
+    if (!(await this.#plugin.api.hasPorts(instance))) return
     const previous = await this.#cached(args.instanceUuid)
     const preserve = [...(args.preserve ?? []), ...preservedOf(previous)]
-    const released = await this.#plugin.api.deallocateForInstance(ctx, args.instanceUuid, preserve)
+    const released = await this.#plugin.api.deallocateForInstance(ctx, instance, preserve)
     await saveNetworkInfo(this.#db.kysely, args.instanceUuid, [])
     log.debug({ instance: args.instanceUuid, released }, 'ports released')
   }
@@ -102,7 +105,7 @@ export class NetworkManager {
       availabilityZone: args.availabilityZone ?? undefined,
       nic: args.nic,
     })
-    await this.refresh(args.instanceUuid, [vif])
+    await this.refresh({ uuid: args.instanceUuid, projectId: args.projectId }, [vif])
     return vif
   }
 
@@ -111,16 +114,17 @@ export class NetworkManager {
     void ctx
     const previous = await this.#cached(args.instanceUuid)
     const preserve = previous.find((v) => v.portId === args.portId)?.preserveOnDelete ?? false
-    await this.#plugin.api.deallocatePortForInstance(args.instanceUuid, args.portId, preserve)
-    await this.refresh(args.instanceUuid)
+    const instance = { uuid: args.instanceUuid, projectId: args.projectId }
+    await this.#plugin.api.deallocatePortForInstance(instance, args.portId, preserve)
+    await this.refresh(instance)
   }
 
   /** Rebuilds an instance's cache from Neutron (after a floating IP change, attach, detach). */
-  async refresh(instanceUuid: string, extra: readonly Vif[] = []): Promise<Vif[]> {
-    const previous = [...(await this.#cached(instanceUuid)), ...extra]
-    const vifs = await this.#plugin.api.networkInfo(instanceUuid, previous)
-    await saveNetworkInfo(this.#db.kysely, instanceUuid, vifs)
-    if (vifs.length) await this.#recordGroups(instanceUuid)
+  async refresh(instance: InstanceRef, extra: readonly Vif[] = []): Promise<Vif[]> {
+    const previous = [...(await this.#cached(instance.uuid)), ...extra]
+    const vifs = await this.#plugin.api.networkInfo(instance, previous)
+    await saveNetworkInfo(this.#db.kysely, instance.uuid, vifs)
+    if (vifs.length) await this.#recordGroups(instance)
     return vifs
   }
 
@@ -129,18 +133,25 @@ export class NetworkManager {
    * them from Neutron: none on a network without port security, the new
    * ones after a port update.
    */
-  async #recordGroups(instanceUuid: string): Promise<void> {
-    const groups = await this.#plugin.api.instanceSecurityGroups(instanceUuid)
+  async #recordGroups(instance: InstanceRef): Promise<void> {
+    const groups = await this.#plugin.api.instanceSecurityGroups(instance)
     await setInstanceSecurityGroups(
       this.#db.kysely,
-      instanceUuid,
+      instance.uuid,
       groups.map((g) => g.name as string),
     )
   }
 
-  /** Refreshes the caches of the instances owning these ports (Neutron's network-changed event). */
+  /**
+   * Refreshes the caches of the instances owning these ports (Neutron's
+   * network-changed event). The project comes from the instance record,
+   * never from the port: a port's device id is whatever its owner wrote.
+   */
   async portsChanged(portIds: readonly string[]): Promise<void> {
-    for (const uuid of await this.#plugin.api.instancesOfPorts(portIds)) await this.refresh(uuid)
+    const uuids = await this.#plugin.api.instancesOfPorts(portIds)
+    for (const instance of await instancesByUuids(this.#db.kysely, uuids)) {
+      await this.refresh({ uuid: instance.uuid, projectId: instance.projectId })
+    }
   }
 
   async #cached(instanceUuid: string): Promise<Vif[]> {

@@ -35,6 +35,7 @@ export class NetworkPlugin {
     this.core = new CorePlugin(this.store, settings, this.quotas, changed)
     this.securityGroups = new SecurityGroupPlugin(this.store, this.quotas, changed)
     this.core.defaultSecurityGroup = (_caller, projectId) => this.securityGroups.ensureDefault(projectId)
+    this.core.deviceProject = (deviceId) => serverProject(db, deviceId)
     this.l3 = new L3Plugin(this.store, this.core, this.quotas, changed)
     this.agents = new AgentRegistry(db, this.store)
     this.api = new NetworkApi(this)
@@ -55,4 +56,17 @@ export class NetworkPlugin {
       }
     }
   }
+}
+
+/**
+ * The project of the server `deviceId` names (deleted ones too: a server's
+ * id stays its project's), from compute's table in the shared database.
+ */
+async function serverProject(db: Database, deviceId: string): Promise<string | undefined> {
+  const row = await db.kysely
+    .selectFrom('instances')
+    .select('project_id')
+    .where('uuid', '=', deviceId)
+    .executeTakeFirst()
+  return row?.project_id ?? undefined
 }

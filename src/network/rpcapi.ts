@@ -20,6 +20,8 @@ export interface AllocateArgs {
 
 export interface DeallocateArgs {
   readonly instanceUuid: string
+  /** The instance's project: only its ports with the instance's device id are released. */
+  readonly projectId: string
   /** Ports the instance was given (`port` NICs): unbound, never deleted. */
   readonly preserve?: readonly string[] | undefined
 }
@@ -38,6 +40,7 @@ export interface InactivePortsArgs {
 
 export interface DeallocatePortArgs {
   readonly instanceUuid: string
+  readonly projectId: string
   readonly portId: string
 }
 

@@ -59,9 +59,9 @@ describe('network API for compute', () => {
       NetworkApi.fixedIps(vifs).map((f) => f.address),
       ['192.0.2.9'],
     )
-    assert.equal((await compute.listPortsForInstance(ctx(), 'inst-1')).length, 1)
-    await compute.deallocateForInstance(ctx(), 'inst-1')
-    assert.deepEqual(await compute.listPortsForInstance(ctx(), 'inst-1'), [])
+    assert.equal((await compute.listPortsForInstance(ctx(), { uuid: 'inst-1', projectId })).length, 1)
+    await compute.deallocateForInstance(ctx(), { uuid: 'inst-1', projectId })
+    assert.deepEqual(await compute.listPortsForInstance(ctx(), { uuid: 'inst-1', projectId }), [])
   })
 
   it('picks the only network for auto, adopts given ports and keeps them on deallocate', async () => {
@@ -78,7 +78,7 @@ describe('network API for compute', () => {
       requestedNetworks: [{ portId: mine.id }],
     })
     assert.equal(adopted!.preserveOnDelete, true)
-    await compute.deallocateForInstance(ctx(), 'inst-3', [mine.id])
+    await compute.deallocateForInstance(ctx(), { uuid: 'inst-3', projectId }, [mine.id])
     const { port } = await api.ok('GET', `/v2.0/ports/${mine.id}`, undefined, 200)
     assert.equal(port.device_id, '')
     assert.deepEqual(

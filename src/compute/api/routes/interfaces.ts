@@ -88,7 +88,7 @@ async function listInterfaces(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
   deps.policy.authorize(ctx, 'os_compute_api:os-attach-interfaces:list', { project_id: instance.projectId })
-  const ports = await deps.network.portsOfInstance(instance.uuid)
+  const ports = await deps.network.portsOfInstance(instance)
   const tags = await cachedTags(deps, instance.uuid)
   return { interfaceAttachments: ports.map((p) => attachmentView(req, p, tags.get(p.id))) }
 }
@@ -102,7 +102,7 @@ async function showInterface(deps: ApiDeps, req: ComputeRequest) {
 
 async function attachment(deps: ApiDeps, req: ComputeRequest, instance: Instance, portId: string) {
   const port = await deps.network.portForCaller(req.api.ctx, portId)
-  if (port.device_id !== instance.uuid) {
+  if (port.device_id !== instance.uuid || port.project_id !== instance.projectId) {
     throw new NotFound(`Instance ${instance.uuid} does not have a port with id ${portId}`)
   }
   return attachmentView(req, port, (await cachedTags(deps, instance.uuid)).get(portId))
@@ -134,7 +134,7 @@ async function detachInterface(deps: ApiDeps, req: ComputeRequest) {
   deps.policy.authorize(ctx, 'os_compute_api:os-attach-interfaces:delete', { project_id: instance.projectId })
   const portId = req.params.port_id!
   checkState(ctx, instance, 'detach_interface')
-  const vifs = await deps.network.networkInfo(instance.uuid, await cachedVifs(deps, instance.uuid))
+  const vifs = await deps.network.networkInfo(instance, await cachedVifs(deps, instance.uuid))
   const vif = vifs.find((v) => v.portId === portId)
   if (!vif) throw new NotFound(`Port ${portId} is not attached`)
   await startAction(deps.db.kysely, actionStart(ctx, instance, 'detach_interface'))

@@ -69,7 +69,11 @@ export async function addFixedIpAction(
   const networkId = String((req.body as { addFixedIp: { networkId: string | number } }).addFixedIp.networkId)
   const core = deps.network.plugin.core
   const subnets = (await core.listSubnets(caller)).filter((s) => s.network_id === networkId)
-  const ports = await core.listPorts(caller, { device_id: instance.uuid, network_id: networkId })
+  const ports = await core.listPorts(caller, {
+    device_id: instance.uuid,
+    project_id: instance.projectId,
+    network_id: networkId,
+  })
   for (const port of ports) {
     for (const subnet of subnets) {
       try {
@@ -93,7 +97,10 @@ export async function removeFixedIpAction(
   const caller = multinicCaller(deps, req, instance, 'remove', removeBody)
   const { address } = (req.body as { removeFixedIp: { address: string } }).removeFixedIp
   const core = deps.network.plugin.core
-  for (const port of await core.listPorts(caller, { device_id: instance.uuid })) {
+  for (const port of await core.listPorts(caller, {
+    device_id: instance.uuid,
+    project_id: instance.projectId,
+  })) {
     const fixed = port.fixed_ips as FixedIp[]
     if (!fixed.some((f) => f.ip_address === address)) continue
     await core.updatePort(caller, port.id, { fixed_ips: fixed.filter((f) => f.ip_address !== address) })

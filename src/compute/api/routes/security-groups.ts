@@ -341,7 +341,7 @@ async function serverGroups(deps: ApiDeps, req: ComputeRequest) {
   const ctx = req.api.ctx
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!)
   deps.policy.authorize(ctx, 'os_compute_api:os-security-groups:list', { project_id: instance.projectId })
-  const groups = await deps.network.instanceSecurityGroups(instance.uuid)
+  const groups = await deps.network.instanceSecurityGroups(instance)
   const sg = deps.network.plugin.securityGroups
   const withRules = await Promise.all(groups.map((g) => sg.get(callerOf({ ...ctx, isAdmin: true }), g.id)))
   return { security_groups: sortedViews(withRules, byId(withRules)) }
@@ -353,7 +353,7 @@ export async function addSecurityGroupAction(deps: ApiDeps, req: ComputeRequest,
   validateBody(actionBody('addSecurityGroup'), req.body)
   const name = (req.body as { addSecurityGroup: { name: string } }).addSecurityGroup.name
   if (name.trim() === '') throw new Invalid('Security group name cannot be empty')
-  await deps.network.addSecurityGroup(ctx, instance.uuid, name)
+  await deps.network.addSecurityGroup(ctx, instance, name)
   await recordGroups(deps, instance)
 }
 
@@ -363,13 +363,13 @@ export async function removeSecurityGroupAction(deps: ApiDeps, req: ComputeReque
   validateBody(actionBody('removeSecurityGroup'), req.body)
   const name = (req.body as { removeSecurityGroup: { name: string } }).removeSecurityGroup.name
   if (name.trim() === '') throw new Invalid('Security group name cannot be empty')
-  await deps.network.removeSecurityGroup(ctx, instance.uuid, name)
+  await deps.network.removeSecurityGroup(ctx, instance, name)
   await recordGroups(deps, instance)
 }
 
 /** The server view's `security_groups` follow the ports' groups. */
 async function recordGroups(deps: ApiDeps, instance: Instance): Promise<void> {
-  const groups = await deps.network.instanceSecurityGroups(instance.uuid)
+  const groups = await deps.network.instanceSecurityGroups(instance)
   await setInstanceSecurityGroups(
     deps.db.kysely,
     instance.uuid,
