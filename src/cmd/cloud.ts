@@ -68,7 +68,8 @@ export class Cloud {
       throw new Error(`unknown service ${unknown.join(', ')}; known services: ${ALL_SERVICES.join(', ')}`)
     }
     mkdirSync(config.stateDir, { recursive: true, mode: 0o700 })
-    const db = await openDatabase(config.databaseUrl)
+    // A database that starts after the services, or is restarting, is waited for (bounded, logged).
+    const db = await openDatabase(config.databaseUrl, { waitMs: limits.dbStartupWaitMs })
     let transport: Transport | undefined
     const started: Service[] = []
     try {

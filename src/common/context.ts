@@ -53,3 +53,19 @@ export function currentContext(): RequestContext | undefined {
 export function enterContext(ctx: RequestContext): void {
   storage.enterWith(ctx)
 }
+
+const background = new AsyncLocalStorage<true>()
+
+/**
+ * Runs `fn` as background work: an RPC handler or a periodic task, which no
+ * HTTP client is waiting on. Such work may wait longer for a dependency that
+ * went away (see `limits.dbRetryBackgroundWaitMs`) rather than fail halfway.
+ */
+export function runInBackground<T>(fn: () => T): T {
+  return background.run(true, fn)
+}
+
+/** Whether the current async call chain is background work (see `runInBackground`). */
+export function inBackground(): boolean {
+  return background.getStore() === true
+}

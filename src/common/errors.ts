@@ -80,6 +80,17 @@ export class NotImplemented extends NimbusError {
 export class ServiceUnavailable extends NimbusError {
   override readonly status: number = 503
 }
+/**
+ * 503: the database could not be reached, lost the connection during the
+ * statement, or stayed locked/busy (SQLite) longer than its timeout. An
+ * operating error, never a bug: the database layer has already retried what
+ * was safe to retry (see `src/db/retry.ts`), so the caller may try again
+ * later. `detail.retryAfterS` is the Retry-After the APIs answer with;
+ * `detail.outcome` is `'not_applied'` when the statement or transaction
+ * certainly did not take effect, `'unknown'` when the connection was lost
+ * while a write or commit was in flight.
+ */
+export class DatabaseUnavailable extends ServiceUnavailable {}
 /** An RPC `call` got no reply within its timeout. */
 export class MessagingTimeout extends NimbusError {
   override readonly status: number = 504
@@ -123,6 +134,7 @@ for (const cls of [
   UnsupportedMediaType,
   NotImplemented,
   ServiceUnavailable,
+  DatabaseUnavailable,
   MessagingTimeout,
   MessageDeliveryFailure,
   RemoteError,

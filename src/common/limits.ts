@@ -62,6 +62,29 @@ export const LIMIT_DEFAULTS = {
    * costs about as much as running it.
    */
   dbStatementCacheEntries: 1_000,
+  /**
+   * Time the database layer keeps retrying what is safe to retry (a failed
+   * connection, a read, a whole transaction) when the database is
+   * unreachable or busy, inside an API request, before it answers 503.
+   */
+  dbRetryRequestWaitMs: 5_000,
+  /**
+   * The same for work no client waits on (RPC handlers, periodic tasks): a
+   * build rides out a database restart instead of failing. Kept below
+   * rpcCallTimeoutMs so the caller of a `call` hears the outcome.
+   */
+  dbRetryBackgroundWaitMs: 30_000,
+  /** First pause between two database retries; doubles up to the maximum below. */
+  dbRetryInitialDelayMs: 100,
+  /** Longest pause between two database retries (also how soon a recovered database is noticed). */
+  dbRetryMaxDelayMs: 1_000,
+  /** Retry-After (seconds) of a 503 answered because the database is unavailable. */
+  dbRetryAfterS: 5,
+  /**
+   * Time `nimbus up` / `nimbus serve` wait for the database at start-up
+   * (it may start after them, or be restarting) before giving up.
+   */
+  dbStartupWaitMs: 120_000,
   /** Compute API microversion header values kept negotiated (emptied when full). */
   microversionCacheEntries: 1_000,
   /** Server hostIds (sha224 of project and host) kept computed (emptied when full). */

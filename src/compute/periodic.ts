@@ -1,4 +1,4 @@
-import { adminContext, runWithContext } from '../common/context.ts'
+import { adminContext, runInBackground, runWithContext } from '../common/context.ts'
 import { logger } from '../common/log.ts'
 
 const log = logger('periodic')
@@ -53,7 +53,7 @@ export class PeriodicTasks {
   async #run(task: { name: string; fn: () => Promise<unknown> }): Promise<void> {
     const previous = this.#active.get(task.name)
     if (previous) await previous
-    const run = runWithContext(adminContext(), () => task.fn()).then(
+    const run = runWithContext(adminContext(), () => runInBackground(() => task.fn())).then(
       () => undefined,
       (err: unknown) => {
         log.error({ err, task: task.name }, 'periodic task failed')

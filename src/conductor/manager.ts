@@ -1,6 +1,6 @@
 import type { Config } from '../common/config.ts'
 import type { RequestContext } from '../common/context.ts'
-import { NimbusError, NoValidHost } from '../common/errors.ts'
+import { NimbusError, NoValidHost, NotFound } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
 import {
   addFault,
@@ -154,7 +154,12 @@ export class ConductorManager {
   async #stillBuilding(uuids: readonly string[]): Promise<Instance[]> {
     const out: Instance[] = []
     for (const uuid of uuids) {
-      const instance = await getInstance(this.#d.db.kysely, uuid).catch(() => undefined)
+      // Deleted meanwhile: skipped. Any other error (the database still away
+      // after the retries) fails the message loudly, not as a silent skip.
+      const instance = await getInstance(this.#d.db.kysely, uuid).catch((err: unknown) => {
+        if (err instanceof NotFound) return undefined
+        throw err
+      })
       if (instance && instance.vmState === VmState.BUILDING && instance.taskState === TaskState.SCHEDULING) {
         out.push(instance)
       } else {

@@ -33,6 +33,18 @@ export function openPostgresPool(connectionString: string, safeUrl: string): pg.
   // An idle client whose server went away emits 'error' on the pool; without
   // a listener Node would crash the process. The next checkout reconnects.
   pool.on('error', (err) => log.warn({ url: safeUrl, err: err.message }, 'idle database connection lost'))
+  // A client checked out of the pool (in a statement or a transaction) has
+  // no pool listener: pg-pool removes it at checkout. When its server goes
+  // away between two statements (pg_terminate_backend, a restart, a
+  // failover) it emits 'error' itself, which would crash the process. Every
+  // client gets its own listener for its whole life; the statement that
+  // uses the dead client next fails with a typed, retryable error, and the
+  // pool drops the client when it is released (it is no longer queryable).
+  pool.on('connect', (client) => {
+    client.on('error', (err: Error) => {
+      log.warn({ url: safeUrl, err: err.message }, 'database connection lost')
+    })
+  })
   return pool
 }
 

@@ -1,4 +1,4 @@
-import { runWithContext, type RequestContext } from '../common/context.ts'
+import { runInBackground, runWithContext, type RequestContext } from '../common/context.ts'
 import { NimbusError } from '../common/errors.ts'
 import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
@@ -72,7 +72,9 @@ export class RpcServer {
   // rejects because the transport awaits this inside its try.
   #dispatch(message: IncomingMessage): Promise<unknown> {
     const rpc = parseRpcMessage(message.payload)
-    return runWithContext(rpc.ctx, () => this.#invoke(rpc, message.kind))
+    // Background work: a database that went away is waited for longer than
+    // in an API request, so a build survives a database restart.
+    return runWithContext(rpc.ctx, () => runInBackground(() => this.#invoke(rpc, message.kind)))
   }
 
   async #invoke(rpc: RpcMessage, kind: MessageKind): Promise<unknown> {

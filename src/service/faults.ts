@@ -89,6 +89,12 @@ export function renderFault(style: FaultStyle, err: NimbusError | undefined): Re
   const status = err?.status ?? 500
   const message = err?.message ?? INTERNAL_ERROR_MESSAGE
   const headers: Record<string, string> = {}
+  // A dependency that went away (e.g. DatabaseUnavailable) says when to try
+  // again, in every API's style: Retry-After in seconds (RFC 9110 10.2.3).
+  const retryAfterS = err?.detail.retryAfterS
+  if (status === 503 && typeof retryAfterS === 'number' && retryAfterS > 0) {
+    headers['retry-after'] = String(Math.ceil(retryAfterS))
+  }
   switch (style) {
     case 'nova':
       return json(status, headers, {

@@ -1,7 +1,15 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Conflict, NotFound, ServiceUnavailable, fromWire } from '../../../src/common/errors.ts'
-import { MarkerNotFound, markerNotFound, translateDbError } from '../../../src/db/errors.ts'
+import {
+  Conflict,
+  DatabaseUnavailable,
+  NotFound,
+  ServiceUnavailable,
+  fromWire,
+} from '../../../src/common/errors.ts'
+import { limits } from '../../../src/common/limits.ts'
+import { MarkerNotFound, markerNotFound, translateDbError, type DbFailure } from '../../../src/db/errors.ts'
+import { safeToRetry } from '../../../src/db/retry.ts'
 
 function driverError(code: string | undefined, message: string, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(message), { code, ...extra })
@@ -60,6 +68,54 @@ describe('translateDbError', () => {
       assert.match(e.message, /postgresql:\/\/u:\*\*\*@db\/nimbus/)
       assert.doesNotMatch(e.message, /hunter2/)
     }
+  })
+
+  it('types database failures as DatabaseUnavailable with their kind and a Retry-After', () => {
+    const cases: readonly (readonly [string | undefined, string, DbFailure])[] = [
+      ['ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432', 'unreachable'],
+      [undefined, 'Client has encountered a connection error and is not queryable', 'unreachable'],
+      [undefined, 'timeout exceeded when trying to connect', 'unreachable'],
+      ['57P03', 'the database system is starting up', 'busy'],
+      ['53300', 'sorry, too many clients already', 'busy'],
+      ['SQLITE_BUSY', 'database is locked', 'busy'],
+      ['SQLITE_BUSY_SNAPSHOT', 'database is locked', 'busy'],
+      ['SQLITE_LOCKED', 'database table is locked', 'busy'],
+      ['57P01', 'terminating connection due to administrator command', 'lost'],
+      ['08006', 'connection failure', 'lost'],
+      [undefined, 'Connection terminated unexpectedly', 'lost'],
+      ['ECONNRESET', 'read ECONNRESET', 'lost'],
+      ['SQLITE_IOERR_WRITE', 'disk I/O error', 'lost'],
+      ['SQLITE_IOERR', 'disk I/O error', 'lost'],
+      ['3D000', 'database "nimbus" does not exist', 'refused'],
+      ['57014', 'canceling statement due to statement timeout', 'refused'],
+      ['SQLITE_FULL', 'database or disk is full', 'refused'],
+    ]
+    for (const [code, message, failure] of cases) {
+      const e = translated(driverError(code, message))
+      assert.ok(e instanceof DatabaseUnavailable, message)
+      assert.equal(e.status, 503)
+      assert.equal(e.detail.dbFailure, failure, message)
+      assert.equal(e.detail.retryAfterS, limits.dbRetryAfterS)
+      // The class survives an RPC hop, so the API in front of a conductor answers 503 too.
+      const back = fromWire(e.toWire())
+      assert.ok(back instanceof DatabaseUnavailable)
+      assert.equal(back.detail.dbFailure, failure)
+    }
+  })
+
+  it('retries only what certainly did not take effect', () => {
+    // Nothing was sent, or nothing was run: safe anywhere.
+    for (const phase of ['connect', 'read', 'write', 'in_transaction', 'commit'] as const) {
+      assert.equal(safeToRetry('unreachable', phase), true, phase)
+      assert.equal(safeToRetry('busy', phase), true, phase)
+      assert.equal(safeToRetry('refused', phase), false, phase)
+    }
+    // Lost mid-statement: a read, or a transaction the server rolled back, may run again;
+    // an autocommit write or a COMMIT in flight may have been applied.
+    assert.equal(safeToRetry('lost', 'read'), true)
+    assert.equal(safeToRetry('lost', 'in_transaction'), true)
+    assert.equal(safeToRetry('lost', 'write'), false)
+    assert.equal(safeToRetry('lost', 'commit'), false)
   })
 
   it('rethrows everything else unchanged', () => {
