@@ -154,8 +154,20 @@ export const LIMIT_DEFAULTS = {
   libvirtShutdownTimeoutMs: 30_000,
   /** Most bytes of serial console log returned by one console-output request. */
   libvirtConsoleMaxBytes: 1024 * 1024,
-  /** Time the start-up probe gives QEMU with KVM to show it really runs a guest. */
-  libvirtKvmProbeTimeoutMs: 10_000,
+  /**
+   * Time the start-up probe gives the guest kernel under KVM to print its
+   * long-mode marker (about 1 s where KVM works; a host where KVM half-works
+   * hangs or dies, so this bounds what such a host pays, once per host boot).
+   */
+  libvirtKvmProbeTimeoutMs: 15_000,
+  /**
+   * How long a spawn under KVM keeps watching a started guest for a KVM
+   * internal error (the guest pauses within its first seconds of boot on a
+   * host where KVM half-works) before it calls the spawn done.
+   */
+  libvirtKvmFailureWatchMs: 5_000,
+  /** Most bytes read from the end of a domain's QEMU log when looking for a KVM error. */
+  libvirtQemuLogTailBytes: 64 * 1024,
   /** Validated tokens the identity service keeps decoded (dropped on any identity change). */
   identityTokenCacheEntries: 10_000,
   /** Longest time a decoded token is reused before its user, scope and roles are read again. */

@@ -249,6 +249,15 @@ async function deleteServiceRoute(deps: ApiDeps, req: ComputeRequest) {
 
 // ---- hypervisors ----
 
+/**
+ * Nimbus's extension field: the accelerator a libvirt host chose and why
+ * (probe result, guest kernel, time taken, or the fallback to TCG). It sits
+ * in cpu_info (free-form per driver in Nova) up to 2.87, and beside
+ * hypervisor_type from 2.88, where cpu_info is gone; Tempest's schemas
+ * forbid new top-level fields below that.
+ */
+const ACCELERATOR_CPU_INFO_KEY = 'nimbus:accelerator'
+
 const LIST_QUERY_V233: Schema = {
   type: 'object',
   properties: { limit: singleParam(nonNegativeInteger), marker: singleParam({ type: 'string' }) },
@@ -298,7 +307,12 @@ async function hypervisorView(
     }
   }
   if (detail && mv.atMost('2.87')) Object.assign(view, resourceFields(node, mv.atMost('2.27')))
-  if (detail && mv.atLeast('2.88')) view.uptime = await uptimeOf(deps, req, node, service)
+  if (detail && mv.atLeast('2.88')) {
+    view.uptime = await uptimeOf(deps, req, node, service)
+    // cpu_info, which carries it below 2.88, is gone: Nimbus's extension field stands on its own.
+    const accelerator = node.cpuInfo[ACCELERATOR_CPU_INFO_KEY]
+    if (accelerator !== undefined) view[ACCELERATOR_CPU_INFO_KEY] = accelerator
+  }
   if (servers && servers.length) view.servers = servers.map((s) => ({ name: instanceName(s), uuid: s.uuid }))
   else if (withServers && mv.atLeast('2.75')) view.servers = []
   return view

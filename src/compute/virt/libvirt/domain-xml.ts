@@ -6,6 +6,8 @@ export type VirtType = 'kvm' | 'qemu'
 /** Namespace of Nimbus's element in the domain's <metadata> (as Nova writes nova:instance). */
 export const NIMBUS_XML_NS = 'https://nimbus.invalid/xmlns/libvirt/instance/1.0'
 
+/** Machine type of a domain whose image names none. */
+export const DEFAULT_MACHINE_TYPE = 'pc'
 const DISK_BUSES = ['virtio', 'ide', 'scsi', 'sata'] as const
 const VIF_MODELS = ['virtio', 'e1000', 'rtl8139', 'ne2k_pci', 'pcnet'] as const
 const MACHINE_TYPE_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/
@@ -45,6 +47,15 @@ export interface DomainSpec {
   readonly flavorSummary: string
   /** ISO 9660 config drive attached as a read-only cdrom (Nova's disk.config). */
   readonly configDrive?: string | undefined
+  /** Direct kernel boot (the KVM probe's guest) instead of booting the first disk. */
+  readonly directBoot?: DirectBoot | undefined
+}
+
+/** A kernel and initramfs QEMU loads itself, with their command line (libvirt's <kernel>, <initrd>, <cmdline>). */
+export interface DirectBoot {
+  readonly kernel: string
+  readonly initrd: string
+  readonly cmdline: string
 }
 
 /** Escapes text for XML content and attribute values. */
@@ -79,7 +90,7 @@ export function diskBus(props: Readonly<Record<string, string>>): { bus: string;
 /** The domain XML libvirt defines for one instance. Pure: every value is checked or escaped. */
 export function buildDomainXml(spec: DomainSpec): string {
   const props = spec.imageProperties
-  const machine = props.hw_machine_type || 'pc'
+  const machine = machineType(props)
   if (!MACHINE_TYPE_PATTERN.test(machine))
     throw new Invalid(`image property hw_machine_type=${machine} is not valid`)
   const vifModel = oneOf('hw_vif_model', props.hw_vif_model, VIF_MODELS, 'virtio')
@@ -99,7 +110,7 @@ export function buildDomainXml(spec: DomainSpec): string {
   <vcpu>${positive('vcpus', spec.vcpus)}</vcpu>
   <os>
     <type arch='x86_64' machine='${machine}'>hvm</type>
-    <boot dev='hd'/>
+${spec.directBoot ? directBootXml(spec.directBoot) : "    <boot dev='hd'/>"}
   </os>
   <features><acpi/><apic/></features>
 ${cpuXml(spec.virtType)}
@@ -123,12 +134,24 @@ ${spec.nics.map((n) => nicXml(n, vifModel)).join('\n')}
 `
 }
 
+function directBootXml(boot: DirectBoot): string {
+  const e = xmlEscape
+  return `    <kernel>${e(boot.kernel)}</kernel>
+    <initrd>${e(boot.initrd)}</initrd>
+    <cmdline>${e(boot.cmdline)}</cmdline>`
+}
+
+/** The machine type a domain gets: the image's `hw_machine_type`, else i440fx (`pc`), as Nova's default on x86. */
+export function machineType(props: Readonly<Record<string, string>>): string {
+  return props.hw_machine_type || DEFAULT_MACHINE_TYPE
+}
+
 /**
  * KVM: the host's CPU. TCG: 'maximum' (every feature QEMU emulates), which
  * includes RDRAND, so a guest's RNG is ready at once instead of waiting for
  * entropy (seconds under TCG).
  */
-function cpuXml(virtType: VirtType): string {
+export function cpuXml(virtType: VirtType): string {
   return virtType === 'kvm' ? "  <cpu mode='host-passthrough'/>" : "  <cpu mode='maximum'/>"
 }
 

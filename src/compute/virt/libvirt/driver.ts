@@ -41,7 +41,17 @@ import {
   configDriveFiles,
   configDriveRequired,
 } from '../config-drive.ts'
-import { chooseVirtType } from './accel.ts'
+import { DEFAULT_STATE_DIR } from '../../../common/config.ts'
+import { debCacheDir } from '../../../guest-image/command.ts'
+import {
+  chooseAccelerator,
+  cpuModeOf,
+  kvmFailureLine,
+  lastStartOf,
+  qemuLogTail,
+  recordFallback,
+  type AcceleratorChoice,
+} from './accel.ts'
 import {
   buildDomainXml,
   diskBus,
@@ -58,7 +68,7 @@ import {
   ImageCache,
   type ImageSource,
 } from './image-cache.ts'
-import { Virsh } from './virsh.ts'
+import { toPowerState, Virsh } from './virsh.ts'
 import { diagnosticsFromStats, parseDomiflist, parseDomstats } from './diagnostics.ts'
 import type { GuestDiagnostics } from '../diagnostics.ts'
 
@@ -75,6 +85,22 @@ const BRIDGE_POLL_INTERVAL_MS = 50
 /** Neutron's linuxbridge agent names a network's bridge `brq` + the first 11 characters of its id. */
 const BRIDGE_PREFIX = 'brq'
 const BRIDGE_ID_CHARS = 11
+/** Where, under the instances path, the KVM probe puts its kernel and initramfs (libvirt-qemu must read them). */
+const KVM_PROBE_DIR = '_kvm_probe'
+
+/**
+ * QEMU stopped a guest under KVM with an error of KVM's own (an emulation
+ * failure, an MSR it refused): not the guest's fault, and not this
+ * instance's. The spawn retries the guest under TCG; it never leaves here.
+ */
+class KvmGuestFailure extends VirtDriverError {
+  constructor(
+    readonly qemuLogLine: string,
+    domstate: string,
+  ) {
+    super(`the guest failed under KVM (${domstate}): ${qemuLogLine}`, { step: 'spawn:kvm' })
+  }
+}
 
 export interface LibvirtDriverOptions {
   /** libvirt URI, e.g. qemu:///system. */
@@ -91,6 +117,8 @@ export interface LibvirtDriverOptions {
   readonly nodename?: string
   /** Attach a config drive to every guest (`[compute] force_config_drive`). */
   readonly forceConfigDrive?: boolean | undefined
+  /** The guest image's .deb cache, whose kernel the KVM probe boots (default: the default state dir's). */
+  readonly debCacheDir?: string | undefined
 }
 
 /** Neutron linuxbridge naming, the default when no bridgeFor is given. */
@@ -115,6 +143,7 @@ export class LibvirtDriver implements VirtDriver {
   readonly #virsh: Virsh
   readonly #cache: ImageCache
   #virtType: VirtType = 'qemu'
+  #accelerator: AcceleratorChoice | undefined
   #host = ''
   #hypervisorVersion = 0
 
@@ -124,9 +153,14 @@ export class LibvirtDriver implements VirtDriver {
     this.#cache = new ImageCache(join(options.instancesPath, '_base'), options.images)
   }
 
-  /** The accelerator chosen at initHost. */
+  /** The accelerator guests get now: chosen at initHost, `qemu` for good once a guest failed under KVM. */
   get virtType(): VirtType {
     return this.#virtType
+  }
+
+  /** How the accelerator was chosen (probe result, kernel, time taken), or undefined before initHost. */
+  get accelerator(): AcceleratorChoice | undefined {
+    return this.#accelerator
   }
 
   /** Directory of one instance's files. */
@@ -143,8 +177,32 @@ export class LibvirtDriver implements VirtDriver {
     mkdirSync(this.#cache.dir, { recursive: true, mode: 0o755 })
     const version = await this.#virsh.exec(['version'])
     this.#hypervisorVersion = versionNumber(/Running hypervisor:\s*\S+\s+(\S+)/.exec(version)?.[1] ?? '')
-    this.#virtType = await chooseVirtType(this.#options.virtType)
-    log.info({ uri: this.#options.uri, virtType: this.#virtType, host }, 'libvirt driver ready')
+    const probeDir = join(this.#options.instancesPath, KVM_PROBE_DIR)
+    const choice = await chooseAccelerator({
+      wanted: this.#options.virtType,
+      virsh: this.#virsh,
+      debCacheDir: this.#debCacheDir(),
+      probeDir,
+      hypervisorVersion: this.#hypervisorVersion,
+    })
+    this.#accelerator = choice
+    this.#virtType = choice.virtType
+    log.info(
+      {
+        uri: this.#options.uri,
+        host,
+        virtType: choice.virtType,
+        source: choice.source,
+        reason: choice.reason,
+        kernel: choice.probe?.kernel,
+        probeMs: choice.probe?.elapsedMs,
+        cpuMode: cpuModeOf(choice.virtType),
+        machineType: choice.machineType,
+      },
+      choice.virtType === 'kvm'
+        ? `libvirt driver ready: guests run under KVM (${choice.reason})`
+        : `libvirt driver ready: guests run under TCG, type=qemu (${choice.reason})`,
+    )
   }
 
   async getAvailableNodes(): Promise<readonly string[]> {
@@ -173,6 +231,8 @@ export class LibvirtDriver implements VirtDriver {
         topology: { sockets: 1, cores: facts.vcpus, threads: 1 },
         features: [],
         virt_type: this.#virtType,
+        // Nimbus's own: why this accelerator (os-hypervisors shows it, see routes/hosts.ts).
+        ...(this.#accelerator ? { 'nimbus:accelerator': acceleratorView(this.#accelerator) } : {}),
       },
       hostIp: facts.hostIp,
       cpuArch: 'x86_64',
@@ -180,7 +240,23 @@ export class LibvirtDriver implements VirtDriver {
     }
   }
 
+  /**
+   * Builds the guest; when it fails under KVM with KVM's own error, the host
+   * switches to TCG for good and the same guest is built again, here, under
+   * TCG: the build does not fail and is not rescheduled for it.
+   */
   async spawn(request: SpawnRequest): Promise<void> {
+    try {
+      await this.#spawnOnce(request)
+    } catch (err) {
+      if (!(err instanceof KvmGuestFailure)) throw err
+      this.#fallBackToTcg(this.domainName(request.instance.uuid), err.qemuLogLine)
+      log.info({ instance: request.instance.uuid }, 'building the guest again under TCG')
+      await this.#spawnOnce(request)
+    }
+  }
+
+  async #spawnOnce(request: SpawnRequest): Promise<void> {
     const { instance } = request
     const domain = this.domainName(instance.uuid)
     if (await this.#virsh.exists(domain))
@@ -219,14 +295,18 @@ export class LibvirtDriver implements VirtDriver {
       revert.add('destroy domain', () => this.#virsh.execIdempotent(['destroy', domain]))
       // With NICs, the guest is created paused until the network has wired its taps (Nova's vif-plugged wait).
       const vifsPlugged = nics.length > 0 ? request.vifsPlugged : undefined
-      await this.#step('spawn:start', () =>
-        this.#virsh.exec(vifsPlugged ? ['start', '--paused', domain] : ['start', domain]),
+      await this.#kvmChecked(domain, () =>
+        this.#step('spawn:start', () =>
+          this.#virsh.exec(vifsPlugged ? ['start', '--paused', domain] : ['start', domain]),
+        ),
       )
       if (vifsPlugged) {
         await this.#step('spawn:vifs-plugged', vifsPlugged)
-        await this.#step('spawn:resume', () => this.#virsh.exec(['resume', domain]))
+        await this.#kvmChecked(domain, () =>
+          this.#step('spawn:resume', () => this.#virsh.exec(['resume', domain])),
+        )
       }
-      await this.#waitForState(instance, PowerState.RUNNING, limits.libvirtSpawnTimeoutMs)
+      await this.#waitForBoot(instance)
       revert.success()
       log.info({ instance: instance.uuid, domain, virtType: this.#virtType }, 'spawned')
     } finally {
@@ -241,9 +321,16 @@ export class LibvirtDriver implements VirtDriver {
     rmSync(this.instanceDir(instance.uuid), { recursive: true, force: true })
   }
 
+  /** The guest's power state; a guest found stopped by a KVM error switches the host to TCG (defence in depth). */
   async getInfo(instance: VirtInstance): Promise<InstanceInfo> {
     const domain = this.domainName(instance.uuid)
-    return { powerState: await this.#virsh.powerState(domain), internalId: domain }
+    const state = await this.#virsh.domstate(domain)
+    const powerState = toPowerState(state)
+    if (this.#virtType === 'kvm' && powerState !== PowerState.RUNNING) {
+      const line = this.#kvmFailureOf(domain)
+      if (line) this.#fallBackToTcg(domain, line)
+    }
+    return { powerState, internalId: domain }
   }
 
   async listInstances(): Promise<readonly string[]> {
@@ -551,6 +638,81 @@ export class LibvirtDriver implements VirtDriver {
     return this.#options.nodename ?? this.#host
   }
 
+  #debCacheDir(): string {
+    return this.#options.debCacheDir ?? debCacheDir(DEFAULT_STATE_DIR)
+  }
+
+  /** The QEMU log line of a KVM failure since the domain's last start, if any. */
+  #kvmFailureOf(domain: string): string | undefined {
+    return kvmFailureLine(lastStartOf(qemuLogTail(domain)))
+  }
+
+  /** Runs a start/resume; under KVM, a failure QEMU blames on KVM becomes a KvmGuestFailure. */
+  async #kvmChecked<T>(domain: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (this.#virtType !== 'kvm') throw err
+      const line =
+        kvmFailureLine(err instanceof Error ? err.message : String(err)) ?? this.#kvmFailureOf(domain)
+      if (line) throw new KvmGuestFailure(line, 'did not start')
+      throw err
+    }
+  }
+
+  /**
+   * Waits (libvirtSpawnTimeoutMs) for the started guest to run. Under KVM it
+   * then keeps watching it for libvirtKvmFailureWatchMs: a guest that KVM
+   * cannot run pauses within its first seconds with an internal error in
+   * the QEMU log ("paused (unknown)"), and it must not be left that way.
+   */
+  async #waitForBoot(instance: VirtInstance): Promise<void> {
+    const domain = this.domainName(instance.uuid)
+    const deadline = Date.now() + limits.libvirtSpawnTimeoutMs
+    let runningSince: number | undefined
+    let state = ''
+    for (;;) {
+      state = await this.#virsh.domstate(domain)
+      const power = toPowerState(state)
+      if (this.#virtType === 'kvm' && power !== PowerState.RUNNING) {
+        const line = this.#kvmFailureOf(domain)
+        if (line) throw new KvmGuestFailure(line, state)
+      }
+      if (power === PowerState.RUNNING) {
+        if (this.#virtType !== 'kvm') return
+        runningSince ??= Date.now()
+        if (Date.now() - runningSince >= limits.libvirtKvmFailureWatchMs) return
+      }
+      if (Date.now() >= deadline) break
+      await sleep(limits.libvirtPollIntervalMs)
+    }
+    throw new VirtDriverError(
+      `instance ${instance.uuid} did not reach running within ${limits.libvirtSpawnTimeoutMs} ms (it is ${state})`,
+      { step: 'wait' },
+    )
+  }
+
+  /** KVM failed a guest: TCG from now on, logged once at WARNING with QEMU's line, kept for this host boot. */
+  #fallBackToTcg(domain: string, qemuLogLine: string): void {
+    if (this.#virtType !== 'kvm') return
+    this.#virtType = 'qemu'
+    const previous = this.#accelerator
+    this.#accelerator = {
+      virtType: 'qemu',
+      source: 'fallback',
+      reason: `guest ${domain} failed under KVM: ${qemuLogLine}; guests run under TCG from now on${previous ? ` (KVM had been chosen: ${previous.reason})` : ''}`,
+      cpuMode: previous?.cpuMode ?? cpuModeOf('kvm'),
+      machineType: previous?.machineType ?? 'pc',
+      probe: previous?.probe,
+      decidedAt: new Date().toISOString(),
+    }
+    log.warn(
+      { domain, qemuLog: qemuLogLine, host: this.#host },
+      'KVM failed a guest: this host switches to TCG (type=qemu) for good',
+    )
+    recordFallback(this.#debCacheDir(), this.#hypervisorVersion, this.#accelerator)
+  }
+
   async #step<T>(step: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn()
@@ -676,6 +838,30 @@ export class LibvirtDriver implements VirtDriver {
       }
     }
     return { vcpus, memoryMb }
+  }
+}
+
+/** The accelerator as os-hypervisors shows it (`nimbus:accelerator`): snake_case, as the API's other fields. */
+export function acceleratorView(choice: AcceleratorChoice): Record<string, unknown> {
+  const probe = choice.probe
+  return {
+    virt_type: choice.virtType,
+    source: choice.source,
+    reason: choice.reason,
+    cpu_mode: cpuModeOf(choice.virtType),
+    machine_type: choice.machineType,
+    decided_at: choice.decidedAt,
+    probe: probe
+      ? {
+          kernel: probe.kernel,
+          elapsed_ms: probe.elapsedMs,
+          real_mode_marker: probe.realModeMarker,
+          long_mode_marker: probe.longModeMarker,
+          timed_out: probe.timedOut,
+          kvm_error: probe.kvmError ?? null,
+          unavailable: probe.unavailable ?? null,
+        }
+      : null,
   }
 }
 

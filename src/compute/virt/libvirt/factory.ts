@@ -1,4 +1,5 @@
 import type { Config } from '../../../common/config.ts'
+import { debCacheDir } from '../../../guest-image/command.ts'
 import type { VirtNic } from '../driver.ts'
 import { LibvirtDriver } from './driver.ts'
 import type { ImageSource } from './image-cache.ts'
@@ -21,5 +22,6 @@ export function libvirtDriverFromConfig(
     ...(bridgeFor ? { bridgeFor } : {}),
     nodename: config.host,
     forceConfigDrive: config.compute.forceConfigDrive,
+    debCacheDir: debCacheDir(config.stateDir),
   })
 }

@@ -54,10 +54,14 @@ export class Virsh {
     }
   }
 
+  /** `virsh domstate --reason` as libvirt says it, e.g. `paused (unknown)`. */
+  async domstate(domain: string): Promise<string> {
+    return (await this.exec(['domstate', '--reason', domain])).trim()
+  }
+
   /** `virsh domstate --reason` mapped to Nova's power states. */
   async powerState(domain: string): Promise<number> {
-    const out = (await this.exec(['domstate', '--reason', domain])).trim()
-    return toPowerState(out)
+    return toPowerState(await this.domstate(domain))
   }
 
   async exists(domain: string): Promise<boolean> {
