@@ -12,6 +12,7 @@ import { createIdentityService, IdentityService } from '../identity/service.ts'
 import { createImageService } from '../image/service.ts'
 import { createMetadataService } from '../metadata/service.ts'
 import { createNetworkService } from '../network/service.ts'
+import { ServiceReporter } from '../ops/reporter.ts'
 import { createTransport, type Transport } from '../rpc/index.ts'
 import { createSchedulerService } from '../scheduler/manager.ts'
 import type { Runtime } from '../service/runtime.ts'
@@ -49,13 +50,21 @@ export class Cloud {
   readonly db: Database
   readonly transport: Transport
   readonly services: readonly Service[]
+  readonly #reporter: ServiceReporter
   #stopping: Promise<void> | undefined
 
-  private constructor(config: Config, db: Database, transport: Transport, services: readonly Service[]) {
+  private constructor(
+    config: Config,
+    db: Database,
+    transport: Transport,
+    services: readonly Service[],
+    reporter: ServiceReporter,
+  ) {
     this.config = config
     this.db = db
     this.transport = transport
     this.services = services
+    this.#reporter = reporter
   }
 
   /** Opens the database and transport, then builds and starts the named services in order. */
@@ -82,7 +91,10 @@ export class Cloud {
         started.push(service)
         log.info({ service: name }, 'service started')
       }
-      return new Cloud(config, db, transport, started)
+      // Heartbeats of every service here, for `nimbus status`.
+      const reporter = new ServiceReporter(db, config, transport, started)
+      await reporter.start()
+      return new Cloud(config, db, transport, started, reporter)
     } catch (err) {
       await stopAll(started)
       await transport?.close()
@@ -125,6 +137,7 @@ export class Cloud {
   async #stop(): Promise<void> {
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, limits.shutdownGraceMs).unref())
     await Promise.race([stopAll(this.services), deadline])
+    await this.#reporter.stop()
     await this.transport.close()
     await this.db.close()
   }

@@ -13,6 +13,7 @@ import { imageBuild } from '../guest-image/command.ts'
 import { NetworkPlugin } from '../network/plugin.ts'
 import { dataplaneAgentFor } from '../network/service.ts'
 import { settingsFrom } from '../network/settings.ts'
+import { statusCommand, type StatusOptions } from './ops.ts'
 import {
   ADMIN_PROJECT,
   ADMIN_USER,
@@ -208,7 +209,11 @@ export function buildProgram(): Command {
     .description('run every service in this process (embedded mode: SQLite, in-process RPC, fake driver)')
     .option('--clouds-yaml <file>', 'where to write the clouds.yaml entry', undefined)
     // No default here: without the flag, [compute] fake_hosts (file or NIMBUS_COMPUTE__FAKE_HOSTS) decides.
-    .option('--fake-hosts <n>', 'number of fake compute hosts (default: [compute] fake_hosts, 1)', positiveInt)
+    .option(
+      '--fake-hosts <n>',
+      'number of fake compute hosts (default: [compute] fake_hosts, 1)',
+      positiveInt,
+    )
     .action((opts: { cloudsYaml?: string; fakeHosts?: number }, cmd: Command) => up(cmd, opts))
 
   program
@@ -218,6 +223,17 @@ export function buildProgram(): Command {
     )
     .argument('<service...>', 'services to run')
     .action((services: string[], _opts: unknown, cmd: Command) => serve(cmd, services))
+
+  program
+    .command('status')
+    .description(
+      'every service with its state, heartbeat and queues, then database, broker, hypervisors and data plane; exit 1 unless all is up',
+    )
+    .option('--json', 'the same report as JSON')
+    .option('--stuck', 'servers, ports and images in a transitional state past half their deadline')
+    .action(async (opts: StatusOptions, cmd: Command) => {
+      process.exitCode = await statusCommand(configFrom(cmd), opts, (s) => process.stdout.write(s))
+    })
 
   const db = program.command('db').description('database schema management')
   db.command('migrate')

@@ -4,6 +4,7 @@ import type { ComputeTables } from './tables/compute.ts'
 import type { ComputeAdminTables } from './tables/compute-admin.ts'
 import type { IdentityTables } from './tables/identity.ts'
 import type { ImageTables } from './tables/image.ts'
+import type { ServiceReportTables } from './tables/service-reports.ts'
 import type { ServiceTables } from './tables/services.ts'
 
 /**
@@ -17,7 +18,14 @@ import type { ServiceTables } from './tables/services.ts'
  * booleans `boolean`, JSON documents strings (see `values.ts`).
  */
 export interface Schema
-  extends ServiceTables, ComputeTables, ComputeAdminTables, IdentityTables, NetworkTables, ImageTables {}
+  extends
+    ServiceTables,
+    ServiceReportTables,
+    ComputeTables,
+    ComputeAdminTables,
+    IdentityTables,
+    NetworkTables,
+    ImageTables {}
 
 /** A Kysely instance or a transaction on it: what repository functions take. */
 export type Queryable = Kysely<Schema>

@@ -6,12 +6,14 @@ export type {
   ListenOptions,
   MessageHandler,
   MessageKind,
+  QueueStat,
   RequestOptions,
   ServerTarget,
   Target,
   Transport,
 } from './transport.ts'
 export { InprocTransport } from './inproc.ts'
+export { inspectBroker, type BrokerReport } from './broker-stats.ts'
 export { AmqpTransport } from './amqp.ts'
 export { RpcClient } from './client.ts'
 export type { RpcClientOptions, PrepareOptions } from './client.ts'

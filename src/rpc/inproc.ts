@@ -8,6 +8,7 @@ import type {
   Listener,
   MessageHandler,
   MessageKind,
+  QueueStat,
   RequestOptions,
   ServerTarget,
   Target,
@@ -109,6 +110,11 @@ class InprocQueue {
 
   get length(): number {
     return this.#messages.length
+  }
+
+  /** Listeners attached to this queue. */
+  get consumers(): number {
+    return this.#consumers.length
   }
 
   /** Queues a message for a later turn; false when the queue is full. */
@@ -243,6 +249,15 @@ export class InprocTransport implements Transport {
     this.#bus = bus
     this.#name = name
     bus.users++
+  }
+
+  /**
+   * Messages waiting and listeners of every shared (`topic`) and server
+   * (`topic.<server>`) queue on this bus, for `nimbus status`: the in-process
+   * counterpart of the broker's queue depth and consumer count.
+   */
+  queueStats(): QueueStat[] {
+    return [...this.#bus.queues.values()].map((q) => ({ name: q.name, depth: q.length, consumers: q.consumers }))
   }
 
   /** `inproc://` gives a private bus, `inproc://NAME` joins the process-wide bus NAME. */

@@ -62,6 +62,16 @@ export interface Listener {
   stop(): Promise<void>
 }
 
+/** One queue as `nimbus status` shows it (the in-process bus or the broker's answer). */
+export interface QueueStat {
+  /** Queue name without the AMQP exchange prefix: `topic` or `topic.<server>`. */
+  readonly name: string
+  /** Messages waiting. */
+  readonly depth: number
+  /** Listeners consuming from it. */
+  readonly consumers: number
+}
+
 export interface Transport {
   /** The transport URL with any password masked, for logs. */
   readonly url: string

@@ -18,6 +18,7 @@ import * as identityOauth1Consumers from './0023-identity-oauth1-consumers.ts'
 import * as identityTrusts from './0024-identity-trusts.ts'
 import * as identityAccessRules from './0025-identity-access-rules.ts'
 import * as identitySecurityCompliance from './0026-identity-security-compliance.ts'
+import * as serviceReports from './0027-service-reports.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -46,4 +47,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0024-identity-trusts': identityTrusts,
   '0025-identity-access-rules': identityAccessRules,
   '0026-identity-security-compliance': identitySecurityCompliance,
+  '0027-service-reports': serviceReports,
 }
