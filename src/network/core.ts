@@ -64,7 +64,11 @@ const ROUTER_PORT_OWNERS: readonly string[] = [DEVICE_OWNER_ROUTER_INTERFACE, DE
  * on a shared network they would let a tenant turn off anti-spoofing, take
  * another port's MAC or address, or pose as a router or DHCP server.
  */
-const NETWORK_OWNER_PORT_ATTRIBUTES = ['mac_address', 'port_security_enabled', 'allowed_address_pairs'] as const
+const NETWORK_OWNER_PORT_ATTRIBUTES = [
+  'mac_address',
+  'port_security_enabled',
+  'allowed_address_pairs',
+] as const
 
 const NETWORK_TYPES = ['flat', 'vlan'] as const
 const VLAN_ID_MIN = 1
@@ -73,6 +77,9 @@ const VLAN_ID_MAX = 4094
 const MAX_DNS_NAMESERVERS = 5
 const MAX_HOST_ROUTES = 20
 const MAX_ADDRESS_PAIRS = 10
+/** Neutron's IPV4_MIN_MTU and IPV6_MIN_MTU: no network is smaller, none with an IPv6 subnet below 1280. */
+const IPV4_MIN_MTU = 68
+const IPV6_MIN_MTU = 1280
 /** Attempts to pick a free address when another request takes the same one meanwhile. */
 const IP_ALLOCATION_ATTEMPTS = 5
 
@@ -149,15 +156,34 @@ export class CorePlugin {
         ]),
         ...segment,
       }
-      if (body.mtu !== undefined) {
-        if (Number(body.mtu) > this.#settings.mtu) {
-          throw invalidInput(`Requested MTU is too big, maximum is ${this.#settings.mtu}`)
-        }
-        doc.mtu = body.mtu
-      }
+      if (body.mtu !== undefined) doc.mtu = this.#mtu(body.mtu, false)
       await store.insert('networks', doc)
       return doc
     })
+  }
+
+  /**
+   * A requested network MTU: an integer from 68 (1280 with an IPv6 subnet)
+   * to the physical network's. The kernel refuses anything else, and one
+   * such network used to stop its host's whole data plane.
+   */
+  #mtu(value: unknown, hasIpv6: boolean): number {
+    if (typeof value !== 'number' || !Number.isInteger(value)) {
+      throw invalidAttribute('mtu', `'${String(value)}' is not an integer`)
+    }
+    if (value < 0) throw invalidAttribute('mtu', `'${value}' should be non-negative`)
+    if (value > this.#settings.mtu) {
+      throw invalidInput(`Requested MTU is too big, maximum is ${this.#settings.mtu}`)
+    }
+    const min = hasIpv6 ? IPV6_MIN_MTU : IPV4_MIN_MTU
+    if (value < min) {
+      throw invalidInput(
+        hasIpv6
+          ? `IPv6 subnets require an MTU of at least ${IPV6_MIN_MTU}, requested ${value}`
+          : `Requested MTU is too small, minimum is ${IPV4_MIN_MTU}`,
+      )
+    }
+    return value
   }
 
   /** Validates or picks the provider segment (type, physnet, VLAN id). */
@@ -266,8 +292,14 @@ export class CorePlugin {
       'shared',
       'router:external',
       'port_security_enabled',
-      'mtu',
     ])
+    if (body.mtu !== undefined) {
+      const subnets = await this.#store.list('subnets', { network_id: id })
+      changes.mtu = this.#mtu(
+        body.mtu,
+        subnets.some((s) => s.ip_version === 6),
+      )
+    }
     const doc = revised(net, changes)
     await this.#store.update('networks', doc)
     this.#changed({ kind: 'network' })
@@ -312,6 +344,11 @@ export class CorePlugin {
     const projectId = projectFor(caller, body)
     await this.#quotas.check(projectId, 'subnet', 1)
     const doc = this.#subnetDoc(projectId, net, body)
+    if (doc.ip_version === 6 && Number(net.mtu) < IPV6_MIN_MTU) {
+      throw badRequest(
+        `Bad subnets request: Invalid MTU ${String(net.mtu)} of network ${net.id}: IPv6 subnets require at least ${IPV6_MIN_MTU}.`,
+      )
+    }
     const created = await this.#store.transaction(async (store) => {
       const siblings = await store.list('subnets', { network_id: networkId })
       const cidr = parseCidr(doc.cidr as string)!
@@ -668,7 +705,12 @@ export class CorePlugin {
    * port at another project's router, nor at another project's server
    * (whose network info would otherwise list the port).
    */
-  async #requireOwnDevice(caller: Caller, projectId: string, deviceId: unknown, owner: unknown): Promise<void> {
+  async #requireOwnDevice(
+    caller: Caller,
+    projectId: string,
+    deviceId: unknown,
+    owner: unknown,
+  ): Promise<void> {
     if (caller.isAdmin || typeof deviceId !== 'string' || deviceId === '') return
     let deviceProject: string | undefined
     if (typeof owner === 'string' && ROUTER_PORT_OWNERS.includes(owner)) {
@@ -1003,7 +1045,8 @@ export class CorePlugin {
   async #servesLiveDevice(port: Doc, store: Store = this.#store): Promise<boolean> {
     const owner = port.device_owner as string
     const deviceId = port.device_id as string
-    if (ROUTER_PORT_OWNERS.includes(owner)) return deviceId !== '' && (await store.get('routers', deviceId)) !== undefined
+    if (ROUTER_PORT_OWNERS.includes(owner))
+      return deviceId !== '' && (await store.get('routers', deviceId)) !== undefined
     if (owner === DEVICE_OWNER_FLOATING_IP) {
       return deviceId !== '' && (await store.get('floating_ips', deviceId)) !== undefined
     }
@@ -1028,7 +1071,12 @@ export class CorePlugin {
     return this.#markStatus(ids, 'ACTIVE')
   }
 
-  async #markStatus(ids: readonly string[], status: 'ACTIVE' | 'DOWN'): Promise<void> {
+  /** Marks ports ERROR: their host's data plane could not apply them (network, tap, filters, DHCP). */
+  markError(ids: readonly string[]): Promise<void> {
+    return this.#markStatus(ids, 'ERROR')
+  }
+
+  async #markStatus(ids: readonly string[], status: 'ACTIVE' | 'DOWN' | 'ERROR'): Promise<void> {
     for (const id of ids) {
       const port = await this.#store.get('ports', id)
       if (port && port.status !== status) await this.#store.update('ports', { ...port, status })

@@ -501,6 +501,15 @@ export class L3Plugin {
     for (const p of ports) await this.#core.deletePort(SYSTEM, p.id, { internal: true })
     this.#changed({ kind: 'floatingip', ports: fip.port_id ? [fip.port_id as string] : [] })
   }
+
+  /** Records what the data plane serving the routers reports: ERROR when a router's namespace failed. */
+  async markStatus(status: ReadonlyMap<string, 'ACTIVE' | 'ERROR'>): Promise<void> {
+    for (const [id, wanted] of status) {
+      const router = await this.#store.get('routers', id)
+      if (router && router.status !== wanted)
+        await this.#store.update('routers', { ...router, status: wanted })
+    }
+  }
 }
 
 interface GatewayInfo {

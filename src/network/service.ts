@@ -139,6 +139,8 @@ export function dataplaneAgentFor(config: Config, plugin: NetworkPlugin): Datapl
     metadataSecret: config.metadata.metadataProxySharedSecret,
     onPortsActive: (ids) => plugin.core.markActive(ids),
     onPortsDown: (ids) => plugin.core.markDown(ids),
+    onPortsError: (ids) => plugin.core.markError(ids),
+    onRoutersStatus: (status) => plugin.l3.markStatus(status),
     routersElsewhere: () => plugin.agents.routersNotHostedBy(config.host),
   })
 }

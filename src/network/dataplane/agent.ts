@@ -39,7 +39,14 @@ export interface AgentOptions {
   readonly onPortsDown?: (portIds: readonly string[]) => Promise<void>
   /** Told which ports are wired (tap on its bridge, filters loaded). */
   readonly onPortsActive?: (portIds: readonly string[]) => Promise<void>
+  /** Told which ports could not be wired (their network, tap, filters or DHCP server failed). */
+  readonly onPortsError?: (portIds: readonly string[]) => Promise<void>
+  /** Told each router served here: `ERROR` when its namespace could not be set up, else `ACTIVE`. */
+  readonly onRoutersStatus?: (status: ReadonlyMap<string, 'ACTIVE' | 'ERROR'>) => Promise<void>
 }
+
+/** What one sync could not apply, by resource: `network:<id>`, `port:<id>`, `router:<id>`, `dhcp:<network id>`. */
+export type SyncFailures = ReadonlyMap<string, string>
 
 interface Link {
   readonly ifname: string
@@ -69,6 +76,19 @@ export class DataplaneAgent {
   #again = false
   #lastRuleset = ''
   #stopped = false
+  /**
+   * Resources that failed to apply, with the error: one bad resource (a
+   * network whose MTU the kernel refuses, a port whose filters do not load)
+   * is skipped and reported on its port or router, and every other resource
+   * of the host is still applied. Logged when a failure starts or changes,
+   * and when it clears, not on every resync.
+   */
+  readonly #failures = new Map<string, string>()
+  /** What the last sync could not apply (key: `kind:id`, value: the error). */
+  get failures(): SyncFailures {
+    return this.#failures
+  }
+
   /** Wall time of the last completed sync, for tests and benchmarks. */
   lastSyncAt = 0
   /** Sequence number of completed syncs. */
@@ -170,21 +190,99 @@ export class DataplaneAgent {
       networkNode: this.#opts.networkNode,
       routersElsewhere: await this.#opts.routersElsewhere?.(),
     })
+    const failed = new Map<string, string>()
     const links = await this.#links()
-    for (const net of plan.networks.values()) await this.#ensureBridge(net, links)
-    const { wired, down } = await this.#attachTaps(plan, links)
-    const ruleset = renderRuleset(this.#opts.nftTable, plan)
-    if (ruleset !== this.#lastRuleset) {
+    const goodNets = new Set<string>()
+    for (const net of plan.networks.values()) {
+      if (await this.#attempt(failed, `network:${net.id}`, () => this.#ensureBridge(net, links))) {
+        goodNets.add(net.id)
+      }
+    }
+    const attached = await this.#attachTaps(plan, links, goodNets, failed)
+    const filtered = await this.#applyRuleset(plan, attached, failed)
+    await this.#syncDhcp(plan, goodNets, failed)
+    const routers = await this.#syncRouters(plan, failed)
+    await this.#attempt(failed, 'links', async () => this.#removeStaleLinks(plan, await this.#links()))
+    this.#report(failed)
+    const errored = [...failed.keys()].flatMap((k) =>
+      k.startsWith('port:') ? [k.slice('port:'.length)] : [],
+    )
+    const wired = attached.wired.filter((id) => filtered.has(id))
+    const down = attached.down.filter((id) => filtered.has(id))
+    if (wired.length && this.#opts.onPortsActive) await this.#opts.onPortsActive(wired)
+    if (down.length && this.#opts.onPortsDown) await this.#opts.onPortsDown(down)
+    if (errored.length && this.#opts.onPortsError) await this.#opts.onPortsError(errored)
+    if (routers.size && this.#opts.onRoutersStatus) await this.#opts.onRoutersStatus(routers)
+    this.lastSyncAt = Date.now()
+    this.syncs++
+  }
+
+  /** Runs one resource's step; a failure is recorded under `key` (and its ports) instead of thrown. */
+  async #attempt(failed: Map<string, string>, key: string, step: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await step()
+      return true
+    } catch (err) {
+      failed.set(key, err instanceof Error ? err.message : String(err))
+      return false
+    }
+  }
+
+  /** Logs failures that started or changed since the last sync, and the ones that cleared (once each). */
+  #report(failed: ReadonlyMap<string, string>): void {
+    for (const [key, error] of failed) {
+      if (this.#failures.get(key) !== error)
+        log.error({ resource: key, error }, 'data plane resource not applied')
+    }
+    for (const key of this.#failures.keys()) {
+      if (!failed.has(key)) log.info({ resource: key }, 'data plane resource applied again')
+    }
+    this.#failures.clear()
+    for (const [key, error] of failed) this.#failures.set(key, error)
+  }
+
+  /**
+   * Loads the filters of every attached port in one atomic replacement. If
+   * the kernel refuses the whole ruleset, each port's part is checked alone
+   * (`nft -c`, nothing applied) and the ports it refuses are left out,
+   * reported failed and their taps held down: a port without its filters
+   * would pass unfiltered (ports the ruleset does not know are accepted).
+   * Returns the ports whose filters are loaded.
+   */
+  async #applyRuleset(
+    plan: HostState,
+    attached: { readonly wired: readonly string[]; readonly down: readonly string[] },
+    failed: Map<string, string>,
+  ): Promise<Set<string>> {
+    const ok = new Set([...attached.wired, ...attached.down])
+    const load = async (ports: ReadonlySet<string>): Promise<void> => {
+      const ruleset = renderRuleset(this.#opts.nftTable, withPorts(plan, ports))
+      if (ruleset === this.#lastRuleset) return
       await this.#host.nft(ruleset)
       this.#lastRuleset = ruleset
     }
-    await this.#syncDhcp(plan)
-    await this.#syncRouters(plan)
-    await this.#removeStaleLinks(plan, await this.#links())
-    if (wired.length && this.#opts.onPortsActive) await this.#opts.onPortsActive(wired)
-    if (down.length && this.#opts.onPortsDown) await this.#opts.onPortsDown(down)
-    this.lastSyncAt = Date.now()
-    this.syncs++
+    try {
+      await load(ok)
+      return ok
+    } catch (err) {
+      log.debug({ err }, 'host ruleset refused; checking each port alone')
+    }
+    for (const id of [...ok]) {
+      const alone = renderRuleset(this.#opts.nftTable, withPorts(plan, new Set([id])))
+      try {
+        await this.#host.nftCheck(alone)
+      } catch (err) {
+        ok.delete(id)
+        failed.set(`port:${id}`, `filters not loaded: ${err instanceof Error ? err.message : String(err)}`)
+        const tap = plan.ports.find((p) => p.id === id)?.tap
+        if (tap) await this.#host.ipQuiet('link', 'set', tap, 'down')
+      }
+    }
+    if (!(await this.#attempt(failed, 'filters', () => load(ok)))) {
+      for (const id of ok) failed.set(`port:${id}`, 'filters not loaded: the host ruleset was refused')
+      return new Set()
+    }
+    return ok
   }
 
   async #links(): Promise<Map<string, Link>> {
@@ -245,50 +343,77 @@ export class DataplaneAgent {
   async #attachTaps(
     plan: HostState,
     links: ReadonlyMap<string, Link>,
+    goodNets: ReadonlySet<string>,
+    failed: Map<string, string>,
   ): Promise<{ wired: string[]; down: string[] }> {
     const wired: string[] = []
     const down: string[] = []
     for (const port of plan.ports) {
+      if (!goodNets.has(port.networkId)) {
+        failed.set(`port:${port.id}`, `network ${port.networkId} not applied`)
+        continue
+      }
       const tap = links.get(port.tap)
       if (!tap) continue
       const bridge = plan.networks.get(port.networkId)!.bridge
       const isDown = tap.operstate === 'DOWN' || tap.flags?.includes('UP') === false
-      if (tap.master !== bridge || isDown === port.adminUp) {
-        await this.#host.silenceIpv6(port.tap)
-        await this.#host.ip('link', 'set', port.tap, 'master', bridge, port.adminUp ? 'up' : 'down')
-      }
-      ;(port.adminUp ? wired : down).push(port.id)
+      const plugged = await this.#attempt(failed, `port:${port.id}`, async () => {
+        if (tap.master !== bridge || isDown === port.adminUp) {
+          await this.#host.silenceIpv6(port.tap)
+          await this.#host.ip('link', 'set', port.tap, 'master', bridge, port.adminUp ? 'up' : 'down')
+        }
+      })
+      if (plugged) (port.adminUp ? wired : down).push(port.id)
     }
     return { wired, down }
   }
 
-  async #syncDhcp(plan: HostState): Promise<void> {
+  /** DHCP servers of the networks applied here; a server that fails marks its DHCP port failed. */
+  async #syncDhcp(
+    plan: HostState,
+    goodNets: ReadonlySet<string>,
+    failed: Map<string, string>,
+  ): Promise<void> {
     const wanted = new Set(plan.dhcp.map((d) => d.networkId))
     for (const d of plan.dhcp) {
       const net = plan.networks.get(d.networkId)
-      if (net) await new DhcpServer(this.#host, this.dhcpDir, d).ensure(net.bridge)
+      if (!net || !goodNets.has(d.networkId)) continue
+      const ok = await this.#attempt(failed, `dhcp:${d.networkId}`, () =>
+        new DhcpServer(this.#host, this.dhcpDir, d).ensure(net.bridge),
+      )
+      if (!ok) failed.set(`port:${d.portId}`, failed.get(`dhcp:${d.networkId}`)!)
     }
     for (const id of existsSync(this.dhcpDir) ? readdirSync(this.dhcpDir) : []) {
       if (wanted.has(id)) continue
-      await stopDhcp(join(this.dhcpDir, id))
-      await deleteNetns(dhcpNetns(id))
+      await this.#attempt(failed, `dhcp:${id}`, async () => {
+        await stopDhcp(join(this.dhcpDir, id))
+        await deleteNetns(dhcpNetns(id))
+      })
     }
   }
 
-  async #syncRouters(plan: HostState): Promise<void> {
+  /** Router namespaces; returns each planned router's status (ERROR when its setup failed). */
+  async #syncRouters(plan: HostState, failed: Map<string, string>): Promise<Map<string, 'ACTIVE' | 'ERROR'>> {
+    const status = new Map<string, 'ACTIVE' | 'ERROR'>()
     const wanted = new Set(plan.routers.map((r) => r.id))
     for (const r of plan.routers) {
-      const dir = join(this.routersDir, r.id)
-      mkdirSync(dir, { recursive: true })
-      await ensureRouter(this.#host, r, plan.networks)
-      if (r.interfaces.length) ensureMetadataProxy(r.id, dir, this.#metadata.socketPath)
+      const ok = await this.#attempt(failed, `router:${r.id}`, async () => {
+        const dir = join(this.routersDir, r.id)
+        mkdirSync(dir, { recursive: true })
+        await ensureRouter(this.#host, r, plan.networks)
+        if (r.interfaces.length) ensureMetadataProxy(r.id, dir, this.#metadata.socketPath)
+      })
+      status.set(r.id, ok ? 'ACTIVE' : 'ERROR')
     }
     for (const id of existsSync(this.routersDir) ? readdirSync(this.routersDir) : []) {
       if (wanted.has(id)) continue
-      stopMetadataProxy(join(this.routersDir, id))
-      await deleteNetns(routerNetns(id))
-      await run('rm', ['-rf', join(this.routersDir, id)])
+      await this.#attempt(failed, `router:${id}`, async () => {
+        stopMetadataProxy(join(this.routersDir, id))
+        await deleteNetns(routerNetns(id))
+        await run('rm', ['-rf', join(this.routersDir, id)])
+      })
     }
+    return status
   }
 
   /**
@@ -341,4 +466,9 @@ export class DataplaneAgent {
     await this.#host.nft(renderTeardown(this.#opts.nftTable))
     this.#lastRuleset = ''
   }
+}
+
+/** The plan with only these ports (the ruleset of the ports that can be filtered). */
+function withPorts(plan: HostState, ids: ReadonlySet<string>): HostState {
+  return { ...plan, ports: plan.ports.filter((p) => ids.has(p.id)) }
 }

@@ -25,8 +25,30 @@ export interface RunResult {
   readonly stderr: string
 }
 
+/** What runs the data plane's host commands (ip, nft, dnsmasq, sysctl). */
+export type CommandRunner = (cmd: string, args: readonly string[], opts: RunOptions) => Promise<RunResult>
+
+let runner: CommandRunner = spawnCommand
+
 /** Runs a command without a shell; throws CommandFailed on a non-zero exit or timeout. */
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  return runner(cmd, args, opts)
+}
+
+/**
+ * Replaces what runs host commands (unit tests give a fake that records
+ * the commands and fails chosen ones); returns the function restoring the
+ * previous runner.
+ */
+export function setCommandRunner(next: CommandRunner): () => void {
+  const previous = runner
+  runner = next
+  return () => {
+    runner = previous
+  }
+}
+
+function spawnCommand(cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
     let stdout = ''
@@ -106,6 +128,11 @@ export class HostNs {
   /** Loads an nft script atomically. */
   nft(script: string): Promise<RunResult> {
     return this.exec('nft', ['-f', '-'], { input: script })
+  }
+
+  /** Checks an nft script without applying anything (`nft -c`): throws CommandFailed if refused. */
+  nftCheck(script: string): Promise<RunResult> {
+    return this.exec('nft', ['-c', '-f', '-'], { input: script })
   }
 }
 

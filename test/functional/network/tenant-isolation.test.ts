@@ -4,9 +4,10 @@ import { startTestCloud, type TestCloud } from '../harness.ts'
 import { Neutron } from './client.ts'
 
 /**
- * Issue #17: what one project may do to a network others use. Findings 5
- * (owner-only port attributes on shared networks, orphan router ports)
- * with Neutron's policy defaults as the reference.
+ * Issue #17: what one project may do to a network others use. Findings 3
+ * (network MTUs the kernel refuses) and 5 (owner-only port attributes on
+ * shared networks, orphan router ports) with Neutron's API and policy
+ * defaults as the reference.
  */
 describe('network: tenant isolation', () => {
   let tc: TestCloud
@@ -25,6 +26,34 @@ describe('network: tenant isolation', () => {
   })
   after(() => tc?.stop())
 
+  describe('network MTU bounds (finding 3)', () => {
+    it('refuses MTUs the kernel would refuse: negative, under 68, not an integer (400)', async () => {
+      for (const mtu of [-1, 0, 67, 1.5, '1400']) {
+        const r = await bob.req('POST', '/v2.0/networks', { network: { name: 'mtu', mtu } })
+        assert.equal(r.status, 400, `mtu ${String(mtu)}: ${JSON.stringify(r.body)}`)
+      }
+      const { networks } = await bob.ok('GET', '/v2.0/networks?name=mtu', undefined, 200)
+      assert.deepEqual(networks, [], 'nothing was created')
+      const low = await bob.create('networks', 'network', { name: 'low', mtu: 68 })
+      assert.equal(low.mtu, 68)
+      await bob.fails('PUT', `/v2.0/networks/${low.id}`, { network: { mtu: -1 } }, 400, 'HTTPBadRequest')
+      await bob.fails('PUT', `/v2.0/networks/${low.id}`, { network: { mtu: 9000 } }, 400, 'InvalidInput')
+      assert.equal((await bob.ok('GET', `/v2.0/networks/${low.id}`, undefined, 200)).network.mtu, 68)
+    })
+
+    it('an IPv6 subnet needs an MTU of 1280, and keeps its network there', async () => {
+      const small = await bob.create('networks', 'network', { name: 'v6-small', mtu: 1279 })
+      const r = await bob.req('POST', '/v2.0/subnets', {
+        subnet: { network_id: small.id, cidr: '2001:db8:1::/64', ip_version: 6 },
+      })
+      assert.equal(r.status, 400, JSON.stringify(r.body))
+      const net = await bob.create('networks', 'network', { name: 'v6', mtu: 1280 })
+      await bob.create('subnets', 'subnet', { network_id: net.id, cidr: '2001:db8:2::/64', ip_version: 6 })
+      await bob.fails('PUT', `/v2.0/networks/${net.id}`, { network: { mtu: 1279 } }, 400, 'InvalidInput')
+      await bob.ok('PUT', `/v2.0/networks/${net.id}`, { network: { mtu: 1400 } }, 200)
+    })
+  })
+
   describe('owner-only port attributes (finding 5)', () => {
     const ownerOnly: readonly [string, Record<string, unknown>, string][] = [
       ['port_security_enabled=false', { port_security_enabled: false }, 'create_port:port_security_enabled'],
@@ -40,7 +69,11 @@ describe('network: tenant isolation', () => {
         { device_owner: 'network:router_interface' },
         'create_port:device_owner',
       ],
-      ['a chosen fixed IP', { fixed_ips: [{ ip_address: '192.0.2.50' }] }, 'create_port:fixed_ips:ip_address'],
+      [
+        'a chosen fixed IP',
+        { fixed_ips: [{ ip_address: '192.0.2.50' }] },
+        'create_port:fixed_ips:ip_address',
+      ],
     ]
 
     for (const [what, attrs, rule] of ownerOnly) {
