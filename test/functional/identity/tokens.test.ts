@@ -192,7 +192,8 @@ describe('identity tokens', { timeout: TEST_TIMEOUT_MS }, () => {
         wrongSamples.push(await time({ name: 'admin', password: 'wrong', domain: { id: 'default' } }))
         unknownSamples.push(await time({ name: 'nobody', password: 'wrong', domain: { id: 'default' } }))
       }
-      const median = (xs: readonly { ms: number }[]) => xs.map((x) => x.ms).sort((a, b) => a - b)[xs.length >> 1]!
+      const median = (xs: readonly { ms: number }[]) =>
+        xs.map((x) => x.ms).sort((a, b) => a - b)[xs.length >> 1]!
       const wrong = { r: wrongSamples[0]!.r, ms: median(wrongSamples) }
       const unknown = { r: unknownSamples[0]!.r, ms: median(unknownSamples) }
       const badDomain = await time({ name: 'admin', password: 'wrong', domain: { name: 'no-such-domain' } })
