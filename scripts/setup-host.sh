@@ -10,7 +10,7 @@ NODE_MAJOR_MIN=20
 # The real OpenStack clients the acceptance tests drive, Tempest, and what the
 # network data plane and its namespace tests use (busybox-static: DHCP client in test guests;
 # iputils-ping: Tempest pings floating IPs from its namespace).
-DEBIAN_PACKAGES=(python3-openstackclient tempest iproute2 nftables dnsmasq-base busybox-static iputils-ping)
+DEBIAN_PACKAGES=(python3-openstackclient tempest neutron-tempest-plugin iproute2 nftables dnsmasq-base busybox-static iputils-ping)
 
 need_node() {
   if ! command -v node >/dev/null; then

@@ -66,20 +66,14 @@ export class Quotas {
   }
 
   async update(projectId: string, changes: Record<string, unknown>): Promise<Record<string, number>> {
+    const limits: [string, number][] = []
     for (const [resource, value] of Object.entries(changes)) {
       if (!(resource in QUOTA_DEFAULTS))
         throw new Invalid(`Unrecognized attribute(s) '${resource}'`, { type: 'HTTPBadRequest' })
-      const n = Number(value)
-      if (!Number.isInteger(n) || n < -1) {
-        throw new Invalid(
-          `Invalid input for ${resource}. Reason: '${String(value)}' is not a valid integer greater or equal to -1.`,
-          { type: 'HTTPBadRequest' },
-        )
-      }
+      limits.push([resource, quotaLimit(resource, value)])
     }
     await this.#store.transaction(async (store) => {
-      for (const [resource, value] of Object.entries(changes))
-        await store.setQuota(projectId, resource, Number(value))
+      for (const [resource, limit] of limits) await store.setQuota(projectId, resource, limit)
     })
     return this.limits(projectId)
   }
@@ -97,4 +91,27 @@ export class Quotas {
     const used = await this.#store.count(kind, projectId)
     if (used + count > limit) throw overQuota(resource)
   }
+}
+
+/** Neutron's DB_INTEGER_MAX_VALUE: the largest quota limit. */
+const QUOTA_LIMIT_MAX = 2 ** 31 - 1
+
+/**
+ * A quota limit as Neutron's quota API takes it: an integer (or integral
+ * string) from -1 to DB_INTEGER_MAX_VALUE; `null` means unlimited (-1),
+ * never 0.
+ */
+function quotaLimit(resource: string, value: unknown): number {
+  if (value === null) return -1
+  const integral =
+    (typeof value === 'number' && Number.isInteger(value)) ||
+    (typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value))
+  const n = integral ? Number(value) : NaN
+  if (!integral || !Number.isSafeInteger(n) || n < -1 || n > QUOTA_LIMIT_MAX) {
+    throw new Invalid(
+      `Invalid input for ${resource}. Reason: '${String(value)}' is not a valid integer greater or equal to -1 and not more than ${QUOTA_LIMIT_MAX}.`,
+      { type: 'HTTPBadRequest' },
+    )
+  }
+  return n
 }

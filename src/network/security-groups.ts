@@ -321,9 +321,11 @@ function sameRule(existing: Doc, f: RuleFields): boolean {
 /** Protocol as Neutron stores it: the name given, a number as a string, or null for any. */
 function normalizeProtocol(value: unknown): string | null {
   if (value === undefined || value === null || value === '' || value === 'any') return null
-  const text = String(value).toLowerCase()
-  if (text in PROTOCOL_NUMBERS) return text
-  if (/^\d+$/.test(text) && Number(text) <= PROTOCOL_NUMBER_MAX) return text
+  // A name or a number only: `["tcp"]` must not pass as the text "tcp".
+  const text =
+    typeof value === 'string' || typeof value === 'number' ? String(value).toLowerCase() : undefined
+  if (text !== undefined && text in PROTOCOL_NUMBERS) return text
+  if (text !== undefined && /^\d+$/.test(text) && Number(text) <= PROTOCOL_NUMBER_MAX) return text
   throw invalid(
     'SecurityGroupRuleInvalidProtocol',
     `Security group rule protocol ${String(value)} not supported. Only protocol values [None, ${Object.keys(

@@ -5,6 +5,7 @@ import type { Runtime } from '../service/runtime.ts'
 import { HttpService, type RuntimeOptions } from '../service/service.ts'
 import { actionRoutes } from './api/actions.ts'
 import { agentRoutes } from './api/agents.ts'
+import { neutronBodies } from './api/body.ts'
 import { extensionRoutes } from './api/extensions.ts'
 import { resourceRoutes } from './api/resources.ts'
 import { versionRoutes } from './api/versions.ts'
@@ -158,6 +159,7 @@ export function createNetworkService(rt: Runtime): NetworkService {
       ...agentRoutes(plugin),
       ...resourceRoutes(plugin),
     ],
+    configure: neutronBodies,
     ...authMiddleware(rt, { serviceType: 'network' }),
   })
   const net = rt.config.network

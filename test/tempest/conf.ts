@@ -26,6 +26,9 @@ export interface TempestTarget {
   readonly minComputeNodes?: number | undefined
   readonly lockPath: string
   readonly logFile: string
+  /** Options of a Tempest plugin the run loads (`[neutron_plugin_options]` ...), set last. */
+  readonly extraFlags?:
+    readonly { readonly section: string; readonly key: string; readonly value: string }[] | undefined
   /** Real guests (libvirt): Tempest logs into them over SSH through floating IPs. */
   readonly realVms?: { readonly sshUser: string } | undefined
 }
@@ -99,6 +102,7 @@ export function tempestConf(t: TempestTarget): string {
     set('scenario', 'dhcp_client', 'udhcpc')
   }
   if (t.networkExtensions) set('network-feature-enabled', 'api_extensions', t.networkExtensions.join(','))
+  for (const f of t.extraFlags ?? []) set(f.section, f.key, f.value)
   const out: string[] = []
   for (const [name, values] of sections) {
     out.push(`[${name}]`)

@@ -1,15 +1,26 @@
 /**
- * `npm run tempest -- [regex] [--smoke] [--cloud NAME] [--concurrency N] [--no-docs]`
+ * `npm run tempest -- [regex] [--smoke] [--plugin NAME] [--cloud NAME] [--concurrency N] [--no-docs]`
  *
  * Runs Tempest, the OpenStack test suite, against Nimbus: installs Debian's
  * `tempest` if missing, starts a fresh all-in-one cloud (or uses a running
  * one from clouds.yaml with --cloud), creates the flavors and images Tempest
  * needs, writes tempest.conf with the feature flags Nimbus really has, runs
  * the selection, prints pass/fail/skip per module and writes
+ * docs/conformance.md. `--plugin neutron` runs a Tempest plugin's tests
+ * instead (plugins.ts: neutron-tempest-plugin's API tests), installing its
+ * Debian package if missing; its results replace only its own section of
  * docs/conformance.md.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -27,13 +38,17 @@ import {
   SECURITY_COMPLIANCE,
   SMOKE_REGEX,
 } from './features.ts'
+import { pluginNamed, type TempestPlugin } from './plugins.ts'
 import { destroyGuestsUnder } from '../e2e/cloud-vm/support.ts'
 import { EXTERNAL, realVmEnv, TempestNamespace } from './real-vms.ts'
 import {
   parseSubunitCsv,
   renderAreaTable,
+  pluginSections,
   renderConformance,
+  renderPluginSection,
   renderTable,
+  spliceSection,
   summarize,
   summarizeAreas,
   mergeRuns,
@@ -62,14 +77,20 @@ interface Cloud {
   stop(): Promise<void>
 }
 
-function ensureTempest(): void {
-  if (spawnSync('sh', ['-c', 'command -v tempest']).status === 0) return
-  console.log('tempest: installing Debian package tempest')
-  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'tempest'], {
+function ensureDebianPackage(pkg: string): void {
+  const status = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' })
+  if (status.status === 0 && status.stdout.includes('install ok installed')) return
+  console.log(`tempest: installing Debian package ${pkg}`)
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], {
     stdio: 'inherit',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   })
-  if (r.status !== 0) throw new Error('could not install tempest (apt-get install tempest)')
+  if (r.status !== 0) throw new Error(`could not install ${pkg} (apt-get install ${pkg})`)
+}
+
+function ensureTempest(plugin: TempestPlugin | undefined): void {
+  ensureDebianPackage('tempest')
+  if (plugin) ensureDebianPackage(plugin.debianPackage)
 }
 
 function authFromCloudsYaml(path: string, name: string): PasswordAuth & { region: string } {
@@ -129,9 +150,13 @@ async function startFreshCloud(workDir: string, env: Record<string, string> = {}
       // Resizes may stay on their host, as on a devstack.
       env: {
         NIMBUS_COMPUTE__ALLOW_RESIZE_TO_SAME_HOST: 'true',
-        NIMBUS_SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS: String(SECURITY_COMPLIANCE.lockoutFailureAttempts),
+        NIMBUS_SECURITY_COMPLIANCE__LOCKOUT_FAILURE_ATTEMPTS: String(
+          SECURITY_COMPLIANCE.lockoutFailureAttempts,
+        ),
         NIMBUS_SECURITY_COMPLIANCE__LOCKOUT_DURATION_S: String(SECURITY_COMPLIANCE.lockoutDurationS),
-        NIMBUS_SECURITY_COMPLIANCE__UNIQUE_LAST_PASSWORD_COUNT: String(SECURITY_COMPLIANCE.uniqueLastPasswordCount),
+        NIMBUS_SECURITY_COMPLIANCE__UNIQUE_LAST_PASSWORD_COUNT: String(
+          SECURITY_COMPLIANCE.uniqueLastPasswordCount,
+        ),
         ...process.env,
         ...ports,
         ...env,
@@ -327,7 +352,12 @@ function runMetaOf(workDir: string, fallback: RunMeta): RunMeta {
  * of all runs added up (mergeRuns: a test counts where it ran), writes
  * docs/conformance.md; 0 when all passed.
  */
-function report(workDirs: readonly string[], regex: string, writeDocs: boolean): number {
+function report(
+  workDirs: readonly string[],
+  regex: string,
+  writeDocs: boolean,
+  plugin: TempestPlugin | undefined,
+): number {
   const perRun: TestResult[][] = []
   const runs: RunMeta[] = []
   for (const dir of workDirs) {
@@ -348,10 +378,25 @@ function report(workDirs: readonly string[], regex: string, writeDocs: boolean):
   console.log(renderTable(summary))
   console.log(renderAreaTable(summarizeAreas(summary, CONFORMANCE_AREAS)))
   if (writeDocs) {
-    writeFileSync(
-      join(ROOT, 'docs', 'conformance.md'),
-      renderConformance(summary, results, runs.length === 1 ? runs[0]! : runs, FEATURE_FLAGS, CONFORMANCE_AREAS),
-    )
+    const file = join(ROOT, 'docs', 'conformance.md')
+    const before = existsSync(file) ? readFileSync(file, 'utf8') : ''
+    let doc: string
+    if (plugin) {
+      if (runs.length !== 1) throw new Error('a plugin report covers one run')
+      const section = renderPluginSection(plugin.name, plugin.title, summary, results, runs[0]!, plugin.flags)
+      doc = spliceSection(before, plugin.name, section)
+    } else {
+      // Tempest's own part is rewritten; the plugins' sections stay as their last runs wrote them.
+      const main = renderConformance(
+        summary,
+        results,
+        runs.length === 1 ? runs[0]! : runs,
+        FEATURE_FLAGS,
+        CONFORMANCE_AREAS,
+      )
+      doc = [main, ...pluginSections(before).map((s) => `${s}\n`)].join('\n')
+    }
+    writeFileSync(file, doc)
     console.log('tempest: wrote docs/conformance.md')
   }
   const { passed, failed, skipped } = summary.total
@@ -413,24 +458,29 @@ async function main(): Promise<number> {
       'no-docs': { type: 'boolean', default: false },
       workspace: { type: 'string', multiple: true },
       'report-only': { type: 'boolean', default: false },
+      plugin: { type: 'string' },
     },
   })
+  const plugin = values.plugin === undefined ? undefined : pluginNamed(values.plugin)
+  if (plugin && (values.smoke || values['real-vms']))
+    throw new Error('--plugin runs API tests: no --smoke or --real-vms')
   const realVms = values['real-vms']!
   const regex = values.smoke
     ? realVms
       ? REAL_VM_SMOKE_REGEX
       : SMOKE_REGEX
-    : (positionals[0] ?? '^tempest\\.api\\.(compute|identity|image|network)\\.')
+    : (positionals[0] ?? plugin?.regex ?? '^tempest\\.api\\.(compute|identity|image|network)\\.')
   const workspaces = (values.workspace ?? []).map((w) => resolve(w))
   if (values['report-only']) {
-    if (!workspaces.length) throw new Error('--report-only needs --workspace DIR of an earlier run (or several)')
-    return report(workspaces, regex, !values['no-docs'])
+    if (!workspaces.length)
+      throw new Error('--report-only needs --workspace DIR of an earlier run (or several)')
+    return report(workspaces, regex, !values['no-docs'], plugin)
   }
   if (workspaces.length > 1) throw new Error('a run takes one --workspace (several only with --report-only)')
   if (realVms && values.cloud) throw new Error('--real-vms starts its own cloud; it cannot use --cloud')
   if (realVms && process.getuid?.() !== 0) throw new Error('--real-vms needs root (libvirt, namespaces)')
   const concurrency = values.concurrency ?? String(realVms ? REAL_VM_CONCURRENCY : DEFAULT_CONCURRENCY)
-  ensureTempest()
+  ensureTempest(plugin)
   const workDir = workspaces[0] ?? mkdtempSync(join(tmpdir(), 'nimbus-tempest-'))
   mkdirSync(workDir, { recursive: true })
   const meta: RunMeta = {
@@ -497,6 +547,7 @@ async function main(): Promise<number> {
       publicNetworkName: PUBLIC_NETWORK_NAME,
       lockPath: join(workDir, 'lock'),
       logFile: join(workDir, 'tempest.log'),
+      extraFlags: plugin?.flags,
     })
     const ws = join(workDir, 'tempest')
     // A name of its own in ~/.tempest/workspace.yaml (the default, `tempest`, collides from the second run on).
@@ -508,8 +559,12 @@ async function main(): Promise<number> {
     writeFileSync(join(ws, 'etc', 'tempest.conf'), conf)
     console.log(`tempest: workspace ${ws}, regex ${regex}${vm ? `, real VMs, namespace ${vm.ns.ns}` : ''}`)
     const argv = ['tempest', 'run', '--regex', regex, '--concurrency', concurrency]
+    const startedMs = Date.now()
     await runAsync(vm ? vm.ns.wrap(argv) : argv, ws, TEMPEST_RUN_TIMEOUT_MS)
-    return report([workDir], regex, !values['no-docs'])
+    const durationS = Math.round((Date.now() - startedMs) / 1000)
+    writeFileSync(join(workDir, RUN_META_FILE), JSON.stringify({ ...meta, durationS }))
+    console.log(`tempest: run took ${durationS} s`)
+    return report([workDir], regex, !values['no-docs'], plugin)
   } finally {
     if (registered) spawnSync('tempest', ['workspace', 'remove', '--name', registered], { stdio: 'ignore' })
     await cloud?.stop()

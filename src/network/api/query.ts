@@ -76,13 +76,19 @@ export function paginate(docs: readonly Doc[], query: Query, collectionUrl: stri
   const end = limit === undefined ? ordered.length : Math.min(start + limit, ordered.length)
   let items = ordered.slice(start, end)
   if (reverse) items = items.reverse()
+  // Neutron's get_pagination_links: a page shorter than the limit is the last one in its
+  // direction; otherwise there is a link onwards, even if the page it leads to is empty.
+  // An empty page still links back (without a marker: the last page, reversed).
   const links: { href: string; rel: string }[] = []
-  if (limit === undefined || items.length === 0) return { items, links }
-  const hasMore = reverse ? start > 0 || end < ordered.length : end < ordered.length
-  const base = (m: string, back: boolean) =>
-    `${collectionUrl}?${linkQuery(query, { limit: String(limit), marker: m, ...(back ? { page_reverse: 'True' } : {}) })}`
-  if (hasMore || reverse) links.push({ href: base(items.at(-1)!.id, false), rel: 'next' })
-  if (marker !== undefined) links.push({ href: base(items[0]!.id, true), rel: 'previous' })
+  if (limit === undefined) return { items, links }
+  const href = (m: string | undefined, back: boolean) =>
+    `${collectionUrl}?${linkQuery(query, {
+      limit: String(limit),
+      ...(m !== undefined ? { marker: m } : {}),
+      ...(back ? { page_reverse: 'True' } : {}),
+    })}`
+  if (!(items.length < limit && !reverse)) links.push({ href: href(items.at(-1)?.id, false), rel: 'next' })
+  if (!(items.length < limit && reverse)) links.push({ href: href(items[0]?.id, true), rel: 'previous' })
   return { items, links }
 }
 

@@ -1,9 +1,11 @@
 import type { ApiRequest, Route } from '../../service/http.ts'
 import { respond } from '../../service/http.ts'
+import { limits } from '../../common/limits.ts'
 import { callerOf, hideAdminOnly, type Caller } from '../authz.ts'
 import { badRequest } from '../errors.ts'
 import type { NetworkPlugin } from '../plugin.ts'
 import type { Doc } from '../store.ts'
+import { checkAttributes } from './attributes.ts'
 import { applyFilters, paginate, selectFields } from './query.ts'
 
 /**
@@ -258,6 +260,11 @@ export function unwrap(body: unknown, key: string, allowed: readonly string[]): 
   return inner as Record<string, unknown>
 }
 
+/** A create or update body: unwrapped, unknown attributes refused, then converted and checked (attributes.ts). */
+function bodyOf(c: Collection, body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  return checkAttributes(c.plural, unwrap(body, c.singular, allowed))
+}
+
 function requireAttrs(plural: string, body: Record<string, unknown>): void {
   for (const attr of REQUIRED[plural] ?? []) {
     if (body[attr] === undefined)
@@ -300,16 +307,8 @@ function crudRoutes(c: Collection): Route[] {
       handler: async (req) => {
         const caller = callerFor(req)
         const bulk = (req.body as Record<string, unknown> | undefined)?.[key]
-        if (Array.isArray(bulk)) {
-          const created: Record<string, unknown>[] = []
-          for (const item of bulk) {
-            const attrs = unwrap({ [c.singular]: item }, c.singular, c.create)
-            requireAttrs(c.plural, attrs)
-            created.push(render(caller, await c.add(caller, attrs)))
-          }
-          return { [key]: created }
-        }
-        const attrs = unwrap(req.body, c.singular, c.create)
+        if (bulk !== undefined) return { [key]: await createBulk(c, caller, bulk) }
+        const attrs = bodyOf(c, req.body, c.create)
         requireAttrs(c.plural, attrs)
         return { [c.singular]: render(caller, await c.add(caller, attrs)) }
       },
@@ -319,7 +318,7 @@ function crudRoutes(c: Collection): Route[] {
       path: `${base}/:id`,
       handler: async (req) => {
         const caller = callerFor(req)
-        const attrs = unwrap(req.body, c.singular, c.update)
+        const attrs = bodyOf(c, req.body, c.update)
         return { [c.singular]: render(caller, await c.change(caller, req.params.id, attrs)) }
       },
     },
@@ -332,4 +331,31 @@ function crudRoutes(c: Collection): Route[] {
       },
     },
   ]
+}
+
+/**
+ * Neutron's bulk create: `{"<plural>": [item, ...]}`, each item bare or
+ * wrapped in its singular key, all checked before any is made, and all or
+ * nothing (what was made is deleted again when one fails).
+ */
+async function createBulk(c: Collection, caller: Caller, bulk: unknown): Promise<Record<string, unknown>[]> {
+  if (!Array.isArray(bulk)) throw badRequest(`Bulk operation of ${listKey(c.plural)} must be a list`)
+  if (bulk.length === 0) throw badRequest('Resources required')
+  if (bulk.length > limits.maxPageSize)
+    throw badRequest(`At most ${limits.maxPageSize} resources in one bulk request`)
+  const bodies = bulk.map((item) => {
+    const wrapped =
+      item !== null && typeof item === 'object' && c.singular in item ? item : { [c.singular]: item }
+    const attrs = bodyOf(c, wrapped, c.create)
+    requireAttrs(c.plural, attrs)
+    return attrs
+  })
+  const made: Doc[] = []
+  try {
+    for (const attrs of bodies) made.push(await c.add(caller, attrs))
+  } catch (err) {
+    for (const doc of made.reverse()) await c.remove(caller, doc.id).catch(() => undefined)
+    throw err
+  }
+  return made.map((d) => render(caller, d))
 }

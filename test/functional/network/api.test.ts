@@ -4,6 +4,9 @@ import { createScratchDatabase, DIALECTS, type ScratchDatabase } from '../../uni
 import { startTestCloud, type TestCloud } from '../harness.ts'
 import { Neutron } from './client.ts'
 
+/** A well-formed id nothing has. */
+const UNKNOWN_ID = '0b7d3b8e-5a52-4c34-9d6e-1f2a3b4c5d6e'
+
 /** The Neutron v2.0 API end to end over HTTP: every route, its errors and Neutron's bodies. */
 for (const dialect of DIALECTS)
   describe(`network API (${dialect})`, () => {
@@ -256,9 +259,17 @@ for (const dialect of DIALECTS)
         await api.fails(
           'POST',
           '/v2.0/subnets',
-          { subnet: { network_id: 'nope', cidr: '192.0.2.0/24', ip_version: 4 } },
+          { subnet: { network_id: UNKNOWN_ID, cidr: '192.0.2.0/24', ip_version: 4 } },
           404,
           'NetworkNotFound',
+        )
+        // An id that is no UUID is refused by the attribute map, as Neutron's type:uuid.
+        await api.fails(
+          'POST',
+          '/v2.0/subnets',
+          { subnet: { network_id: 'nope', cidr: '192.0.2.0/24', ip_version: 4 } },
+          400,
+          'HTTPBadRequest',
         )
       })
 
@@ -429,7 +440,8 @@ for (const dialect of DIALECTS)
         )
         assert.equal(byIp.ports.length, 1)
         await api.fails('GET', '/v2.0/ports/nope', undefined, 404, 'PortNotFound')
-        await api.fails('POST', '/v2.0/ports', { port: { network_id: 'nope' } }, 404, 'NetworkNotFound')
+        await api.fails('POST', '/v2.0/ports', { port: { network_id: UNKNOWN_ID } }, 404, 'NetworkNotFound')
+        await api.fails('POST', '/v2.0/ports', { port: { network_id: 'nope' } }, 400, 'HTTPBadRequest')
       })
     })
 
@@ -547,7 +559,7 @@ for (const dialect of DIALECTS)
         await api.fails(
           'POST',
           '/v2.0/security-group-rules',
-          { security_group_rule: { security_group_id: 'nope', direction: 'ingress' } },
+          { security_group_rule: { security_group_id: UNKNOWN_ID, direction: 'ingress' } },
           404,
           'SecurityGroupNotFound',
         )
