@@ -64,6 +64,10 @@ export class NotAcceptable extends NimbusError {
 export class Conflict extends NimbusError {
   override readonly status: number = 409
 }
+/** 412: a precondition of the request (an `If-Match` revision) does not hold. */
+export class PreconditionFailed extends NimbusError {
+  override readonly status: number = 412
+}
 /** 413: the request body is larger than the limit. */
 export class PayloadTooLarge extends NimbusError {
   override readonly status: number = 413
@@ -130,6 +134,7 @@ for (const cls of [
   MethodNotAllowed,
   NotAcceptable,
   Conflict,
+  PreconditionFailed,
   PayloadTooLarge,
   UnsupportedMediaType,
   NotImplemented,

@@ -13,6 +13,7 @@ import {
   policyNotAuthorized,
   networkNotFound,
   portNotFound,
+  securityGroupNotFound,
   subnetInUse,
   subnetNotFound,
 } from './errors.ts'
@@ -35,7 +36,7 @@ import {
   type Pool,
 } from './ipam.ts'
 import type { Quotas } from './quotas.ts'
-import { baseDoc, pick, revised } from './resource.ts'
+import { baseDoc, bumpRevision, pick, revised } from './resource.ts'
 import type { Doc, Store } from './store.ts'
 
 /** The physical side of the cloud the API needs to know: which segments exist. */
@@ -360,6 +361,7 @@ export class CorePlugin {
         }
       }
       await store.insert('subnets', doc)
+      await bumpRevision(store, 'networks', networkId)
       return doc
     })
     if (created.enable_dhcp === true) await this.#ensureDhcpPort(net)
@@ -567,6 +569,7 @@ export class CorePlugin {
       }
       for (const a of allocations) await this.#dropFixedIp(store, a.port_id, id)
       await store.delete('subnets', id)
+      await bumpRevision(store, 'networks', subnet.network_id as string)
     })
     this.#changed({ kind: 'subnet' })
   }
@@ -743,8 +746,7 @@ export class CorePlugin {
     if (asked !== undefined) {
       for (const id of asked) {
         const sg = await this.#store.get('security_groups', id)
-        if (!sg || !owns(caller, sg))
-          throw conflict('SecurityGroupNotFound', `Security group ${id} does not exist`)
+        if (!sg || !owns(caller, sg)) throw securityGroupNotFound(id)
       }
       return [...new Set(asked)]
     }
@@ -1055,10 +1057,22 @@ export class CorePlugin {
 
   /** Without a data plane nothing wires ports: a bound port is ACTIVE as soon as it is bound. */
   async markBoundActive(): Promise<void> {
-    const bound = (await this.#store.list('ports')).filter(
-      (p) => p['binding:host_id'] && p.status !== 'ACTIVE',
+    const ports = await this.#store.list('ports')
+    // A router's ports are wired by its L3 agent (no binding of their own): up with the router.
+    const routerOwned = ports.filter((p) => ROUTER_PORT_OWNERS.includes(p.device_owner as string))
+    const routersUp = new Set(
+      (await this.#store.list('routers', { id: [...new Set(routerOwned.map((p) => p.device_id as string))] }))
+        .filter((r) => r.admin_state_up !== false)
+        .map((r) => r.id),
     )
-    await this.markActive(bound.map((p) => p.id))
+    const wired = ports.filter(
+      (p) =>
+        p.status !== 'ACTIVE' &&
+        (ROUTER_PORT_OWNERS.includes(p.device_owner as string)
+          ? routersUp.has(p.device_id as string)
+          : Boolean(p['binding:host_id'])),
+    )
+    await this.markActive(wired.map((p) => p.id))
   }
 
   /** Marks ports DOWN while their host's data plane holds them down (`admin_state_up` false). */

@@ -17,7 +17,7 @@ import {
 } from './errors.ts'
 import { cidrsOverlap, ipVersionOf, parseCidr } from './ipam.ts'
 import type { Quotas } from './quotas.ts'
-import { baseDoc, pick, revised } from './resource.ts'
+import { baseDoc, bumpRevision, pick, revised } from './resource.ts'
 import type { Doc, Store } from './store.ts'
 
 interface FixedIp {
@@ -205,6 +205,7 @@ export class L3Plugin {
     const port = portId
       ? await this.#adoptPort(caller, router, portId)
       : await this.#interfacePort(caller, router, subnetId!)
+    await bumpRevision(this.#store, 'routers', router.id)
     this.#changed({ kind: 'router' })
     const fixed = port.fixed_ips as FixedIp[]
     return {
@@ -300,6 +301,7 @@ export class L3Plugin {
     const subnets = (port.fixed_ips as FixedIp[]).map((f) => f.subnet_id)
     await this.#checkNoFloatingIpsThrough(router, port, subnets)
     await this.#core.deletePort(SYSTEM, port.id, { internal: true })
+    await bumpRevision(this.#store, 'routers', router.id)
     this.#changed({ kind: 'router' })
     return {
       id: router.id,
@@ -472,7 +474,8 @@ export class L3Plugin {
   async updateFloatingIp(caller: Caller, id: string, body: Record<string, unknown>): Promise<Doc> {
     const fip = await this.getFloatingIp(caller, id)
     const changes: Record<string, unknown> = pick(body, ['description'])
-    if ('port_id' in body) {
+    // An empty update is a disassociation (Neutron keeps this from before floating IPs had other attributes).
+    if ('port_id' in body || Object.keys(body).length === 0) {
       Object.assign(
         changes,
         body.port_id

@@ -1,6 +1,6 @@
 import { newId } from '../db/values.ts'
 import type { Caller } from './authz.ts'
-import type { Doc } from './store.ts'
+import type { Doc, Kind, Store } from './store.ts'
 
 /** Fields every Neutron resource carries, filled on create. */
 export function baseDoc(projectId: string, id: string = newId()): Doc & Record<string, unknown> {
@@ -24,6 +24,16 @@ export function revised(doc: Doc, changes: Record<string, unknown>): Doc {
     updated_at: neutronTime(),
     revision_number: Number(doc.revision_number ?? 0) + 1,
   }
+}
+
+/**
+ * Bumps the revision of a parent whose children changed (a network when its
+ * subnets do, a security group when its rules do, a router when its
+ * interfaces do), as Neutron's revision plugin does for related resources.
+ */
+export async function bumpRevision(store: Store, kind: Kind, id: string): Promise<void> {
+  const doc = await store.get(kind, id)
+  if (doc) await store.update(kind, revised(doc, {}))
 }
 
 /** Neutron's timestamp form: ISO-8601 UTC without fractions (`2024-05-01T12:00:00Z`). */

@@ -4,7 +4,7 @@ import type { ChangeListener } from './core.ts'
 import { badRequest, conflict, invalid, securityGroupNotFound, securityGroupRuleNotFound } from './errors.ts'
 import { formatCidr, parseCidr } from './ipam.ts'
 import type { Quotas } from './quotas.ts'
-import { baseDoc, pick, revised } from './resource.ts'
+import { baseDoc, bumpRevision, pick, revised } from './resource.ts'
 import type { Doc, Store } from './store.ts'
 
 /** The protocol names Neutron accepts for a rule (neutron_lib constants IP_PROTOCOL_MAP). */
@@ -43,6 +43,22 @@ const PORT_MAX = 65_535
 const ICMP_FIELD_MAX = 255
 const PROTOCOL_NUMBER_MAX = 255
 const ETHERTYPES = ['IPv4', 'IPv6'] as const
+/** Protocols (names and numbers) Neutron refuses on an IPv4 rule (_validate_ethertype_and_protocol). */
+const IPV6_ONLY_PROTOCOLS: ReadonlySet<string> = new Set([
+  'ipv6-encap',
+  'ipv6-frag',
+  'ipv6-icmp',
+  'icmpv6',
+  'ipv6-nonxt',
+  'ipv6-opts',
+  'ipv6-route',
+  '41',
+  '44',
+  '58',
+  '59',
+  '60',
+  '43',
+])
 const DEFAULT_GROUP_NAME = 'default'
 
 /**
@@ -100,11 +116,15 @@ export class SecurityGroupPlugin {
 
   async create(caller: Caller, body: Record<string, unknown>): Promise<Doc> {
     const projectId = projectFor(caller, body)
+    // Quota first, as Neutron's API layer reserves before the plugin runs: the project's
+    // default group, made on first use, is not this request's to count. The group's
+    // default egress rules count against the rule quota.
+    await this.#quotas.check(projectId, 'security_group', 1)
+    await this.#quotas.check(projectId, 'security_group_rule', ETHERTYPES.length)
     await this.ensureDefault(projectId)
     if (body.name === DEFAULT_GROUP_NAME) {
       throw conflict('SecurityGroupDefaultAlreadyExists', 'Default security group already exists.')
     }
-    await this.#quotas.check(projectId, 'security_group', 1)
     const sg = {
       ...baseDoc(projectId),
       name: '',
@@ -204,7 +224,10 @@ export class SecurityGroupPlugin {
     if (dup)
       throw conflict('SecurityGroupRuleExists', `Security group rule already exists. Rule id is ${dup.id}.`)
     const rule = ruleDoc(projectId, groupId, fields)
-    await this.#store.insert('security_group_rules', rule)
+    await this.#store.transaction(async (store) => {
+      await store.insert('security_group_rules', rule)
+      await bumpRevision(store, 'security_groups', groupId)
+    })
     this.#changed({ kind: 'security_group_rule' })
     return rule
   }
@@ -219,6 +242,12 @@ export class SecurityGroupPlugin {
       throw badRequest(`Invalid input for direction. Reason: ${String(direction)} is not in valid_values.`)
     }
     const protocol = normalizeProtocol(body.protocol)
+    if (ethertype === 'IPv4' && protocol !== null && IPV6_ONLY_PROTOCOLS.has(protocol)) {
+      throw invalid(
+        'SecurityGroupEthertypeConflictWithProtocol',
+        `Invalid ethertype ${ethertype} for protocol ${protocol}.`,
+      )
+    }
     const [min, max] = portRange(protocol, body.port_range_min, body.port_range_max)
     const prefix = body.remote_ip_prefix as string | null | undefined
     const remoteGroup = body.remote_group_id as string | null | undefined
@@ -270,8 +299,11 @@ export class SecurityGroupPlugin {
   }
 
   async deleteRule(caller: Caller, id: string): Promise<void> {
-    await this.getRule(caller, id)
-    await this.#store.delete('security_group_rules', id)
+    const rule = await this.getRule(caller, id)
+    await this.#store.transaction(async (store) => {
+      await store.delete('security_group_rules', id)
+      await bumpRevision(store, 'security_groups', rule.security_group_id as string)
+    })
     this.#changed({ kind: 'security_group_rule' })
   }
 }

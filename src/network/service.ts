@@ -60,7 +60,7 @@ export class NetworkService extends HttpService {
     this.#unsubscribe = this.plugin.onChange((what) => {
       // This host's agent hears at once; other hosts' agents through the fanout.
       if (agent) agent.changed()
-      else if (what.kind === 'port') void this.plugin.core.markBoundActive()
+      else if (what.kind === 'port' || what.kind === 'router') void this.plugin.core.markBoundActive()
       this.#notifier.notify(what.kind)
       // Neutron tells Nova `network-changed`; here the cache is refreshed directly.
       if (what.ports?.length) {

@@ -1,6 +1,7 @@
 import type { Route } from '../../service/http.ts'
 import { respond } from '../../service/http.ts'
-import { policyNotAuthorized } from '../errors.ts'
+import { invalid, policyNotAuthorized } from '../errors.ts'
+import { isUuidLike, pyText } from './attributes.ts'
 import type { NetworkPlugin } from '../plugin.ts'
 import { QUOTA_DEFAULTS } from '../quotas.ts'
 import { callerFor, unwrap } from './resources.ts'
@@ -8,7 +9,7 @@ import { callerFor, unwrap } from './resources.ts'
 /** Router interface actions and the quota API. */
 export function actionRoutes(plugin: NetworkPlugin): Route[] {
   const { l3, quotas } = plugin
-  const interfaceBody = (body: unknown) => (body ?? {}) as Record<string, unknown>
+  const interfaceBody = (body: unknown) => routerInterfaceBody(body)
   return [
     {
       method: 'PUT',
@@ -74,6 +75,21 @@ export function actionRoutes(plugin: NetworkPlugin): Route[] {
       },
     },
   ]
+}
+
+/**
+ * The body of add/remove_router_interface: `subnet_id` and `port_id` must be
+ * UUIDs when given (Neutron's _validate_interface_info).
+ */
+function routerInterfaceBody(body: unknown): Record<string, unknown> {
+  const info = (body ?? {}) as Record<string, unknown>
+  if (typeof info !== 'object' || Array.isArray(info))
+    throw invalid('BadRequest', 'Bad router request: Resource body required.')
+  for (const key of ['port_id', 'subnet_id']) {
+    if (key in info && !isUuidLike(info[key]))
+      throw invalid('BadRequest', `Bad router request: '${pyText(info[key])}' is not a valid UUID.`)
+  }
+  return info
 }
 
 /** `get_quota` is admin or the project itself. */

@@ -253,8 +253,13 @@ export const addressPairs = listOf((entry, attr) => {
   return entry
 })
 
-/** type:uuid_list (security group ids). */
-export const uuidList = listOf((entry, attr) => uuid(entry, attr))
+/** type:uuid_list (security group ids), without duplicates (_validate_list_of_items). */
+export const uuidList: AttrCheck = (v, attr) => {
+  const ids = listOf((entry, a) => uuid(entry, a))(v, attr) as string[]
+  const dups = [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))]
+  if (dups.length) reject(attr, `Duplicate items in the list: '${dups.join(', ')}'`)
+  return ids
+}
 
 /** availability_zone_hints: a list of names. */
 export const stringList = listOf((entry, attr) => string(NAME_MAX)(entry, attr))
@@ -340,8 +345,8 @@ export const ATTRIBUTE_CHECKS: Readonly<Record<string, Readonly<Record<string, A
     project_id: COMMON.project_id!,
     tenant_id: COMMON.tenant_id!,
     description: COMMON.description!,
-    security_group_id: uuid,
-    remote_group_id: uuidOrNone,
+    // No type check on security_group_id and remote_group_id in Neutron: an unknown
+    // or malformed id is the plugin's 404 (SecurityGroupNotFound).
     direction: values(['ingress', 'egress']),
     port_range_min: intOrNone,
     port_range_max: intOrNone,

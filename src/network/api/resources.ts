@@ -1,6 +1,7 @@
 import type { ApiRequest, Route } from '../../service/http.ts'
 import { respond } from '../../service/http.ts'
 import { limits } from '../../common/limits.ts'
+import { PreconditionFailed } from '../../common/errors.ts'
 import { callerOf, hideAdminOnly, type Caller } from '../authz.ts'
 import { badRequest } from '../errors.ts'
 import type { NetworkPlugin } from '../plugin.ts'
@@ -319,6 +320,7 @@ function crudRoutes(c: Collection): Route[] {
       handler: async (req) => {
         const caller = callerFor(req)
         const attrs = bodyOf(c, req.body, c.update)
+        await checkRevision(c, caller, req)
         return { [c.singular]: render(caller, await c.change(caller, req.params.id, attrs)) }
       },
     },
@@ -326,7 +328,9 @@ function crudRoutes(c: Collection): Route[] {
       method: 'DELETE',
       path: `${base}/:id`,
       handler: async (req) => {
-        await c.remove(callerFor(req), req.params.id)
+        const caller = callerFor(req)
+        await checkRevision(c, caller, req)
+        await c.remove(caller, req.params.id)
         return respond(204)
       },
     },
@@ -358,4 +362,39 @@ async function createBulk(c: Collection, caller: Caller, bulk: unknown): Promise
     throw err
   }
   return made.map((d) => render(caller, d))
+}
+
+/**
+ * The revision an `If-Match: revision_number=N` header asks for (Neutron's
+ * check_request_for_revision_constraint): other entity tags are ignored; two
+ * revision tags or a revision that is no integer are a 400.
+ */
+export function revisionConstraint(header: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(header) ? header.join(',') : header
+  if (!text) return undefined
+  let revision: number | undefined
+  for (const raw of text.split(',')) {
+    const tag = raw
+      .trim()
+      .replace(/^W\//, '')
+      .replace(/^"(.*)"$/, '$1')
+    if (!tag.startsWith('revision_number=')) continue
+    if (revision !== undefined) throw badRequest('Multiple revision_number etags are not supported.')
+    const value = tag.slice('revision_number='.length)
+    if (!/^\d+$/.test(value)) throw badRequest('Revision number must be an integer.')
+    revision = Number(value)
+  }
+  return revision
+}
+
+/** Refuses an update or delete whose `If-Match` revision is not the resource's (412, as Neutron). */
+async function checkRevision(c: Collection, caller: Caller, req: ApiRequest): Promise<void> {
+  const wanted = revisionConstraint(req.headers['if-match'])
+  if (wanted === undefined) return
+  const current = Number((await c.get(caller, req.params.id as string)).revision_number ?? 0)
+  if (current !== wanted) {
+    throw new PreconditionFailed(`Constrained to ${wanted}, but current revision is ${current}`, {
+      type: 'RevisionNumberConstraintFailed',
+    })
+  }
 }

@@ -890,9 +890,16 @@ for (const dialect of DIALECTS)
         await api.fails(
           'PUT',
           `/v2.0/routers/${router.id}/remove_router_interface`,
-          { port_id: 'nope' },
+          { port_id: UNKNOWN_ID },
           404,
           'RouterInterfaceNotFound',
+        )
+        await api.fails(
+          'PUT',
+          `/v2.0/routers/${router.id}/remove_router_interface`,
+          { port_id: 'nope' },
+          400,
+          'BadRequest',
         )
         await api.ok('DELETE', `/v2.0/routers/${router.id}`, undefined, 204)
         const { security_group_rules: rules } = await api.ok(
