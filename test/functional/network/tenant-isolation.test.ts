@@ -28,12 +28,16 @@ describe('network: tenant isolation', () => {
 
   describe('network MTU bounds (finding 3)', () => {
     it('refuses MTUs the kernel would refuse: negative, under 68, not an integer (400)', async () => {
-      for (const mtu of [-1, 0, 67, 1.5, '1400']) {
+      // 1.5 is 1 after Neutron's convert_to_int (Python's int()), under 68.
+      for (const mtu of [-1, 0, 67, 1.5, '67', 'x']) {
         const r = await bob.req('POST', '/v2.0/networks', { network: { name: 'mtu', mtu } })
         assert.equal(r.status, 400, `mtu ${String(mtu)}: ${JSON.stringify(r.body)}`)
       }
       const { networks } = await bob.ok('GET', '/v2.0/networks?name=mtu', undefined, 200)
       assert.deepEqual(networks, [], 'nothing was created')
+      // An integral string is an integer to Neutron's convert_to_int (issue #22).
+      const text = await bob.create('networks', 'network', { name: 'mtu-text', mtu: '1400' })
+      assert.equal(text.mtu, 1400)
       const low = await bob.create('networks', 'network', { name: 'low', mtu: 68 })
       assert.equal(low.mtu, 68)
       await bob.fails('PUT', `/v2.0/networks/${low.id}`, { network: { mtu: -1 } }, 400, 'HTTPBadRequest')
