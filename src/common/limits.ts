@@ -8,8 +8,26 @@
 export const LIMIT_DEFAULTS = {
   /** Largest JSON request body any API accepts (oslo.middleware's default). */
   maxRequestBodyBytes: 114_688,
+  /**
+   * Deepest nesting of arrays and objects in a JSON request body; deeper is
+   * 400. OpenStack bodies nest fewer than 10 levels; validators and error
+   * messages walk a body recursively, so an unbounded depth exhausts the stack.
+   */
+  maxJsonDepth: 100,
   /** Largest password a guest may post to the metadata service (Nova's password.MAX_SIZE; larger is 400). */
   metadataPasswordMaxBytes: 256,
+  /**
+   * Longest regular expression a user may give a list filter (Nova's regex
+   * filters). Patterns run in RE2 (linear time) in a worker thread; this and
+   * the two bounds below bound the work per tested value.
+   */
+  userRegexMaxChars: 1_024,
+  /** Most characters the counted repetitions (`{n}`, `{n,m}`) of one user pattern add up to. */
+  userRegexMaxRepeat: 1_000,
+  /** Most instructions a compiled user pattern may have (RE2's NFA does this much work per character). */
+  userRegexMaxProgramSize: 2_000,
+  /** Longest one batch of user-pattern matching may take before the worker is restarted and the request gets 503. */
+  userRegexWorkerTimeoutMs: 30_000,
   /** Largest page a list API returns, whatever `limit` asks (Nova's max_limit). */
   maxPageSize: 1_000,
   /** Time an HTTP request may take before the server gives up on it. */

@@ -5,6 +5,7 @@ import { MethodNotAllowed, NotFound, type NimbusError } from '../common/errors.t
 import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
 import { classify, renderFault, type FaultStyle } from './faults.ts'
+import { parseJsonBody } from './json-body.ts'
 import { compileValidator, validationError, type Part } from './validation.ts'
 
 /**
@@ -118,9 +119,9 @@ export class ApiServer {
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
       if (text === '' || text === undefined) return done(null, undefined)
       try {
-        done(null, JSON.parse(text as string))
-      } catch {
-        done(Object.assign(new SyntaxError('Malformed request body'), { statusCode: 400 }), undefined)
+        done(null, parseJsonBody(text as string))
+      } catch (err) {
+        done(err as Error, undefined)
       }
     })
     app.setValidatorCompiler(({ schema, httpPart }) => {

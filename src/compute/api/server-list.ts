@@ -1,13 +1,14 @@
 import type { RequestContext } from '../../common/context.ts'
 import { Forbidden, Invalid } from '../../common/errors.ts'
 import type { SortKey } from '../../db/paginate.ts'
+import { userPatterns, toRe2Syntax, type ScanCell } from '../../common/user-regex.ts'
 import type { InstanceFilter } from '../db/instances.ts'
 import type { Instance } from '../objects.ts'
 import type { ComputePolicy } from '../policy.ts'
 import { statesFromStatus } from '../states.ts'
 import { boolFromString, idFromHref, last, limitAndMarker, type ComputeRequest } from './common.ts'
 import { IGNORED_SORT_KEYS, IGNORED_SORT_KEYS_V273, JOINED_TABLE_QUERY_PARAMS } from './schemas/servers.ts'
-import { parseIsoTime, userRegex } from './validation.ts'
+import { parseIsoTime, regexFormatError } from './validation.ts'
 
 /**
  * `GET /servers[/detail]` query handling, as Nova's `_get_servers` and
@@ -84,19 +85,33 @@ export interface ServerListQuery {
   readonly empty: boolean
   /** The `flavor` filter, which must name an existing flavor (else the list is empty, as in Nova). */
   readonly flavorId: string | undefined
+  /** True when the filter needs `addressesOf` (the `ip`/`ip6` filters). */
+  readonly needsAddresses: boolean
+}
+
+/** One regex filter: the query key and value it came from, and what it tests. */
+interface RegexFilter {
+  readonly key: string
+  readonly value: string
+  /** RE2 syntax (see common/user-regex.ts). */
+  readonly re2: string
+  /** An instances column, or the fixed addresses of one IP version. */
+  readonly target: { readonly column: string } | { readonly ipVersion: 4 | 6 }
 }
 
 /**
  * Turns the query of a server list into a database filter and page.
- * `fixedIpsMatch(instance, regex, version)` backs the `ip`/`ip6` filters.
+ * `addressesOf(instance, version)` backs the `ip`/`ip6` filters; it is
+ * called only when `needsAddresses` says so. Regex filters are checked
+ * (RE2 must compile them: 400 otherwise) before anything is read.
  */
-export function parseServerListQuery(
+export async function parseServerListQuery(
   req: ComputeRequest,
   policy: PolicyLike,
   ctx: RequestContext,
   isDetail: boolean,
-  fixedIpsMatch: (instance: Instance, re: RegExp, version: 4 | 6) => boolean,
-): ServerListQuery {
+  addressesOf: (instance: Instance, version: 4 | 6) => readonly string[],
+): Promise<ServerListQuery> {
   const opts = searchOptions(req, policy, ctx)
   for (const key of Object.keys(opts)) {
     if (JOINED_TABLE_QUERY_PARAMS.includes(key) || key.startsWith('_')) {
@@ -104,7 +119,7 @@ export function parseServerListQuery(
     }
   }
   const filter: Mutable<InstanceFilter> = {}
-  const regex: Record<string, RegExp> = {}
+  const regex: RegexFilter[] = []
   let empty = false
   if ('status' in opts) {
     const states = statesFromStatus(req.query.status ?? [])
@@ -143,14 +158,48 @@ export function parseServerListQuery(
     ['ip', 4],
     ['ip6', 6],
   ] as const) {
-    if (opts[key] === undefined) continue
-    const re = userRegex(opts[key]!)
-    const previous = filter.where
-    filter.where = (i) => (previous ? previous(i) : true) && fixedIpsMatch(i, re, version)
+    if (opts[key] !== undefined) regex.push(regexFilter(key, opts[key]!, { ipVersion: version }))
   }
-  if (Object.keys(regex).length) filter.regex = regex
   const { limit, marker } = limitAndMarker(req)
-  return { filter, sort: sortKeys(req, ctx), limit, marker, empty, flavorId }
+  const sort = sortKeys(req, ctx)
+  if (regex.length) filter.scan = await regexScan(regex, addressesOf)
+  const needsAddresses = regex.some((r) => 'ipVersion' in r.target)
+  return { filter, sort, limit, marker, empty, flavorId, needsAddresses }
+}
+
+function regexFilter(key: string, value: string, target: RegexFilter['target']): RegexFilter {
+  try {
+    return { key, value, re2: toRe2Syntax(value), target }
+  } catch {
+    throw regexFormatError(key, value)
+  }
+}
+
+/**
+ * The scan that applies `filters` (all must match, as Nova's AND of
+ * filters). Each pattern is first compiled by the pattern worker: one that
+ * RE2 refuses is a 400 as from the schema's 'regex' format.
+ */
+async function regexScan(
+  filters: readonly RegexFilter[],
+  addressesOf: (instance: Instance, version: 4 | 6) => readonly string[],
+): Promise<NonNullable<InstanceFilter['scan']>> {
+  const patterns = filters.map((f) => f.re2)
+  const errors = await userPatterns.check(patterns)
+  const bad = errors.findIndex((e) => e !== null)
+  if (bad >= 0) throw regexFormatError(filters[bad]!.key, filters[bad]!.value)
+  return (rows, instances) =>
+    userPatterns.matchRows(
+      patterns,
+      rows.map((row, i) =>
+        filters.map((f): ScanCell => {
+          if ('ipVersion' in f.target) return addressesOf(instances[i]!, f.target.ipVersion)
+          const value = row[f.target.column]
+          if (value === null || value === undefined) return null
+          return typeof value === 'boolean' ? (value ? '1' : '0') : String(value)
+        }),
+      ),
+    )
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
@@ -239,7 +288,7 @@ function parseAllTenants(opts: Record<string, string>): boolean {
 function applyExactAndRegex(
   opts: Record<string, string>,
   filter: Mutable<InstanceFilter>,
-  regex: Record<string, RegExp>,
+  regex: RegexFilter[],
   allTenants: boolean,
 ): string | undefined {
   let flavorId: string | undefined
@@ -273,7 +322,11 @@ function applyExactAndRegex(
         break
       default: {
         const column = REGEX_COLUMNS[key]
-        if (column) regex[column] = userRegex(value)
+        if (!column) break
+        // Two keys for one column (name, display_name): the later one counts, as in Nova's search_opts.
+        const same = regex.findIndex((r) => 'column' in r.target && r.target.column === column)
+        if (same >= 0) regex.splice(same, 1)
+        regex.push(regexFilter(key, value, { column }))
       }
     }
   }

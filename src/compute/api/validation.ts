@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { Invalid } from '../../common/errors.ts'
+import { toRe2Syntax } from '../../common/user-regex.ts'
 
 /**
  * JSON-schema validation the way Nova's API does it (python-jsonschema's
@@ -388,38 +389,23 @@ function isCidr(value: string): boolean {
   return isIPv6(addr) && n <= 128
 }
 
+/**
+ * The `regex` format, checked cheaply here (length, repetitions, flags):
+ * whether RE2 compiles it is asked of the pattern worker by the list that
+ * uses it (`regexFormatError` gives the same 400).
+ */
 function isRegex(value: string): boolean {
   try {
-    userRegex(value)
+    toRe2Syntax(value)
     return true
   } catch {
     return false
   }
 }
 
-const PY_GLOBAL_FLAGS = /^\(\?([aiLmsux]+)\)/
-const PY_TO_JS_FLAGS: Readonly<Record<string, string>> = { i: 'i', m: 'm', s: 's' }
-
-/**
- * A pattern a user gave a regex filter (Nova validates it with Python's
- * `re.compile` and matches with `re.search` on SQLite), as a JS RegExp:
- * Python's named groups and leading inline flags are translated, and the
- * pattern is compiled without the `u` flag because Python accepts escapes
- * such as `\-` outside a class, which unicode mode rejects.
- */
-export function userRegex(pattern: string): RegExp {
-  let flags = ''
-  const inline = PY_GLOBAL_FLAGS.exec(pattern)
-  if (inline) {
-    flags = [...new Set([...inline[1]!].flatMap((f) => PY_TO_JS_FLAGS[f] ?? []))].join('')
-    pattern = pattern.slice(inline[0].length)
-  }
-  const js = pattern
-    .replace(/\(\?P<([A-Za-z_]\w*)>/g, '(?<$1>')
-    .replace(/\(\?P=([A-Za-z_]\w*)\)/g, '\\k<$1>')
-    .replace(/\\A/g, '^')
-    .replace(/\\Z/g, '$')
-  return new RegExp(js, flags)
+/** The 400 `validateQuery` gives when query parameter `key`'s `value` is not a 'regex'. */
+export function regexFormatError(key: string, value: string): Invalid {
+  return new Invalid(`Invalid input for query parameters ${key}. Value: ${value}. ${pyRepr(value)} is not a 'regex'`)
 }
 
 // ---- Python-style rendering, for messages that read like Nova's ----

@@ -407,11 +407,18 @@ export interface InstanceFilter {
   readonly notTags?: readonly string[] | undefined
   /** None of these tags present. */
   readonly notTagsAny?: readonly string[] | undefined
-  /** Column -> regular expression (searched, as Nova's REGEXP): applied after the SQL. */
-  readonly regex?: Readonly<Record<string, RegExp>> | undefined
-  /** Keep only instances for which this returns true: applied after the SQL (e.g. `ip`). */
-  readonly where?: ((instance: Instance) => boolean) | undefined
+  /**
+   * Which rows of a chunk to keep (Nova's regex filters, `ip`): applied
+   * after the SQL, a chunk at a time, so such filters page the same way.
+   */
+  readonly scan?: InstanceScan | undefined
 }
+
+/** For each row (with its instance), whether it passes the filters that run outside SQL. */
+export type InstanceScan = (
+  rows: readonly Readonly<Record<string, unknown>>[],
+  instances: readonly Instance[],
+) => Promise<readonly boolean[]>
 
 export interface InstancePage {
   readonly sort: readonly SortKey[]
@@ -481,16 +488,16 @@ export async function instancesByUuids(db: Queryable, uuids: readonly string[]):
 /**
  * One page of instances matching `filter`, in `page.sort` order, after the
  * marker (an instance uuid, looked up whatever the filters, as Nova does).
- * Regex and predicate filters run after the SQL over the sorted rows, so
- * they page the same way.
+ * Scan filters (regex, `ip`) run after the SQL over the sorted rows, so
+ * they page the same way; between chunks the loop yields to other work.
  */
 export async function listInstances(
   db: Queryable,
   filter: InstanceFilter,
   page: InstancePage,
 ): Promise<{ readonly items: Instance[]; readonly hasMore: boolean }> {
-  const needsScan = filter.regex !== undefined || filter.where !== undefined
-  if (!needsScan) {
+  const scan = filter.scan
+  if (!scan) {
     const result = await paginate(db, baseQuery(db, filter), {
       table: 'instances',
       sort: page.sort,
@@ -511,28 +518,22 @@ export async function listInstances(
       marker,
       idColumn: 'uuid',
     })
-    for (const row of chunk.items) {
-      const instance = instanceFromRow(row)
-      if (!matchesScan(row, instance, filter)) continue
+    const instances = chunk.items.map(instanceFromRow)
+    const keep = await scan(chunk.items as unknown as Record<string, unknown>[], instances)
+    for (const [i, instance] of instances.entries()) {
+      if (!keep[i]) continue
       if (items.length === page.limit) return { items, hasMore: true }
       items.push(instance)
     }
     if (!chunk.hasMore || chunk.items.length === 0) return { items, hasMore: false }
     marker = chunk.items.at(-1)!.uuid
+    // SQLite answers synchronously: let other requests in between chunks.
+    await new Promise<void>((resolve) => setImmediate(resolve))
   }
 }
 
 /** Rows fetched per round when a list filters in JS. */
 const SCAN_CHUNK_ROWS = 500
-
-function matchesScan(row: InstanceRow, instance: Instance, filter: InstanceFilter): boolean {
-  for (const [column, re] of Object.entries(filter.regex ?? {})) {
-    const value = (row as unknown as Record<string, unknown>)[column]
-    if (value === null || value === undefined) return false
-    if (!re.test(typeof value === 'boolean' ? (value ? '1' : '0') : String(value))) return false
-  }
-  return filter.where ? filter.where(instance) : true
-}
 
 /** An instance with its tags and fixed IPs, read in one statement (the server show path). */
 export interface InstanceWithExtras {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import { Invalid, NotFound, UnsupportedMediaType } from '../../common/errors.ts'
+import { NotFound, UnsupportedMediaType } from '../../common/errors.ts'
 import { limits } from '../../common/limits.ts'
 import { respond, type ApiRequest, type Route } from '../../service/http.ts'
+import { parseJsonBody } from '../../service/json-body.ts'
 import { parseListQuery } from '../list-query.ts'
 import type { ImageDownload, ImageManager } from '../manager.ts'
 import { ACCEPT_PATCH, JSON_PATCH_MEDIA_TYPES, parsePatch } from '../patch.ts'
@@ -219,9 +220,9 @@ export function configureImageServer(app: FastifyInstance): void {
     (_req, text, done) => {
       if (text === '') return done(null, undefined)
       try {
-        done(null, JSON.parse(text as string))
-      } catch {
-        done(new Invalid('Malformed request body'), undefined)
+        done(null, parseJsonBody(text as string))
+      } catch (err) {
+        done(err as Error, undefined)
       }
     },
   )

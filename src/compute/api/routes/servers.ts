@@ -240,13 +240,13 @@ async function listServers(deps: ApiDeps, req: ComputeRequest, isDetail: boolean
   validateQuery(schemaFor(QUERY_SCHEMAS, req.mv)!, req.query)
   deps.policy.authorize(ctx, `os_compute_api:servers:${isDetail ? 'detail' : 'index'}`)
   let ips: Map<string, { address: string; version: number }[]> | undefined
-  const query = parseServerListQuery(req, deps.policy, ctx, isDetail, (instance, re, version) =>
-    (ips?.get(instance.uuid) ?? []).some((ip) => ip.version === version && re.test(ip.address)),
+  const query = await parseServerListQuery(req, deps.policy, ctx, isDetail, (instance, version) =>
+    (ips?.get(instance.uuid) ?? []).filter((ip) => ip.version === version).map((ip) => ip.address),
   )
   if (query.empty || (query.flavorId !== undefined && !(await flavorExists(deps, query.flavorId)))) {
     return { servers: [] }
   }
-  if (query.filter.where) ips = await allFixedIps(deps)
+  if (query.needsAddresses) ips = await allFixedIps(deps)
   let page
   try {
     page = await deps.compute.list(query.filter, {
