@@ -187,7 +187,10 @@ export class UserPatternMatcher {
           'pattern matching took too long: worker restarted',
         )
         if (this.#current === running) this.#current = undefined
-        void this.#stop(running, new ServiceUnavailable('Matching the regular expression filter took too long.'))
+        void this.#stop(
+          running,
+          new ServiceUnavailable('Matching the regular expression filter took too long.'),
+        )
       }, limits.userRegexWorkerTimeoutMs)
       timer.unref()
       running.pending.set(id, { resolve, reject, timer })

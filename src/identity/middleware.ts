@@ -53,18 +53,53 @@ export interface AccessRuleRef {
   readonly method: string
 }
 
+/** One piece of an access rule path: a literal character, one segment (`*`, `{name}`), or anything (`**`). */
+type PathToken = { readonly kind: 'literal'; readonly char: string } | { readonly kind: 'segment' | 'any' }
+
 /**
  * keystonemiddleware's path match: `*` and `{name}` stand for one path
  * segment, `**` for any number of characters; everything else is literal.
+ * The rule's path is the user's, so it is matched by a linear-time
+ * simulation (every position of the pattern at once), never by a
+ * backtracking RegExp: `/**` repeated would otherwise take polynomial time
+ * of a high degree in the request path's length.
  */
 export function accessRulePathMatches(requestPath: string, pattern: string): boolean {
-  let re = ''
+  const tokens: PathToken[] = []
   for (const m of pattern.matchAll(/(\{[^}]*\})|(\*\*)|(\*)|([^{}*])/g)) {
-    if (m[1] || m[3]) re += '[^/]+'
-    else if (m[2]) re += '.*'
-    else re += m[4]!.replace(/[.+?^$()|[\]\\]/g, '\\$&')
+    if (m[1] || m[3]) tokens.push({ kind: 'segment' })
+    else if (m[2]) tokens.push({ kind: 'any' })
+    else tokens.push({ kind: 'literal', char: m[4]! })
   }
-  return new RegExp(`^${re}$`).test(requestPath)
+  const n = tokens.length
+  // before[j]: the text read so far matches tokens[0..j); inSegment[j]: and one or more characters of segment j.
+  let before = new Uint8Array(n + 1)
+  let inSegment = new Uint8Array(n)
+  before[0] = 1
+  const close = () => {
+    for (let j = 0; j < n; j++) {
+      if (inSegment[j]) before[j + 1] = 1
+      if (before[j] && tokens[j]!.kind === 'any') before[j + 1] = 1
+    }
+  }
+  close()
+  for (const c of requestPath) {
+    const nextBefore = new Uint8Array(n + 1)
+    const nextInSegment = new Uint8Array(n)
+    for (let j = 0; j < n; j++) {
+      const token = tokens[j]!
+      if (before[j]) {
+        if (token.kind === 'literal' && token.char === c) nextBefore[j + 1] = 1
+        else if (token.kind === 'segment' && c !== '/') nextInSegment[j] = 1
+        else if (token.kind === 'any') nextBefore[j] = 1
+      }
+      if (inSegment[j] && c !== '/') nextInSegment[j] = 1
+    }
+    before = nextBefore
+    inSegment = nextInSegment
+    close()
+  }
+  return before[n] === 1
 }
 
 /**

@@ -54,7 +54,10 @@ const MALFORMED = { type: 'MalformedRequestBody' }
  */
 export function parseJsonBody(text: string): unknown {
   if (jsonDepth(text, limits.maxJsonDepth) > limits.maxJsonDepth) {
-    throw new Invalid(`Malformed request body: JSON nested deeper than ${limits.maxJsonDepth} levels`, MALFORMED)
+    throw new Invalid(
+      `Malformed request body: JSON nested deeper than ${limits.maxJsonDepth} levels`,
+      MALFORMED,
+    )
   }
   try {
     return JSON.parse(text) as unknown

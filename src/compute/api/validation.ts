@@ -405,7 +405,9 @@ function isRegex(value: string): boolean {
 
 /** The 400 `validateQuery` gives when query parameter `key`'s `value` is not a 'regex'. */
 export function regexFormatError(key: string, value: string): Invalid {
-  return new Invalid(`Invalid input for query parameters ${key}. Value: ${value}. ${pyRepr(value)} is not a 'regex'`)
+  return new Invalid(
+    `Invalid input for query parameters ${key}. Value: ${value}. ${pyRepr(value)} is not a 'regex'`,
+  )
 }
 
 // ---- Python-style rendering, for messages that read like Nova's ----

@@ -58,7 +58,10 @@ describe('compute: hostile list filters (issue 17)', () => {
     for (const pattern of ['(a)\\1', 'web(?=-1)', '(?x) web', '(', `a{${limits.userRegexMaxRepeat + 1}}`]) {
       const res = await member.nova('GET', `/servers?name=${encodeURIComponent(pattern)}`)
       assert.equal(res.status, 400, pattern)
-      assert.match(res.body.badRequest.message, /^Invalid input for query parameters name\. Value: .*is not a 'regex'$/)
+      assert.match(
+        res.body.badRequest.message,
+        /^Invalid input for query parameters name\. Value: .*is not a 'regex'$/,
+      )
     }
     const long = 'a'.repeat(limits.userRegexMaxChars + 1)
     assert.equal((await member.nova('GET', `/servers?name=${long}`)).status, 400)
@@ -73,12 +76,12 @@ describe('compute: hostile list filters (issue 17)', () => {
     const page1 = await member.nova('GET', `/servers?name=${encodeURIComponent('-[0-9]$')}&limit=2`)
     assert.equal(page1.body.servers.length, 2)
     const marker = page1.body.servers[1].id as string
-    const page2 = await member.nova('GET', `/servers?name=${encodeURIComponent('-[0-9]$')}&limit=2&marker=${marker}`)
-    assert.equal(page2.body.servers.length, 1)
-    assert.deepEqual(
-      [...names(page1), ...names(page2)].sort(),
-      ['Web-1', 'db-1', 'web-2'],
+    const page2 = await member.nova(
+      'GET',
+      `/servers?name=${encodeURIComponent('-[0-9]$')}&limit=2&marker=${marker}`,
     )
+    assert.equal(page2.body.servers.length, 1)
+    assert.deepEqual([...names(page1), ...names(page2)].sort(), ['Web-1', 'db-1', 'web-2'])
   })
 
   describe('JSON nested 5,000 deep', () => {
@@ -107,7 +110,11 @@ describe('compute: hostile list filters (issue 17)', () => {
       )
       assert.equal(project.status, 400)
       assert.equal(JSON.parse(project.text).error.title, 'Bad Request')
-      const network = await post(`${tc.url('network')}/v2.0/networks`, `{"network":${deepArray}}`, member.token)
+      const network = await post(
+        `${tc.url('network')}/v2.0/networks`,
+        `{"network":${deepArray}}`,
+        member.token,
+      )
       assert.equal(network.status, 400)
       assert.equal(JSON.parse(network.text).NeutronError.type, 'MalformedRequestBody')
       const image = await post(`${tc.url('image')}/v2/images`, `{"name":${deepArray}}`, member.token)

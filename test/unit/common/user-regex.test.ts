@@ -52,7 +52,10 @@ describe('common: user regex patterns', () => {
     limits.userRegexWorkerTimeoutMs = 1
     try {
       const rows = Array.from({ length: 20_000 }, () => [`${'ab'.repeat(127)}a`])
-      await assert.rejects(matcher.matchRows(['[ab]*a[ab]{20}c'], rows), (err: Error & { status?: number }) => err.status === 503)
+      await assert.rejects(
+        matcher.matchRows(['[ab]*a[ab]{20}c'], rows),
+        (err: Error & { status?: number }) => err.status === 503,
+      )
     } finally {
       limits.userRegexWorkerTimeoutMs = saved
     }

@@ -3,6 +3,9 @@ import { describe, it } from 'node:test'
 import { Unauthorized } from '../../../src/common/errors.ts'
 import { accessRulePathMatches, checkAccessRules, type TokenInfo } from '../../../src/identity/middleware.ts'
 
+/** Longest a hostile access rule may take against a 4,000-character path (linear: about a millisecond). */
+const HOSTILE_PATH_MATCH_MS = 1_000
+
 const info = (accessRules?: TokenInfo['accessRules']): TokenInfo => ({
   userId: 'u',
   userName: 'u',
@@ -24,6 +27,21 @@ describe('access rule paths (keystonemiddleware _path_matches)', () => {
     assert.ok(accessRulePathMatches('/v2/images', '/v2/images'))
     assert.ok(!accessRulePathMatches('/v2/images/x', '/v2/images'))
     assert.ok(!accessRulePathMatches('/v2ximages', '/v2.images'), 'a dot is literal')
+    assert.ok(accessRulePathMatches('/a/b', '/**/b'))
+    assert.ok(accessRulePathMatches('/b', '/**b'), '** matches nothing too')
+    assert.ok(accessRulePathMatches('/x/y/z', '/*/**'))
+    assert.ok(!accessRulePathMatches('/x', '/*/**'))
+    assert.ok(accessRulePathMatches('/ab', '/{a}{b}'), 'two segments need two characters')
+    assert.ok(!accessRulePathMatches('/a', '/{a}{b}'))
+  })
+
+  it('takes linear time on a hostile pattern (issue 17: no user pattern in a backtracking engine)', () => {
+    // As a RegExp this is ^(?:.*){12}x$ plus segment runs: polynomial of degree 12 in the path's length.
+    const pattern = `${'/**'.repeat(12)}${'{s}'.repeat(12)}x`
+    const path = `/${'a/'.repeat(2_000)}`
+    const started = performance.now()
+    assert.ok(!accessRulePathMatches(path, pattern))
+    assert.ok(performance.now() - started < HOSTILE_PATH_MATCH_MS)
   })
 })
 

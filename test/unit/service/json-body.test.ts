@@ -24,8 +24,13 @@ describe('service: JSON request bodies', () => {
     assert.throws(
       () => parseJsonBody(deeper),
       (err: unknown) =>
-        err instanceof Invalid && /nested deeper than/.test(err.message) && err.detail.type === 'MalformedRequestBody',
+        err instanceof Invalid &&
+        /nested deeper than/.test(err.message) &&
+        err.detail.type === 'MalformedRequestBody',
     )
-    assert.throws(() => parseJsonBody('{"a": '), (err: unknown) => err instanceof Invalid && err.message === 'Malformed request body')
+    assert.throws(
+      () => parseJsonBody('{"a": '),
+      (err: unknown) => err instanceof Invalid && err.message === 'Malformed request body',
+    )
   })
 })
