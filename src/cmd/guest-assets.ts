@@ -7,7 +7,7 @@ import { createFlavor } from '../compute/db/flavors.ts'
 import type { Database } from '../db/index.ts'
 import { buildGuestImage, guestImageCurrent } from '../guest-image/build.ts'
 import { debCacheDir, defaultGuestImagePath } from '../guest-image/command.ts'
-import { createImageManager } from '../image/api.ts'
+import { createImageManager } from '../image/client.ts'
 
 const log = logger('cmd.guest-assets')
 

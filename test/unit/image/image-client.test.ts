@@ -9,7 +9,7 @@ import type { RequestContext } from '../../../src/common/context.ts'
 import { Conflict, Forbidden, NotFound } from '../../../src/common/errors.ts'
 import { openDatabase, type Database } from '../../../src/db/index.ts'
 import { migrateToLatest } from '../../../src/db/migrate.ts'
-import { createImageApi, createImageManager, type ImageApi } from '../../../src/image/api.ts'
+import { createImageApi, createImageManager, type ImageApi } from '../../../src/image/client.ts'
 import type { ImageManager } from '../../../src/image/manager.ts'
 
 /** The in-process facade compute uses: same visibility and download rules as the API. */
