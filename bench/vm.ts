@@ -16,7 +16,7 @@
  *     an overlay costs the same whatever the image size).
  * Usage: npm run bench:vm [-- --runs N] [-- --all]   (root; builds the guest image if missing)
  */
-import { copyFileSync, rmSync } from 'node:fs'
+import { createReadStream, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { LibvirtDriver } from '../src/compute/virt/libvirt/driver.ts'
@@ -199,7 +199,7 @@ async function libvirtBoot(image: string, dir: string): Promise<LibvirtTimes> {
     uri: 'qemu:///system',
     virtType: 'auto',
     instancesPath,
-    images: { download: async (_img, dest) => copyFileSync(image, dest) },
+    images: { open: async () => ({ stream: createReadStream(image), checksum: null }) },
     bridgeFor: () => bridge,
   })
   const inst = {

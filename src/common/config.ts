@@ -406,6 +406,14 @@ export const OPTIONS = {
       help: 'YAML or JSON file of policy rules overriding the image defaults (oslo.policy format).',
     },
   },
+  glance: {
+    endpoint_override: {
+      kind: 'url',
+      choices: HTTP_SCHEMES,
+      default: '',
+      help: "Image API URL (no version) compute and the conductor use when the image service runs in another process (Nova's [glance] endpoint_override); default http://public_host:image.port.",
+    },
+  },
   network: {
     port: { kind: 'port', default: 9696, help: 'Neutron v2 API port.' },
     default_physical_network: {
@@ -545,6 +553,11 @@ export interface Config {
     readonly maxImageSizeBytes: number
     /** Operator policy overrides (YAML or JSON); empty for none. */
     readonly policyFile: string
+  }
+  /** How other services reach the image API when it is not in their process. */
+  readonly glance: {
+    /** Image API base URL (no version path). */
+    readonly url: string
   }
   readonly network: {
     readonly port: number
@@ -826,6 +839,11 @@ function build(
       port: num('image.port'),
       maxImageSizeBytes: num('image.max_image_size_bytes'),
       policyFile: str('image.policy_file'),
+    },
+    glance: {
+      url: (
+        str('glance.endpoint_override') || `http://${str('DEFAULT.public_host')}:${num('image.port')}`
+      ).replace(/\/+$/, ''),
     },
     network: {
       port: num('network.port'),

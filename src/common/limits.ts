@@ -148,6 +148,13 @@ export const LIMIT_DEFAULTS = {
   guestImageCommandTimeoutMs: 120_000,
   /** Time `apt-get download` of the guest image's Debian packages may take. */
   guestImageDownloadTimeoutMs: 600_000,
+  /**
+   * Bytes the per-host base image cache (`instances_path/_base`) may hold;
+   * beyond it, unused bases are evicted least recently used first.
+   */
+  imageCacheMaxBytes: 20 * 1024 ** 3,
+  /** A base no instance uses is kept at least this long after its last use (Nova's remove_unused_original_minimum_age_seconds, shorter). */
+  imageCacheUnusedMinAgeMs: 600_000,
   /** Time one `virsh`/`qemu-img` command of the libvirt driver may take before it is killed. */
   libvirtCommandTimeoutMs: 30_000,
   /** Time building one config drive ISO (xorriso) may take. */

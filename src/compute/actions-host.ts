@@ -4,7 +4,7 @@ import { logger } from '../common/log.ts'
 import type { ConductorRpcApi } from '../conductor/rpcapi.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { GlanceClient } from './glance.ts'
-import type { ImageMeta } from './image.ts'
+import type { ImageMeta } from '../objects/image.ts'
 import type { EventOp, Instance, InstanceUpdates, VifInfo } from './objects.ts'
 import type {
   BackupArgs,

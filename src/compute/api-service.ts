@@ -26,7 +26,8 @@ import { serverRoutes } from './api/routes/servers.ts'
 import { versionRoutes } from './api/versions.ts'
 import { seedDefaultFlavors } from './db/flavors.ts'
 import { HostApi } from './host-api.ts'
-import { DbImageApi } from './image.ts'
+import { imageClientFor } from '../image/client.ts'
+import { CachedImageApi } from './image.ts'
 import { ComputePolicy } from './policy.ts'
 import { QuotaEngine } from './quota.ts'
 import { ComputeRpcApi } from './rpcapi.ts'
@@ -40,7 +41,7 @@ export function computeApiDeps(rt: Runtime): ApiDeps {
   const network = networkApiFor(rt)
   // Security group changes made here reach every host's data plane at once.
   ensureChangeFanout(rt)
-  const images = new DbImageApi(rt.db)
+  const images = new CachedImageApi(imageClientFor(rt))
   const actions = new ServerActionsApi({
     db: rt.db,
     config: rt.config,
@@ -55,7 +56,7 @@ export function computeApiDeps(rt: Runtime): ApiDeps {
     config: rt.config.compute,
     quotas,
     hosts,
-    images: new DbImageApi(rt.db),
+    images,
     conductor: new ConductorRpcApi(rt.transport),
     compute: computeRpc,
     network,

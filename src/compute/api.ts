@@ -28,7 +28,8 @@ import { fixedIpsOf } from './db/info-caches.ts'
 import { lockProjectQuota } from './db/quotas.ts'
 import type { HostApi } from './host-api.ts'
 import { clearGuestPassword } from './password.ts'
-import { ImageNotActive, ImageNotFound, type ComputeImageApi, type ImageMeta } from './image.ts'
+import { ImageNotActive, ImageNotFound, type ImageMeta } from '../objects/image.ts'
+import type { ComputeImageApi } from './image.ts'
 import { canonicalIpv6 } from './objects.ts'
 import type {
   ExternalEvent,

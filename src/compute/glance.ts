@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream'
 import type { RequestContext } from '../common/context.ts'
-import { Forbidden, Invalid, NimbusError, OverQuota, registerErrorClass } from '../common/errors.ts'
+import { Forbidden, Invalid, OverQuota } from '../common/errors.ts'
 import { limits } from '../common/limits.ts'
 import type { Database } from '../db/index.ts'
-import { ImageNotFound } from './image.ts'
+import { glanceMessage } from '../image/client.ts'
+import { ImageNotFound, ImageServiceError } from '../objects/image.ts'
 
 /**
  * Compute's client of the image API over HTTP (Nova's `nova.image.glance`),
@@ -13,12 +14,6 @@ import { ImageNotFound } from './image.ts'
  * comes from the catalog; like Nova's RequestContext.service_catalog, the
  * URL travels to the compute host in the RPC message.
  */
-
-/** The image service answered with something compute did not expect. */
-export class ImageServiceError extends NimbusError {
-  override readonly status: number = 500
-}
-registerErrorClass(ImageServiceError)
 
 /** An image record as Glance shows it (the fields compute reads). */
 export interface GlanceImage {
@@ -156,16 +151,5 @@ export class GlanceClient {
     if (res.status === 403) throw new Forbidden(message)
     if (res.status === 413) throw new OverQuota(message)
     throw new ImageServiceError(`image service: ${res.status} ${message}`)
-  }
-}
-
-/** Glance's error pages carry the reason in `<br /><br />\n reason\n\n`; JSON ones in `message`. */
-function glanceMessage(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as { message?: string; error?: { message?: string } }
-    return parsed.message ?? parsed.error?.message ?? ''
-  } catch {
-    const m = /<br \/><br \/>\s*([^<]+?)\s*(<|$)/.exec(text)
-    return m?.[1] ?? text.slice(0, 200)
   }
 }

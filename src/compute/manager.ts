@@ -9,7 +9,8 @@ import { ActionsHost } from './actions-host.ts'
 import { metadataVifs, sourceOf } from '../metadata/instance-source.ts'
 import { instanceDiagnostics } from './diagnostics.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
-import type { ImageMeta } from './image.ts'
+import type { ImageMeta } from '../objects/image.ts'
+import type { ComputeImageApi } from './image.ts'
 import type { EventOp, ExternalEvent, Instance, InstanceUpdates, VifInfo } from './objects.ts'
 import type { ResourceTracker } from './resource-tracker.ts'
 import { Reverter } from './reverter.ts'
@@ -58,6 +59,8 @@ export interface ComputeManagerDeps {
   readonly tracker: ResourceTracker
   readonly conductor: ConductorRpcApi
   readonly network: NetworkRpcApi
+  /** The image service's door: the image as the build's caller sees it. */
+  readonly images: ComputeImageApi
   /** Makes every host's network agent sync now (a guest's new taps are waiting to be wired). */
   readonly wakeNetworkAgents?: (() => void) | undefined
   /** Called after claims change, so the node report follows (debounced by the caller). */
@@ -219,6 +222,9 @@ export class ComputeManager {
           name: image.name ?? undefined,
           sizeBytes: image.sizeBytes,
           properties: image.properties,
+          checksum: image.checksum ?? undefined,
+          osHashAlgo: image.osHashAlgo ?? undefined,
+          osHashValue: image.osHashValue ?? undefined,
         },
         nics: nics.map(virtNic),
         adminPassword: args.request.adminPassword,
@@ -266,7 +272,7 @@ export class ComputeManager {
 
   /** The image as the caller sees it now: it must still exist, be active and fit the flavor. */
   async #prepareImage(ctx: RequestContext, instance: Instance, given: ImageMeta): Promise<ImageMeta> {
-    const image = await this.#d.conductor.imageGet(ctx, given.id || instance.imageRef)
+    const image = await this.#d.images.get(ctx, given.id || instance.imageRef)
     if (image.status !== 'active') throw new BuildAbort(`Image ${image.id} is not active.`)
     checkFlavorFitsImage(instance.flavor, image, true)
     return image

@@ -19,7 +19,7 @@ import {
 } from './db/migrations.ts'
 import { checkFlavorFitsImage } from './flavor-image.ts'
 import type { HostApi } from './host-api.ts'
-import type { ImageMeta } from './image.ts'
+import type { ImageMeta } from '../objects/image.ts'
 import { MigrationStatus, MigrationType, type Migration } from './migration.ts'
 import type { ComputeMoveRpcApi, ConductorMoveRpcApi } from './move-rpcapi.ts'
 import type { FlavorSnapshot, Instance } from './objects.ts'

@@ -1,6 +1,6 @@
 import type { RequestContext } from '../common/context.ts'
 import { logger } from '../common/log.ts'
-import type { ImageMeta } from './image.ts'
+import type { ImageMeta } from '../objects/image.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import { virtInstance, virtNic } from './manager.ts'
 import { MigrationStatus, moveClaimKey, type Migration } from './migration.ts'

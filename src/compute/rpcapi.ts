@@ -2,7 +2,7 @@ import type { RequestContext } from '../common/context.ts'
 import type { BuildRequest } from '../conductor/rpcapi.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
 import type { InstanceDiagnostics } from './diagnostics.ts'
-import type { ImageMeta } from './image.ts'
+import type { ImageMeta } from '../objects/image.ts'
 import type { ExternalEvent, Instance, VifInfo } from './objects.ts'
 import type { RebootType } from './virt/driver.ts'
 

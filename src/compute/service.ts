@@ -1,9 +1,7 @@
-import { createWriteStream } from 'node:fs'
-import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Config } from '../common/config.ts'
-import { adminContext, type RequestContext } from '../common/context.ts'
-import { createImageApi } from '../image/client.ts'
+import { adminContext, currentContext, type RequestContext } from '../common/context.ts'
+import { imageClientFor, type ImageClient } from '../image/client.ts'
 import { bridgeName } from '../network/dataplane/names.ts'
 import { limits } from '../common/limits.ts'
 import { logger } from '../common/log.ts'
@@ -22,6 +20,7 @@ import { COMPUTE_TOPIC } from './rpcapi.ts'
 import type { VirtDriver } from './virt/driver.ts'
 import { FakeDriver } from './virt/fake/driver.ts'
 import { libvirtDriverFromConfig } from './virt/libvirt/factory.ts'
+import { CachedImageApi } from './image.ts'
 import type { ImageSource } from './virt/libvirt/image-cache.ts'
 
 const log = logger('compute.service')
@@ -51,7 +50,7 @@ export class ComputeHost {
   #reportTimer: NodeJS.Timeout | undefined
   #stopped = false
 
-  constructor(host: string, driver: VirtDriver, config: Config, transport: Transport) {
+  constructor(host: string, driver: VirtDriver, config: Config, transport: Transport, images: ImageClient) {
     this.host = host
     this.driver = driver
     this.#conductor = new ConductorRpcApi(transport)
@@ -63,6 +62,7 @@ export class ComputeHost {
       tracker: this.tracker,
       conductor: this.#conductor,
       network: new NetworkRpcApi(transport),
+      images: new CachedImageApi(images),
       wakeNetworkAgents: () => agents.notify('port'),
       onUsageChanged: () => this.#scheduleReport(),
     })
@@ -204,15 +204,15 @@ export function computeHostNames(config: Config): string[] {
 
 /**
  * The host's virt driver, as `[compute] virt_driver` says. libvirt fetches
- * base images through the image service's in-process API (this node's file
- * store, so the compute host runs where the image service keeps its data:
- * `nimbus up`) and puts each NIC on its network's data-plane bridge.
+ * base images through the image service's door (in process under `nimbus
+ * up`, Glance's HTTP API when the image service runs elsewhere) and puts
+ * each NIC on its network's data-plane bridge.
  */
-function makeDriver(rt: Runtime): VirtDriver {
+function makeDriver(rt: Runtime, images: ImageClient): VirtDriver {
   const config = rt.config
   const c = config.compute
   if (c.virtDriver === 'libvirt') {
-    return libvirtDriverFromConfig(config, localImages(rt), (nic) => bridgeName(nic.networkId))
+    return libvirtDriverFromConfig(config, hostImages(images), (nic) => bridgeName(nic.networkId))
   }
   return new FakeDriver({
     forceConfigDrive: c.forceConfigDrive,
@@ -229,8 +229,9 @@ export class ComputeService implements Service {
   readonly hosts: readonly ComputeHost[]
 
   constructor(rt: Runtime) {
+    const images = imageClientFor(rt)
     this.hosts = computeHostNames(rt.config).map(
-      (name) => new ComputeHost(name, makeDriver(rt), rt.config, rt.transport),
+      (name) => new ComputeHost(name, makeDriver(rt, images), rt.config, rt.transport, images),
     )
   }
 
@@ -254,13 +255,17 @@ export function createComputeService(rt: Runtime): Service {
   return new ComputeService(rt)
 }
 
-/** Image data from the image service's file store on this node, as the admin. */
-function localImages(rt: Runtime): ImageSource {
-  const images = createImageApi(rt.config, rt.db)
+/**
+ * Image data through the image client, as the caller of the RPC call that
+ * needs it (its token travels in the message, as Nova's context does; the
+ * RPC server makes it the current context). Work no user asked for reads
+ * as the admin (in process only: over HTTP that has no token).
+ */
+function hostImages(images: ImageClient): ImageSource {
   return {
-    async download(image, path) {
-      const data = await images.openData(adminContext(), image.id)
-      await pipeline(data.stream, createWriteStream(path, { mode: 0o644 }))
+    async open(image) {
+      const data = await images.openData(currentContext() ?? adminContext(), image.id)
+      return { stream: data.stream, checksum: data.checksum }
     },
   }
 }

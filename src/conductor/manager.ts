@@ -21,7 +21,8 @@ import {
   updateInstance,
 } from '../compute/db/instances.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
-import { DbImageApi, type ImageMeta } from '../compute/image.ts'
+import type { ImageClient } from '../image/client.ts'
+import type { ImageMeta } from '../objects/image.ts'
 import type { ComputeNodeReport, Instance } from '../compute/objects.ts'
 import type { ComputeRpcApi } from '../compute/rpcapi.ts'
 import { TaskState, VmState } from '../compute/states.ts'
@@ -64,6 +65,8 @@ export interface ConductorDeps {
   readonly host: string
   /** Releases the ports of builds that fail here (no host left, deadline passed). */
   readonly network?: NetworkRpcApi | undefined
+  /** The image service's door (unshelve reads the shelved image). */
+  readonly images: ImageClient
 }
 
 /**
@@ -73,11 +76,9 @@ export interface ConductorDeps {
  */
 export class ConductorManager {
   readonly #d: ConductorDeps
-  readonly #images: DbImageApi
 
   constructor(deps: ConductorDeps) {
     this.#d = deps
-    this.#images = new DbImageApi(deps.db)
   }
 
   /** The RPC methods, by wire name. */
@@ -85,7 +86,6 @@ export class ConductorManager {
     return {
       build_instances: (ctx, a: BuildRequest) => this.buildInstances(ctx, a),
       unshelve_instance: (ctx, a: UnshelveRequest) => unshelveInstance(this.#d, ctx, a),
-      image_get: (ctx, a: { imageId: string }) => this.#images.get(ctx, a.imageId),
       instance_update: (ctx, a: InstanceUpdateArgs) => this.instanceUpdate(a),
       instance_get: (ctx, a: { uuid: string; readDeleted?: boolean }) =>
         getInstance(this.#d.db.kysely, a.uuid, { readDeleted: a.readDeleted }),

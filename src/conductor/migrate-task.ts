@@ -10,7 +10,8 @@ import {
   setInstanceFlavor,
   updateMigration,
 } from '../compute/db/migrations.ts'
-import { DbImageApi, type ImageMeta } from '../compute/image.ts'
+import type { ImageClient } from '../image/client.ts'
+import type { ImageMeta } from '../objects/image.ts'
 import { MigrationStatus, type Migration, type MigrationUpdates } from '../compute/migration.ts'
 import { imageOf } from '../compute/move-api.ts'
 import type {
@@ -44,6 +45,8 @@ export interface MoveTaskDeps {
   readonly scheduler: SchedulerRpcApi
   readonly compute: ComputeMoveRpcApi
   readonly host: string
+  /** The image service's door (a move schedules with the server's image). */
+  readonly images: ImageClient
 }
 
 /**
@@ -55,11 +58,9 @@ export interface MoveTaskDeps {
  */
 export class ConductorMoves {
   readonly #d: MoveTaskDeps
-  readonly #images: DbImageApi
 
   constructor(deps: MoveTaskDeps) {
     this.#d = deps
-    this.#images = new DbImageApi(deps.db)
   }
 
   endpoints(): Record<string, (ctx: RequestContext, args: any) => Promise<unknown>> {
@@ -276,7 +277,7 @@ export class ConductorMoves {
   /** The server's image: from the image service while it exists, else as its system metadata recorded it. */
   async #image(ctx: RequestContext, instance: Instance): Promise<ImageMeta> {
     try {
-      return await this.#images.get(ctx, instance.imageRef)
+      return await this.#d.images.get(ctx, instance.imageRef)
     } catch {
       return imageOf(instance)
     }

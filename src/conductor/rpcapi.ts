@@ -1,5 +1,5 @@
 import type { RequestContext } from '../common/context.ts'
-import type { ImageMeta } from '../compute/image.ts'
+import type { ImageMeta } from '../objects/image.ts'
 import type { ComputeNodeReport, EventOp, FixedIp, Instance, InstanceUpdates } from '../compute/objects.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
 
@@ -137,11 +137,6 @@ export class ConductorRpcApi {
   }
 
   // ---- object proxy for compute hosts (all calls) ----
-
-  /** call: the image as the request's caller sees it (hosts check status, min_ram, min_disk before spawning). */
-  imageGet(ctx: RequestContext, imageId: string): Promise<ImageMeta> {
-    return this.#client.call<ImageMeta>(ctx, 'image_get', { imageId })
-  }
 
   /** call: a guarded instance update (Nova's `instance.save(expected_task_state=...)`). */
   instanceUpdate(ctx: RequestContext, args: InstanceUpdateArgs): Promise<Instance> {

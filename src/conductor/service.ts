@@ -8,6 +8,7 @@ import { RpcServer } from '../rpc/index.ts'
 import { SchedulerRpcApi } from '../scheduler/rpcapi.ts'
 import type { Runtime } from '../service/runtime.ts'
 import type { Service } from '../service/service.ts'
+import { imageClientFor } from '../image/client.ts'
 import { ConductorManager } from './manager.ts'
 import { ConductorMoves } from './migrate-task.ts'
 import { HostApi } from '../compute/host-api.ts'
@@ -36,6 +37,7 @@ export class ConductorService implements Service {
 
   constructor(rt: Runtime) {
     this.#rt = rt
+    const images = imageClientFor(rt)
     this.manager = new ConductorManager({
       db: rt.db,
       config: rt.config,
@@ -43,6 +45,7 @@ export class ConductorService implements Service {
       compute: new ComputeRpcApi(rt.transport),
       host: rt.config.host,
       network: new NetworkRpcApi(rt.transport),
+      images,
     })
     const computeMoves = new ComputeMoveRpcApi(rt.transport)
     this.moves = new ConductorMoves({
@@ -51,6 +54,7 @@ export class ConductorService implements Service {
       scheduler: new SchedulerRpcApi(rt.transport),
       compute: computeMoves,
       host: rt.config.host,
+      images,
     })
     this.moveApi = new ComputeMoveApi({
       db: rt.db,

@@ -4,8 +4,8 @@ import { NotFound } from '../common/errors.ts'
 import { logger } from '../common/log.ts'
 import { addFault, EventResult, recordEvents, type EventOp } from '../compute/db/actions.ts'
 import { getInstance, updateInstance } from '../compute/db/instances.ts'
-import type { ImageMeta } from '../compute/image.ts'
-import { DbImageApi } from '../compute/image.ts'
+import type { ImageMeta } from '../objects/image.ts'
+import type { ImageClient } from '../image/client.ts'
 import type { Instance } from '../compute/objects.ts'
 import type { ComputeRpcApi } from '../compute/rpcapi.ts'
 import { TaskState, VmState } from '../compute/states.ts'
@@ -31,6 +31,8 @@ export interface UnshelveDeps {
   readonly scheduler: SchedulerRpcApi
   readonly compute: ComputeRpcApi
   readonly host: string
+  /** The image service's door: the shelved image as the caller sees it. */
+  readonly images: ImageClient
 }
 
 /**
@@ -101,7 +103,7 @@ async function scheduleAndUnshelve(
 ): Promise<void> {
   const imageId = instance.systemMetadata.shelved_image_id
   if (!imageId) throw new NotFound(`Instance ${instance.uuid} has no shelved image.`)
-  const image: ImageMeta = await new DbImageApi(d.db).get(ctx, imageId)
+  const image: ImageMeta = await d.images.get(ctx, imageId)
   const spec = requestSpec(
     {
       instanceUuids: [instance.uuid],

@@ -34,6 +34,7 @@ import type { ImagePolicy } from './policy.ts'
 import { parseRange } from './range.ts'
 import * as repo from './repository.ts'
 import { validateImageObject } from './schemas.ts'
+import { imageVisible } from './visibility.ts'
 import { isInspectable, virtualSizeOf } from './store/format-inspector.ts'
 import type { ByteRange, FileStore, StoredImageData } from './store/file-store.ts'
 
@@ -486,14 +487,13 @@ export class ImageManager {
     return image
   }
 
-  /** Glance's is_image_visible: admin, ownerless, public/community, own, or shared with the project. */
-  async #canSee(ctx: RequestContext, image: Image): Promise<boolean> {
-    if (this.#isAdmin(ctx) || image.owner === null) return true
-    if (image.visibility === 'public' || image.visibility === 'community') return true
-    if (ctx.projectId === undefined) return false
-    if (ctx.projectId === image.owner) return true
-    if (image.visibility !== 'shared') return false
-    return (await repo.findMember(this.#db, image.id, ctx.projectId)) !== undefined
+  /** Glance's is_image_visible (visibility.ts), with the policy's idea of admin. */
+  #canSee(ctx: RequestContext, image: Image): Promise<boolean> {
+    return imageVisible(
+      { isAdmin: this.#isAdmin(ctx), projectId: ctx.projectId },
+      image,
+      async (projectId) => (await repo.findMember(this.#db, image.id, projectId)) !== undefined,
+    )
   }
 
   #isAdmin(ctx: RequestContext): boolean {

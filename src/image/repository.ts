@@ -6,6 +6,7 @@ import type { ImageMemberRow, ImageRow, ImageUpdate, NewImageRow } from '../db/t
 import { nowIso } from '../db/values.ts'
 import type { ColumnFilter, ListQuery } from './list-query.ts'
 import type { Image, ImageStatus, MemberStatus, Visibility } from './model.ts'
+import { VISIBLE_TO_ALL, VISIBLE_TO_MEMBERS, type Viewer } from './visibility.ts'
 
 /**
  * Image records in the database: the images table plus their extra
@@ -30,10 +31,7 @@ export const WRITABLE_COLUMNS = [
 export type ImageFieldChanges = Partial<Pick<ImageUpdate, (typeof WRITABLE_COLUMNS)[number]>>
 
 /** Who is listing, for the visibility part of the list query. */
-export interface Viewer {
-  readonly projectId: string | undefined
-  readonly isAdmin: boolean
-}
+export type { Viewer } from './visibility.ts'
 
 export interface ImageMember {
   readonly image_id: string
@@ -189,12 +187,12 @@ function listConditions(eb: ImagesEb, query: ListQuery, viewer: Viewer): Express
 }
 
 /**
- * What a non-admin may list (Glance's _select_images_query): public and
- * community images, the project's own, and shared images it is a member of
- * with the requested member status.
+ * What a non-admin may list (Glance's _select_images_query): the SQL form of
+ * visibility.ts's rule — public and community images, the project's own,
+ * and shared images it is a member of with the requested member status.
  */
 function visibleTo(eb: ImagesEb, projectId: string | undefined, memberStatus: string): Expression<SqlBool> {
-  const branches: Expression<SqlBool>[] = [eb('images.visibility', 'in', ['public', 'community'])]
+  const branches: Expression<SqlBool>[] = [eb('images.visibility', 'in', [...VISIBLE_TO_ALL])]
   if (projectId !== undefined) {
     branches.push(eb('images.owner', '=', projectId))
     let members = eb
@@ -203,7 +201,7 @@ function visibleTo(eb: ImagesEb, projectId: string | undefined, memberStatus: st
       .whereRef('m.image_id', '=', 'images.id')
       .where('m.member_id', '=', projectId)
     if (memberStatus !== 'all') members = members.where('m.status', '=', memberStatus)
-    branches.push(eb.and([eb('images.visibility', '=', 'shared'), eb.exists(members)]))
+    branches.push(eb.and([eb('images.visibility', '=', VISIBLE_TO_MEMBERS), eb.exists(members)]))
   }
   return eb.or(branches)
 }

@@ -2,7 +2,7 @@ import type { Config } from '../common/config.ts'
 import { ApiServer } from '../service/http.ts'
 import type { Runtime } from '../service/runtime.ts'
 import { HttpService, type RuntimeOptions } from '../service/service.ts'
-import { createImageManager } from './client.ts'
+import { createImageManager, registerLocalImageClient } from './client.ts'
 import { metadefRoutes } from './api/metadefs.ts'
 import { configureImageServer, imageRoutes } from './api/routes.ts'
 import { versionRoutes } from './api/versions.ts'
@@ -13,6 +13,8 @@ import { authMiddleware } from '../identity/middleware.ts'
 /** Glance v2 on :9292. */
 export function createImageService(rt: Runtime): HttpService {
   const manager = createImageManager(rt.config, rt.db)
+  // Services in this process (compute, conductor) read images in process, not over HTTP.
+  registerLocalImageClient(rt, manager)
   const server = new ApiServer({
     name: 'image',
     style: 'glance',

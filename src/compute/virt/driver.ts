@@ -37,6 +37,11 @@ export interface VirtImage {
   readonly containerFormat?: string | undefined
   readonly sizeBytes: number
   readonly properties: Readonly<Record<string, string>>
+  /** md5 hex of the data (Glance's `checksum`): a driver that copies the image checks its copy against it. */
+  readonly checksum?: string | undefined
+  /** Glance's multihash (`os_hash_algo`, `os_hash_value`), checked instead of md5 when given. */
+  readonly osHashAlgo?: string | undefined
+  readonly osHashValue?: string | undefined
 }
 
 /** One virtual NIC to plug: a Neutron port of the instance. */

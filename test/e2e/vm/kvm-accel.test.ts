@@ -28,7 +28,7 @@ import {
 } from '../../../src/compute/virt/libvirt/accel.ts'
 import { LibvirtDriver } from '../../../src/compute/virt/libvirt/driver.ts'
 import { Virsh } from '../../../src/compute/virt/libvirt/virsh.ts'
-import { copyFileSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import {
   BANNER_TIMEOUT_MS,
   consoleOnlyInstance,
@@ -105,7 +105,7 @@ describe('KVM probe and fallback on real domains', { timeout: SUITE_TIMEOUT_MS }
         uri: URI,
         virtType: 'kvm',
         instancesPath,
-        images: { download: async (_img, dest) => copyFileSync(path, dest) },
+        images: { open: async () => ({ stream: createReadStream(path), checksum: null }) },
         debCacheDir: debCacheDir(stateDir),
       })
       await driver.initHost('kvm-test-host')

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { copyFileSync, createWriteStream, existsSync, readdirSync, rmSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -101,7 +101,7 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
       uri: URI,
       virtType: 'auto',
       instancesPath,
-      images: { download: async (_img, dest) => copyFileSync(path, dest) },
+      images: { open: async () => ({ stream: createReadStream(path), checksum: null }) },
       bridgeFor: () => bridge,
     })
     await driver.initHost('test-host')
@@ -288,7 +288,7 @@ describe('libvirt driver on real domains', { timeout: SUITE_TIMEOUT_MS }, () => 
       uri: URI,
       virtType: 'qemu',
       instancesPath,
-      images: { download: async () => assert.fail('not reached') },
+      images: { open: async () => assert.fail('not reached') },
       bridgeFor: () => 'nbr-missing',
     })
     for (const c of cases) {

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_STATE_DIR } from '../../../src/common/config.ts'
@@ -371,7 +371,7 @@ export async function guestImageDriver(
     uri: 'qemu:///system',
     virtType: 'auto',
     instancesPath,
-    images: { download: async (_img, dest) => copyFileSync(path, dest) },
+    images: { open: async () => ({ stream: createReadStream(path), checksum: null }) },
   })
   await driver.initHost(host)
   return { driver, image: { id: imageId, diskFormat: 'qcow2', sizeBytes: 0, properties: {} } }

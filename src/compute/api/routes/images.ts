@@ -2,7 +2,7 @@ import type { RequestContext } from '../../../common/context.ts'
 import { Forbidden, Invalid, NotFound } from '../../../common/errors.ts'
 import { respond, type Route } from '../../../service/http.ts'
 import { GlanceClient, imageEndpointFromCatalog, type GlanceImage } from '../../glance.ts'
-import { ImageNotFound } from '../../image.ts'
+import { ImageNotFound } from '../../../objects/image.ts'
 import {
   apiRoot,
   bookmarkLink,

@@ -4,6 +4,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   renameSync,
@@ -121,6 +122,42 @@ export interface LibvirtDriverOptions {
   readonly debCacheDir?: string | undefined
 }
 
+/** Base cache folder inside instances_path (Nova's `_base`). */
+const BASE_DIR = '_base'
+
+/**
+ * The image ids the instances under `instancesPath` are built on, read from
+ * the `<nimbus:image id=…/>` of every domain XML in their folders (a rescue
+ * keeps both its own and the saved one). undefined when an instance folder
+ * has no domain XML yet (a spawn in progress): then no one can tell.
+ */
+export function imagesInUse(instancesPath: string): ReadonlySet<string> | undefined {
+  const ids = new Set<string>()
+  if (!existsSync(instancesPath)) return ids
+  for (const entry of readdirSync(instancesPath, { withFileTypes: true })) {
+    if (!entry.isDirectory() || entry.name === BASE_DIR) continue
+    const dir = join(instancesPath, entry.name)
+    const xmls = readdirSync(dir).filter((n) => n.includes('.xml'))
+    if (xmls.length === 0) return undefined
+    for (const name of xmls) {
+      for (const m of readFileSync(join(dir, name), 'utf8').matchAll(/<nimbus:image id='([^']*)'/g)) {
+        ids.add(unescapeXml(m[1]!))
+      }
+    }
+  }
+  return ids
+}
+
+/** The five XML entities domain-xml.ts escapes. */
+function unescapeXml(s: string): string {
+  return s
+    .replaceAll('&lt;', '<')
+    .replaceAll('&gt;', '>')
+    .replaceAll('&quot;', '"')
+    .replaceAll('&apos;', "'")
+    .replaceAll('&amp;', '&')
+}
+
 /** Neutron linuxbridge naming, the default when no bridgeFor is given. */
 export function defaultBridgeName(nic: VirtNic): string {
   return `${BRIDGE_PREFIX}${nic.networkId.slice(0, BRIDGE_ID_CHARS)}`
@@ -150,7 +187,9 @@ export class LibvirtDriver implements VirtDriver {
   constructor(options: LibvirtDriverOptions) {
     this.#options = options
     this.#virsh = new Virsh(options.uri)
-    this.#cache = new ImageCache(join(options.instancesPath, '_base'), options.images)
+    this.#cache = new ImageCache(join(options.instancesPath, BASE_DIR), options.images, {
+      inUse: async () => imagesInUse(options.instancesPath),
+    })
   }
 
   /** The accelerator guests get now: chosen at initHost, `qemu` for good once a guest failed under KVM. */

@@ -1,6 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
+import { Transform, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { limits } from '../../../common/limits.ts'
 import { logger } from '../../../common/log.ts'
 import { run } from '../../../guest-image/exec.ts'
@@ -12,10 +25,17 @@ const log = logger('virt.libvirt.image-cache')
 const BACKING_FORMATS = ['qcow2', 'raw'] as const
 type BackingFormat = (typeof BACKING_FORMATS)[number]
 
+/** An image's bytes as the image service sends them. */
+export interface ImageStream {
+  readonly stream: Readable
+  /** md5 hex the service sent with the data (Glance's Content-MD5), if any. */
+  readonly checksum: string | null
+}
+
 /** Where the driver gets an image's bytes (the image service); the contract leaves this to the driver. */
 export interface ImageSource {
-  /** Writes the whole image `image.id` to `path` (created or replaced). */
-  download(image: VirtImage, path: string): Promise<void>
+  /** Opens the whole image `image.id` for reading; the cache reads it to its end or destroys it. */
+  open(image: VirtImage): Promise<ImageStream>
 }
 
 export interface BaseImage {
@@ -24,57 +44,181 @@ export interface BaseImage {
   readonly virtualSizeBytes: number
 }
 
+export interface ImageCacheOptions {
+  /**
+   * Image ids the host's instances are built on: their bases are never
+   * evicted. undefined when that cannot be told (then nothing is evicted).
+   */
+  readonly inUse: () => Promise<ReadonlySet<string> | undefined>
+}
+
+/** Hash algorithms Glance's `os_hash_algo` may name that the cache can check (node's crypto names). */
+const OS_HASH_ALGOS: ReadonlySet<string> = new Set(['sha512', 'sha384', 'sha256', 'sha1', 'md5'])
+
+/** Suffix of the info file beside each base; its mtime is the base's last use. */
+const INFO_SUFFIX = '.json'
+
 /**
  * The per-host cache of base images (Nova's `_base`): each image is fetched
- * once, checked with `qemu-img info`, and shared read-only by the qcow2
+ * once from the image service, its bytes checked against the image's
+ * checksum (the multihash when the image has one, else md5) as they are
+ * written, checked with `qemu-img info`, and shared read-only by the qcow2
  * overlays of every instance booted from it. Concurrent spawns of one image
- * share one download.
+ * share one download. The cache holds at most limits.imageCacheMaxBytes:
+ * after each download the least recently used bases that no instance here
+ * is built on, and that have not been used for
+ * limits.imageCacheUnusedMinAgeMs (Nova's remove_unused_original_minimum_age),
+ * are removed until it fits (bases in use are never removed, so the cache
+ * may stay over its limit while they are).
  */
 export class ImageCache {
   readonly #dir: string
   readonly #source: ImageSource
+  readonly #inUse: ImageCacheOptions['inUse']
   readonly #inFlight = new Map<string, Promise<BaseImage>>()
+  /** Downloads started (a test and an operator see a second boot did not download again). */
+  #downloads = 0
 
-  constructor(dir: string, source: ImageSource) {
+  constructor(dir: string, source: ImageSource, options: ImageCacheOptions) {
     this.#dir = dir
     this.#source = source
+    this.#inUse = options.inUse
   }
 
   get dir(): string {
     return this.#dir
   }
 
+  /** Downloads this cache has started since it was made. */
+  get downloads(): number {
+    return this.#downloads
+  }
+
   /** The cached base of `image`, downloading it first if needed. */
   get(image: VirtImage): Promise<BaseImage> {
     const pending = this.#inFlight.get(image.id)
     if (pending) return pending
-    const p = this.#fetch(image).finally(() => this.#inFlight.delete(image.id))
+    const p = this.#getOrFetch(image).finally(() => this.#inFlight.delete(image.id))
     this.#inFlight.set(image.id, p)
     return p
   }
 
-  async #fetch(image: VirtImage): Promise<BaseImage> {
+  async #getOrFetch(image: VirtImage): Promise<BaseImage> {
     mkdirSync(this.#dir, { recursive: true, mode: 0o755 })
-    // Nova names bases by the SHA-1 of the image id: safe as a file name whatever the id holds.
-    const name = createHash('sha1').update(image.id).digest('hex')
-    const path = join(this.#dir, name)
-    const infoPath = `${path}.json`
-    if (existsSync(path) && existsSync(infoPath))
+    const path = this.#pathOf(image.id)
+    const infoPath = `${path}${INFO_SUFFIX}`
+    if (existsSync(path) && existsSync(infoPath)) {
+      const now = new Date()
+      utimesSync(infoPath, now, now)
       return JSON.parse(readFileSync(infoPath, 'utf8')) as BaseImage
+    }
+    const base = await this.#fetch(image, path)
+    writeFileSync(infoPath, JSON.stringify(base))
+    await this.#evict(image.id)
+    return base
+  }
+
+  // Nova names bases by the SHA-1 of the image id: safe as a file name whatever the id holds.
+  #pathOf(imageId: string): string {
+    return join(this.#dir, createHash('sha1').update(imageId).digest('hex'))
+  }
+
+  async #fetch(image: VirtImage, path: string): Promise<BaseImage> {
     const part = `${path}.part-${randomBytes(4).toString('hex')}`
     try {
       const started = Date.now()
-      await this.#source.download(image, part)
+      this.#downloads++
+      const data = await this.#source.open(image)
+      const check = checksumOf(image, data.checksum)
+      const hash = check ? createHash(check.algo) : undefined
+      let bytes = 0
+      await pipeline(
+        data.stream,
+        new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            bytes += chunk.length
+            hash?.update(chunk)
+            done(null, chunk)
+          },
+        }),
+        createWriteStream(part, { mode: 0o644 }),
+      )
+      if (check && hash) {
+        const got = hash.digest('hex')
+        if (got !== check.value.toLowerCase()) {
+          throw new VirtDriverError(
+            `image ${image.id}: ${check.algo} of the downloaded data is ${got}, the image service says ${check.value}`,
+            { step: 'image' },
+          )
+        }
+      } else {
+        log.warn({ image: image.id }, 'image has no checksum: its download is not verified')
+      }
       const info = await inspect(part)
       renameSync(part, path)
-      const base: BaseImage = { path, ...info }
-      writeFileSync(infoPath, JSON.stringify(base))
-      log.info({ image: image.id, path, ms: Date.now() - started, ...info }, 'base image cached')
-      return base
+      log.info({ image: image.id, path, bytes, ms: Date.now() - started, ...info }, 'base image cached')
+      return { path, ...info }
     } finally {
       rmSync(part, { force: true })
     }
   }
+
+  /** Removes unused bases, least recently used first, until the cache fits its limit. */
+  async #evict(justFetched: string): Promise<void> {
+    const entries = this.#entries()
+    let total = entries.reduce((sum, e) => sum + e.sizeBytes, 0)
+    if (total <= limits.imageCacheMaxBytes) return
+    const inUse = await this.#inUse()
+    if (!inUse) {
+      log.warn(
+        { totalBytes: total },
+        'image cache over its limit, but which bases are in use is unknown: none evicted',
+      )
+      return
+    }
+    const keep = new Set([justFetched, ...this.#inFlight.keys(), ...inUse].map((id) => this.#pathOf(id)))
+    const oldestUse = Date.now() - limits.imageCacheUnusedMinAgeMs
+    for (const e of entries.sort((a, b) => a.lastUsedMs - b.lastUsedMs)) {
+      if (total <= limits.imageCacheMaxBytes) break
+      if (keep.has(e.path) || e.lastUsedMs > oldestUse) continue
+      rmSync(`${e.path}${INFO_SUFFIX}`, { force: true })
+      rmSync(e.path, { force: true })
+      total -= e.sizeBytes
+      log.info({ path: e.path, sizeBytes: e.sizeBytes }, 'unused base image evicted')
+    }
+    if (total > limits.imageCacheMaxBytes)
+      log.warn(
+        { totalBytes: total, maxBytes: limits.imageCacheMaxBytes },
+        'image cache over its limit: every base is in use or recent',
+      )
+  }
+
+  /** Every complete base: its path, size on disk and last use. */
+  #entries(): { path: string; sizeBytes: number; lastUsedMs: number }[] {
+    const out: { path: string; sizeBytes: number; lastUsedMs: number }[] = []
+    for (const name of readdirSync(this.#dir)) {
+      if (!name.endsWith(INFO_SUFFIX)) continue
+      const path = join(this.#dir, name.slice(0, -INFO_SUFFIX.length))
+      try {
+        out.push({
+          path,
+          sizeBytes: statSync(path).size,
+          lastUsedMs: statSync(`${path}${INFO_SUFFIX}`).mtimeMs,
+        })
+      } catch {
+        // Removed meanwhile: nothing to count.
+      }
+    }
+    return out
+  }
+}
+
+/** What to check the data against: the image's multihash if the cache knows its algorithm, else md5. */
+function checksumOf(image: VirtImage, sentMd5: string | null): { algo: string; value: string } | undefined {
+  if (image.osHashAlgo && image.osHashValue && OS_HASH_ALGOS.has(image.osHashAlgo))
+    return { algo: image.osHashAlgo, value: image.osHashValue }
+  const md5 = image.checksum ?? sentMd5
+  return md5 ? { algo: 'md5', value: md5 } : undefined
 }
 
 /** Format and virtual size of an image file, refusing formats QEMU should not open as a backing file. */
