@@ -2,6 +2,8 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 import globals from 'globals'
+import serviceWalls from './eslint/service-walls.js'
+import { SERVICE_WALL_ALLOW } from './eslint/service-walls-allow.js'
 
 /** Imports a layer may not make, as in Nova: virt code never reaches the database, drivers never reach each other. */
 const layerRules = [
@@ -50,14 +52,23 @@ const layerRules = [
     },
   },
   {
-    files: ['src/common/**/*.ts', 'src/rpc/**/*.ts', 'src/db/**/*.ts'],
+    files: ['src/common/**/*.ts', 'src/rpc/**/*.ts', 'src/db/**/*.ts', 'src/objects/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              group: ['**/identity/**', '**/compute/**', '**/image/**', '**/network/**', '**/cmd/**'],
+              group: [
+                '**/identity/**',
+                '**/compute/**',
+                '**/image/**',
+                '**/network/**',
+                '**/conductor/**',
+                '**/scheduler/**',
+                '**/metadata/**',
+                '**/cmd/**',
+              ],
               message: 'the foundation may not depend on services',
             },
           ],
@@ -80,4 +91,10 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  // The service walls (docs/architecture.md): a custom rule, so it composes with the layer rules above.
+  {
+    files: ['src/**/*.ts'],
+    plugins: { nimbus: serviceWalls },
+    rules: { 'nimbus/service-walls': ['error', { allow: SERVICE_WALL_ALLOW }] },
+  },
 )
