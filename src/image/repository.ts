@@ -43,9 +43,18 @@ export interface ImageMember {
 
 type ImagesEb = ExpressionBuilder<Schema, 'images'>
 
-/** Inserts a new image with its properties and tags. A duplicate id is a Conflict. */
+/**
+ * Inserts a new image with its properties and tags. A duplicate id is a
+ * Conflict (`isDuplicate`), and so is the id of a deleted image.
+ */
 export async function insertImage(db: Database, image: Image): Promise<void> {
   await db.transaction(async (trx) => {
+    const deleted = await trx
+      .selectFrom('image_deleted_ids')
+      .select('id')
+      .where('id', '=', image.id)
+      .executeTakeFirst()
+    if (deleted) throw new Conflict(`image ${image.id} was deleted`, { dbError: 'unique_violation' })
     await trx.insertInto('images').values(toRow(image)).execute()
     await writeProperties(trx, image.id, image.properties)
     await writeTags(trx, image.id, image.tags, image.created_at)
@@ -92,10 +101,17 @@ export async function updateImage(
   })
 }
 
-/** Deletes an image and (by cascade) its properties, tags and members. False when it was not there. */
+/**
+ * Deletes an image and (by cascade) its properties, tags and members, and
+ * keeps its id so that no new image takes it. False when it was not there.
+ */
 export async function deleteImage(db: Database, id: string): Promise<boolean> {
-  const result = await db.kysely.deleteFrom('images').where('id', '=', id).executeTakeFirst()
-  return Number(result.numDeletedRows) > 0
+  return db.transaction(async (trx) => {
+    const result = await trx.deleteFrom('images').where('id', '=', id).executeTakeFirst()
+    if (Number(result.numDeletedRows) === 0) return false
+    await trx.insertInto('image_deleted_ids').values({ id, deleted_at: nowIso() }).execute()
+    return true
+  })
 }
 
 /** Adds one tag (a no-op when present). */

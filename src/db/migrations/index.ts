@@ -19,6 +19,7 @@ import * as identityTrusts from './0024-identity-trusts.ts'
 import * as identityAccessRules from './0025-identity-access-rules.ts'
 import * as identitySecurityCompliance from './0026-identity-security-compliance.ts'
 import * as serviceReports from './0027-service-reports.ts'
+import * as imageDeletedIds from './0028-image-deleted-ids.ts'
 
 /**
  * Every migration, oldest first, keyed by the name recorded in the database.
@@ -48,4 +49,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0025-identity-access-rules': identityAccessRules,
   '0026-identity-security-compliance': identitySecurityCompliance,
   '0027-service-reports': serviceReports,
+  '0028-image-deleted-ids': imageDeletedIds,
 }

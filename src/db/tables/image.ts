@@ -4,7 +4,8 @@ import type { Insertable, Selectable, Updateable } from 'kysely'
  * Glance's tables. Image ids are dashed uuids (Glance shows and accepts them
  * so); `owner` and `member_id` are Keystone project ids. Deleting an image
  * deletes its row and, by cascade, its properties, tags and members: unlike
- * Glance, no soft-deleted rows are kept.
+ * Glance, no soft-deleted rows are kept, only the deleted id
+ * (`image_deleted_ids`), so that no new image ever takes it.
  */
 export interface ImagesTable {
   id: string
@@ -97,8 +98,15 @@ export interface MetadefItemsTable {
   updated_at: string | null
 }
 
+/** Ids of deleted images: never given to a new image (OSSN-0075; Glance keeps soft-deleted rows). */
+export interface ImageDeletedIdsTable {
+  id: string
+  deleted_at: string
+}
+
 export interface ImageTables {
   images: ImagesTable
+  image_deleted_ids: ImageDeletedIdsTable
   image_properties: ImagePropertiesTable
   image_tags: ImageTagsTable
   image_members: ImageMembersTable

@@ -77,6 +77,21 @@ describe('image API: image records', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.equal((await user.request('POST', '/v2/images', { json: { id } })).status, 409)
   })
 
+  it('never gives a deleted image’s id to a new image, whoever asks (OSSN-0075, 409)', async () => {
+    const id = '0e5b7c3a-2222-4333-8444-a55566667777'
+    const pub = await admin.create({ id, name: 'public-g', visibility: 'public' })
+    assert.equal((await admin.upload(pub.id, new Uint8Array([1, 2, 3]))).status, 204)
+    assert.equal((await admin.request('DELETE', `/v2/images/${id}`)).status, 204)
+    assert.equal((await user.get(`/v2/images/${id}`)).status, 404)
+    const again = await user.request('POST', '/v2/images', {
+      json: { id, name: 'public-g', disk_format: 'raw', container_format: 'bare' },
+    })
+    assert.equal(again.status, 409, again.text)
+    assert.match(again.text, new RegExp(`Image with identifier ${id} already exists!`))
+    assert.equal((await admin.request('POST', '/v2/images', { json: { id } })).status, 409)
+    assert.equal((await user.get(`/v2/images/${id}`)).status, 404, 'no image was created')
+  })
+
   it("refuses bad create bodies with Glance's codes", async () => {
     const cases: [unknown, number, RegExp][] = [
       [{ disk_format: 'floppy' }, 400, /does not match schema 'image'/],
