@@ -14,6 +14,7 @@ import { NetworkPlugin } from '../network/plugin.ts'
 import { dataplaneAgentFor } from '../network/service.ts'
 import { settingsFrom } from '../network/settings.ts'
 import { statusCommand, type StatusOptions } from './ops.ts'
+import { explainCommand, type ExplainCommandOptions } from './explain.ts'
 import {
   ADMIN_PROJECT,
   ADMIN_USER,
@@ -233,6 +234,18 @@ export function buildProgram(): Command {
     .option('--stuck', 'servers, ports and images in a transitional state past half their deadline')
     .action(async (opts: StatusOptions, cmd: Command) => {
       process.exitCode = await statusCommand(configFrom(cmd), opts, (s) => process.stdout.write(s))
+    })
+
+  program
+    .command('explain')
+    .description(
+      "the story of a server's last action (or --request REQ_ID): who asked, the scheduler's decision, each step with its duration, the fault, the log lines; exit 1 if it failed",
+    )
+    .argument('[server]', 'server name or id')
+    .option('--request <req_id>', 'explain this request instead of the last action')
+    .option('--json', 'the same as JSON')
+    .action(async (server: string | undefined, opts: ExplainCommandOptions, cmd: Command) => {
+      process.exitCode = await explainCommand(configFrom(cmd), server, opts, (s) => process.stdout.write(s))
     })
 
   const db = program.command('db').description('database schema management')

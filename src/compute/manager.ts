@@ -672,7 +672,17 @@ function now(): string {
 
 /** Claims that do not fit and failed spawns may work on another host (Nova reschedules them). */
 function reschedulable(step: string, err: unknown): NimbusError {
-  return new BuildReschedule(`${step}: ${messageOf(err)}`)
+  return new BuildReschedule(stepFailure(step, err))
+}
+
+/**
+ * `compute_spawn (spawn:define): <driver error>`: the build step and, when
+ * the virt driver said which of its own steps failed, that one too, so the
+ * fault names where the build stopped rather than only what was said.
+ */
+function stepFailure(step: string, err: unknown): string {
+  const driverStep = err instanceof NimbusError ? err.detail.step : undefined
+  return `${step}${typeof driverStep === 'string' ? ` (${driverStep})` : ''}: ${messageOf(err)}`
 }
 
 /** Spawn failures are rescheduled, except ports never wired (Nova aborts: another host would not fix the network). */
@@ -683,7 +693,7 @@ function spawnFailure(step: string, err: unknown): NimbusError {
 }
 
 function abort(step: string, err: unknown): NimbusError {
-  return new BuildAbort(`${step}: ${messageOf(err)}`)
+  return new BuildAbort(stepFailure(step, err))
 }
 
 function abortWith(summary: string): (step: string, err: unknown) => NimbusError {

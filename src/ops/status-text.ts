@@ -14,6 +14,13 @@ function versionOf(n: number): string {
   return `${Math.floor(n / 1_000_000)}.${Math.floor(n / 1000) % 1000}.${n % 1000}`
 }
 
+/** The libvirt driver's `nimbus:accelerator` (virt_type, reason, ...) in one phrase. */
+function acceleratorText(a: unknown): string {
+  const v = (a ?? {}) as { virt_type?: string; reason?: string; cpu_mode?: string }
+  if (!v.virt_type) return `accelerator ${JSON.stringify(a)}`
+  return `accelerator ${v.virt_type}${v.cpu_mode ? ` (cpu ${v.cpu_mode})` : ''}${v.reason ? `: ${v.reason}` : ''}`
+}
+
 /** The `nimbus status` text: the services table, then database, broker, hypervisors, data plane, problems. */
 export function statusText(report: StatusReport, colours: boolean): string {
   const { paint } = painter(colours)
@@ -56,7 +63,7 @@ export function statusText(report: StatusReport, colours: boolean): string {
     }`,
   )
   for (const h of report.hypervisors) {
-    const accel = h.accelerator === undefined ? '' : `, accelerator ${JSON.stringify(h.accelerator)}`
+    const accel = h.accelerator === undefined ? '' : `, ${acceleratorText(h.accelerator)}`
     out.push(`hypervisor ${h.host}: ${h.hypervisorType} ${versionOf(h.hypervisorVersion)}${accel}`)
   }
   const d = report.dataplane

@@ -137,6 +137,26 @@ export class ApiServer {
       reply.header(REQUEST_ID_HEADER, req.id)
       if (this.#opts.style === 'nova') reply.header(COMPUTE_REQUEST_ID_HEADER, req.id)
     })
+    // Nova's API logs each request at INFO; here the changing ones (polling GETs would drown
+    // them), with who and which microversion, so `nimbus explain` can show how an action came in.
+    app.addHook('onResponse', async (req, reply) => {
+      if (req.method === 'GET' || req.method === 'HEAD' || req.url === HEALTH_PATH) return
+      const ctx = req.nimbusCtx
+      const version = req.headers['openstack-api-version'] ?? req.headers['x-openstack-nova-api-version']
+      this.#log.info(
+        {
+          request_id: req.id,
+          user_id: ctx?.userId,
+          project_id: ctx?.projectId,
+          method: req.method,
+          path: req.url.split('?')[0],
+          status: reply.statusCode,
+          ...(version ? { microversion: String(version) } : {}),
+          elapsed_ms: Math.round(reply.elapsedTime),
+        },
+        'request handled',
+      )
+    })
     app.setErrorHandler((err, req, reply) => this.#sendError(err, req, reply))
     app.setNotFoundHandler((req, reply) => {
       const path = req.url.split('?')[0] ?? '/'

@@ -174,7 +174,7 @@ describe('compute: scheduling, claims and failures', () => {
       })
       const server = await admin.waitStatus(id, ['BUILD'], '2.3')
       assert.equal(server.status, 'ERROR')
-      assert.match(server.fault.message, /compute_spawn: disk full on fake host/)
+      assert.match(server.fault.message, /compute_spawn \(spawn:define\): disk full on fake host/)
       assert.equal(server['OS-EXT-SRV-ATTR:host'], null, 'the scheduler allocation is released')
       assert.equal(await allocationCount(cloud, id), 0, 'fixed IPs are released')
       for (const h of hosts) {

@@ -14,6 +14,7 @@ import { instanceForCaller, type ApiDeps } from '../deps.ts'
 import { derive, singleParam, nonNegativeInteger } from '../schemas/types.ts'
 import { parseIsoTime, validateQuery, type Schema } from '../validation.ts'
 import { hostId } from '../views/servers.ts'
+import { explainAction } from '../../../ops/explain.ts'
 
 /** os-instance-actions: each request on a server and, for show, its steps (the build timeline). */
 export function instanceActionRoutes(deps: ApiDeps): Route[] {
@@ -105,6 +106,10 @@ async function showInstanceAction(deps: ApiDeps, req: ComputeRequest) {
   const instance = await instanceForCaller(deps, ctx, req.params.server_id!, mv.atLeast('2.21'))
   const target = { project_id: instance.projectId }
   deps.policy.authorize(ctx, 'os_compute_api:os-instance-actions:show', target)
+  // Nimbus extension (`?explain=true`): the same story `nimbus explain` prints, from the same
+  // events, plus this process's log lines of the request. Admin only, as event tracebacks and hosts are.
+  const explain = wantsExplanation(req)
+  if (explain) deps.policy.authorize(ctx, 'os_compute_api:os-instance-actions:events', target)
   const requestId = req.params.request_id!
   const action = await getAction(deps.db.kysely, instance.uuid, requestId)
   if (!action) throw new NotFound(`Action ${requestId} not found`)
@@ -120,7 +125,20 @@ async function showInstanceAction(deps: ApiDeps, req: ComputeRequest) {
   }
   const projectId = action.projectId ?? instance.projectId
   view.events = (await listEvents(deps.db.kysely, action.id)).map((e) => eventView(e, projectId, show))
+  if (explain)
+    view[EXPLANATION_KEY] = await explainAction(deps.db.kysely, instance.uuid, { requestId, withRing: true })
   return { instanceAction: view }
+}
+
+/** Where the extension puts the explanation; Nova clients ignore unknown keys, Tempest never asks for it. */
+export const EXPLANATION_KEY = 'nimbus:explanation'
+
+function wantsExplanation(req: ComputeRequest): boolean {
+  const value = last(req.query, 'explain')
+  if (value === undefined) return false
+  if (['true', '1', 'yes'].includes(value.toLowerCase())) return true
+  if (['false', '0', 'no'].includes(value.toLowerCase())) return false
+  throw new Invalid(`Invalid value '${value}' for explain: use true or false.`)
 }
 
 function eventView(
