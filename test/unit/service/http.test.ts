@@ -1,11 +1,14 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { EventEmitter, once } from 'node:events'
 import { ApiServer, respond, type Route } from '../../../src/service/http.ts'
 import { Conflict, NotFound, Unauthorized } from '../../../src/common/errors.ts'
 import { currentContext } from '../../../src/common/context.ts'
 import type { FaultStyle } from '../../../src/service/faults.ts'
 
 const SLOW_HANDLER_MS = 200
+/** Fires when the /slow handler has started, i.e. the request is in flight. */
+const slowStarted = new EventEmitter()
 
 function routes(): Route[] {
   return [
@@ -66,6 +69,7 @@ function routes(): Route[] {
       path: '/slow',
       auth: false,
       handler: async () => {
+        slowStarted.emit('started')
         await new Promise((r) => setTimeout(r, SLOW_HANDLER_MS))
         return { slow: true }
       },
@@ -249,8 +253,11 @@ describe('ApiServer error styles', () => {
 describe('ApiServer shutdown', () => {
   it('lets an in-flight request finish, then refuses new connections', async () => {
     const { server, base } = await start('nova')
+    // Close only once the handler runs: a fixed sleep let a loaded machine close the
+    // server before the request had arrived (503 while closing, not the in-flight case).
+    const started = once(slowStarted, 'started')
     const inflight = fetch(`${base}/slow`)
-    await new Promise((r) => setTimeout(r, SLOW_HANDLER_MS / 4))
+    await started
     const closing = server.close()
     const res = await inflight
     assert.equal(res.status, 200)
