@@ -81,8 +81,11 @@ const MAX_ADDRESS_PAIRS = 10
 /** Neutron's IPV4_MIN_MTU and IPV6_MIN_MTU: no network is smaller, none with an IPv6 subnet below 1280. */
 const IPV4_MIN_MTU = 68
 const IPV6_MIN_MTU = 1280
-/** Attempts to pick a free address when another request takes the same one meanwhile. */
-const IP_ALLOCATION_ATTEMPTS = 5
+/**
+ * Attempts to pick a free address when other requests take the same one
+ * meanwhile (a burst of builds on one network: each conflict skips one more).
+ */
+const IP_ALLOCATION_ATTEMPTS = 32
 
 /** Called after every change that the data plane may have to apply. */
 export type ChangeListener = (what: {
@@ -883,8 +886,12 @@ export class CorePlugin {
     subnet: Doc,
     portId: string,
   ): Promise<FixedIp | undefined> {
+    // Addresses another request took meanwhile: skipped on the next attempts
+    // even if its transaction has not committed yet, so every attempt moves on.
+    const taken = new Set<string>()
     for (let attempt = 0; attempt < IP_ALLOCATION_ATTEMPTS; attempt++) {
       const used = new Set((await store.allocations({ network_id: networkId })).map((a) => a.ip_address))
+      for (const ip of taken) used.add(ip)
       if (subnet.gateway_ip) used.add(subnet.gateway_ip as string)
       const ip = firstFree(subnet.allocation_pools as Pool[], used, subnet.ip_version as 4 | 6)
       if (!ip) return undefined
@@ -893,6 +900,7 @@ export class CorePlugin {
         return { subnet_id: subnet.id, ip_address: ip }
       } catch (err) {
         if (!(err instanceof Conflict)) throw err
+        taken.add(ip)
       }
     }
     return undefined

@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely'
+import { Conflict } from '../common/errors.ts'
 import type { Database, Schema } from '../db/index.ts'
 import { fromJsonText, nowIso, toJsonText } from '../db/values.ts'
 
@@ -109,9 +110,24 @@ export class Store {
     return (await q.execute()) as IpAllocation[]
   }
 
-  /** Records an allocation; a Conflict (unique violation) if the address is taken. */
+  /**
+   * Records an allocation; a Conflict (unique violation) if the address is
+   * taken. The insert skips a taken address (`on conflict do nothing`)
+   * rather than failing: on PostgreSQL a failed statement aborts the
+   * transaction, so a caller that moves on to the next free address (two
+   * ports allocating on one network at once) could not go on in it.
+   */
   async allocate(a: IpAllocation): Promise<void> {
-    await this.#q.insertInto('ip_allocations').values(a).execute()
+    const result = await this.#q
+      .insertInto('ip_allocations')
+      .values(a)
+      .onConflict((oc) => oc.columns(['network_id', 'ip_address']).doNothing())
+      .executeTakeFirst()
+    if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0) {
+      throw new Conflict(`duplicate entry (ip_allocations: ${a.network_id} ${a.ip_address} already exists)`, {
+        dbError: 'unique_violation',
+      })
+    }
   }
 
   async releaseAllocations(portId: string, keep: readonly string[] = []): Promise<void> {
