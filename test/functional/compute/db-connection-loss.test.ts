@@ -438,6 +438,48 @@ describe('a lost PostgreSQL connection in distributed mode (issue #24)', { timeo
     }
     assert.equal(afterFinal.get(afterOutage[0]!)?.status, 'ACTIVE', 'a create after the outage goes ACTIVE')
   })
+
+  it('nimbus serve started before its database waits for it, says so, then serves', async () => {
+    await pgServer!.stop()
+    const logFile = join(dir, 'late-scheduler.log')
+    const out = createWriteStream(logFile)
+    const child = spawn(process.execPath, [NIMBUS, 'serve', 'scheduler'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    process.once('exit', () => child.kill('SIGKILL'))
+    child.stdout!.pipe(out)
+    child.stderr!.pipe(out)
+    let exit: number | null | undefined
+    child.once('exit', (code) => {
+      exit = code
+    })
+    const logged = async (text: string) => {
+      const deadline = Date.now() + START_TIMEOUT_MS
+      for (;;) {
+        const log = (() => {
+          try {
+            return readFileSync(logFile, 'utf8')
+          } catch {
+            return ''
+          }
+        })()
+        if (log.includes(text)) return
+        if (exit !== undefined) throw new Error(`nimbus serve exited with ${exit} before '${text}':\n${log}`)
+        if (Date.now() > deadline) throw new Error(`no '${text}' in:\n${log}`)
+        await sleep(POLL_INTERVAL_MS)
+      }
+    }
+    try {
+      await logged('waiting for the database')
+      await pgServer!.start()
+      await logged('service started')
+      assert.equal(exit, undefined, 'still running')
+    } finally {
+      await stopProcess(child)
+      if (pgServer) await pgServer.start()
+    }
+  })
 })
 
 function newCounts(): Counts {
