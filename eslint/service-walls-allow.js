@@ -54,6 +54,7 @@ export const SERVICE_WALL_ALLOW = [
 
   { from: 'conductor', to: 'compute/db/actions.ts', why: COMPUTE_DB },
   { from: 'conductor', to: 'compute/db/compute-nodes.ts', why: COMPUTE_DB },
+  { from: 'conductor', to: 'compute/db/info-caches.ts', why: COMPUTE_DB },
   { from: 'conductor', to: 'compute/db/instances.ts', why: COMPUTE_DB },
   { from: 'conductor', to: 'compute/db/migrations.ts', why: COMPUTE_DB },
   {
@@ -79,12 +80,6 @@ export const SERVICE_WALL_ALLOW = [
   { from: 'metadata', to: 'compute/password.ts', why: 'instance password shape; moves to src/objects/' },
   { from: 'metadata', to: 'network/store.ts', why: "ports read from network's tables; a network query API" },
 
-  {
-    from: 'network',
-    to: 'compute/db/info-caches.ts',
-    why: "network writes compute's info cache; compute will",
-  },
-  { from: 'network', to: 'compute/db/instances.ts', why: COMPUTE_DB },
   { from: 'network', to: 'compute/objects.ts', why: COMPUTE_SHAPES },
   { from: 'network', to: 'metadata/signature.ts', why: 'metadata proxy signing; a shared helper' },
 

@@ -16,10 +16,12 @@ import { recordBuildResult, upsertComputeNode } from '../compute/db/compute-node
 import {
   buildsOlderThan,
   getInstance,
+  instancesByUuids,
   instancesOnHost,
   markInstanceDeleted,
   updateInstance,
 } from '../compute/db/instances.ts'
+import { networkInfoOf, saveNetworkInfo, setInstanceSecurityGroups } from '../compute/db/info-caches.ts'
 import type { NetworkRpcApi } from '../network/rpcapi.ts'
 import type { ImageClient } from '../image/client.ts'
 import type { ImageMeta } from '../objects/image.ts'
@@ -37,6 +39,8 @@ import type {
   EventArgs,
   EventFinishArgs,
   FaultArgs,
+  InfoCacheUpdateArgs,
+  InstanceProject,
   InstanceUpdateArgs,
   ServiceRef,
   StepArgs,
@@ -98,6 +102,14 @@ export class ConductorManager {
       action_finish: (ctx, a: { instanceUuid: string }) =>
         finishAction(this.#d.db.kysely, a.instanceUuid, ctx.requestId),
       instance_fault_create: (ctx, a: FaultArgs) => addFault(this.#d.db.kysely, a),
+      instance_info_cache_get: async (ctx, a: { instanceUuid: string }) =>
+        (await networkInfoOf(this.#d.db.kysely, [a.instanceUuid])).get(a.instanceUuid) ?? [],
+      instance_info_cache_update: (ctx, a: InfoCacheUpdateArgs) => this.infoCacheUpdate(a),
+      instance_projects: async (ctx, a: { uuids: readonly string[] }): Promise<InstanceProject[]> =>
+        (await instancesByUuids(this.#d.db.kysely, a.uuids)).map((i) => ({
+          uuid: i.uuid,
+          projectId: i.projectId,
+        })),
       compute_node_update: (ctx, a: { report: ComputeNodeReport }) => this.computeNodeUpdate(a.report),
       record_build_result: (ctx, a: BuildResultArgs) =>
         recordBuildResult(this.#d.db.kysely, a.host, a.node, a.failed),
@@ -238,6 +250,14 @@ export class ConductorManager {
   }
 
   // ---- object proxy ----
+
+  /** The network service's findings about one instance, into compute's own tables (one transaction). */
+  async infoCacheUpdate(a: InfoCacheUpdateArgs): Promise<void> {
+    await this.#d.db.kysely.transaction().execute(async (tx) => {
+      await saveNetworkInfo(tx, a.instanceUuid, a.networkInfo)
+      if (a.securityGroups) await setInstanceSecurityGroups(tx, a.instanceUuid, a.securityGroups)
+    })
+  }
 
   instanceUpdate(a: InstanceUpdateArgs): Promise<Instance> {
     return updateInstance(this.#d.db.kysely, a.uuid, a.updates, {

@@ -1,6 +1,13 @@
 import type { RequestContext } from '../common/context.ts'
 import type { ImageMeta } from '../objects/image.ts'
-import type { ComputeNodeReport, EventOp, FixedIp, Instance, InstanceUpdates } from '../compute/objects.ts'
+import type {
+  ComputeNodeReport,
+  EventOp,
+  FixedIp,
+  Instance,
+  InstanceUpdates,
+  VifInfo,
+} from '../compute/objects.ts'
 import { RpcClient, type Transport } from '../rpc/index.ts'
 
 /** The conductor's RPC topic (one shared queue: any conductor takes the work). */
@@ -16,6 +23,20 @@ export interface PlacementHints {
   /** 2.74 `host` / `hypervisor_hostname` (admin): the filters still run. */
   readonly requestedHost?: string | undefined
   readonly requestedNode?: string | undefined
+}
+
+/** `instance_info_cache_update`: what the network service found for one instance. */
+export interface InfoCacheUpdateArgs {
+  readonly instanceUuid: string
+  readonly networkInfo: readonly VifInfo[]
+  /** The names of its ports' security groups; undefined leaves them as they are. */
+  readonly securityGroups?: readonly string[] | undefined
+}
+
+/** An instance and its project. */
+export interface InstanceProject {
+  readonly uuid: string
+  readonly projectId: string
 }
 
 /** What `build_instances` needs: the instances were recorded by the API, in BUILD/scheduling. */
@@ -184,6 +205,28 @@ export class ConductorRpcApi {
   /** call: records why an instance failed (its `fault`). */
   instanceFaultCreate(ctx: RequestContext, args: FaultArgs): Promise<void> {
     return this.#client.call<void>(ctx, 'instance_fault_create', args)
+  }
+
+  // ---- the instance network info cache, for the network service (all calls) ----
+
+  /** call: an instance's cached network info (Nova's instance_info_caches); empty without one. */
+  infoCacheGet(ctx: RequestContext, instanceUuid: string): Promise<VifInfo[]> {
+    return this.#client.call<VifInfo[]>(ctx, 'instance_info_cache_get', { instanceUuid })
+  }
+
+  /**
+   * call: replaces an instance's network info with what the network service
+   * found, and its `security_groups` with its ports' groups when given. The
+   * network service answers the caller only after this: a server never
+   * shows addresses older than its ports.
+   */
+  infoCacheUpdate(ctx: RequestContext, args: InfoCacheUpdateArgs): Promise<void> {
+    return this.#client.call<void>(ctx, 'instance_info_cache_update', args)
+  }
+
+  /** call: the project of each live instance of `uuids` (a port's device id is whatever its owner wrote). */
+  instanceProjects(ctx: RequestContext, uuids: readonly string[]): Promise<InstanceProject[]> {
+    return this.#client.call<InstanceProject[]>(ctx, 'instance_projects', { uuids })
   }
 
   /** call: the resource tracker's report of one node. */

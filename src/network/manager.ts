@@ -1,8 +1,7 @@
 import type { RequestContext } from '../common/context.ts'
 import { logger } from '../common/log.ts'
-import { networkInfoOf, saveNetworkInfo, setInstanceSecurityGroups } from '../compute/db/info-caches.ts'
-import { instancesByUuids } from '../compute/db/instances.ts'
-import type { Database } from '../db/index.ts'
+import { adminContext } from '../common/context.ts'
+import type { ConductorRpcApi } from '../conductor/rpcapi.ts'
 import { RpcServer, type Transport } from '../rpc/index.ts'
 import type { InstanceRef, Vif } from './api.ts'
 import type { NetworkPlugin } from './plugin.ts'
@@ -18,21 +17,28 @@ import {
 const log = logger('network.manager')
 
 /**
+ * Compute's instance network info cache (Nova's instance_info_caches), as
+ * the network service may reach it: through the conductor, which owns
+ * compute's tables. The network service never opens them.
+ */
+export type InfoCaches = Pick<ConductorRpcApi, 'infoCacheGet' | 'infoCacheUpdate' | 'instanceProjects'>
+
+/**
  * The network service's RPC side for compute (Nova's network API as a
  * service): allocates and releases instances' Neutron ports through the
- * plugin's `NetworkApi`, and keeps each instance's network info cache
- * (Nova's instance_info_caches) in step: written on every allocation,
- * attach and detach, and when a floating IP of one of its ports changes.
- * Any network service process may serve the `network` topic: all state is
- * in the database.
+ * plugin's `NetworkApi`, and tells compute what it found, so the
+ * conductor keeps each instance's network info cache in step: on every
+ * allocation, attach and detach, and when a floating IP of one of its
+ * ports changes (Neutron's network-changed). Any network service process
+ * may serve the `network` topic: its state is in its own tables.
  */
 export class NetworkManager {
-  readonly #db: Database
   readonly #plugin: NetworkPlugin
+  readonly #caches: InfoCaches
 
-  constructor(db: Database, plugin: NetworkPlugin) {
-    this.#db = db
+  constructor(plugin: NetworkPlugin, caches: InfoCaches) {
     this.#plugin = plugin
+    this.#caches = caches
   }
 
   endpoints(): Record<string, (ctx: RequestContext, args: any) => Promise<unknown>> {
@@ -51,7 +57,7 @@ export class NetworkManager {
     // which a rebuild or a move must find, rebound to its new host.
     const instance = { uuid: args.instanceUuid, projectId: args.projectId }
     if (args.requestedNetworks === 'none' && !(await this.#plugin.api.hasPorts(instance))) return []
-    const previous = await this.#cached(args.instanceUuid)
+    const previous = await this.#caches.infoCacheGet(ctx, args.instanceUuid)
     const preserved = [...portIdsOf(args.requestedNetworks), ...preservedOf(previous)]
     const vifs = await this.#plugin.api.allocateForInstance(
       ctx,
@@ -65,8 +71,11 @@ export class NetworkManager {
       },
       preserved,
     )
-    await saveNetworkInfo(this.#db.kysely, args.instanceUuid, withTags(vifs, args.requestedNetworks))
-    if (vifs.length) await this.#recordGroups(instance)
+    await this.#caches.infoCacheUpdate(ctx, {
+      instanceUuid: args.instanceUuid,
+      networkInfo: withTags(vifs, args.requestedNetworks),
+      securityGroups: vifs.length ? await this.#groupNames(instance) : undefined,
+    })
     log.debug(
       { instance: args.instanceUuid, ports: vifs.map((v) => v.portId), host: args.host },
       'ports allocated',
@@ -89,10 +98,10 @@ export class NetworkManager {
     // One indexed read when there is nothing to release (every delete of a server without ports).
     const instance = { uuid: args.instanceUuid, projectId: args.projectId }
     if (!(await this.#plugin.api.hasPorts(instance))) return
-    const previous = await this.#cached(args.instanceUuid)
+    const previous = await this.#caches.infoCacheGet(ctx, args.instanceUuid)
     const preserve = [...(args.preserve ?? []), ...preservedOf(previous)]
     const released = await this.#plugin.api.deallocateForInstance(ctx, instance, preserve)
-    await saveNetworkInfo(this.#db.kysely, args.instanceUuid, [])
+    await this.#caches.infoCacheUpdate(ctx, { instanceUuid: args.instanceUuid, networkInfo: [] })
     log.debug({ instance: args.instanceUuid, released }, 'ports released')
   }
 
@@ -105,26 +114,28 @@ export class NetworkManager {
       availabilityZone: args.availabilityZone ?? undefined,
       nic: args.nic,
     })
-    await this.refresh({ uuid: args.instanceUuid, projectId: args.projectId }, [vif])
+    await this.refresh(ctx, { uuid: args.instanceUuid, projectId: args.projectId }, [vif])
     return vif
   }
 
   /** Releases one port of an instance (interface detach); the cache loses it. */
   async deallocatePortForInstance(ctx: RequestContext, args: DeallocatePortArgs): Promise<void> {
-    void ctx
-    const previous = await this.#cached(args.instanceUuid)
+    const previous = await this.#caches.infoCacheGet(ctx, args.instanceUuid)
     const preserve = previous.find((v) => v.portId === args.portId)?.preserveOnDelete ?? false
     const instance = { uuid: args.instanceUuid, projectId: args.projectId }
     await this.#plugin.api.deallocatePortForInstance(instance, args.portId, preserve)
-    await this.refresh(instance)
+    await this.refresh(ctx, instance)
   }
 
   /** Rebuilds an instance's cache from Neutron (after a floating IP change, attach, detach). */
-  async refresh(instance: InstanceRef, extra: readonly Vif[] = []): Promise<Vif[]> {
-    const previous = [...(await this.#cached(instance.uuid)), ...extra]
+  async refresh(ctx: RequestContext, instance: InstanceRef, extra: readonly Vif[] = []): Promise<Vif[]> {
+    const previous = [...(await this.#caches.infoCacheGet(ctx, instance.uuid)), ...extra]
     const vifs = await this.#plugin.api.networkInfo(instance, previous)
-    await saveNetworkInfo(this.#db.kysely, instance.uuid, vifs)
-    if (vifs.length) await this.#recordGroups(instance)
+    await this.#caches.infoCacheUpdate(ctx, {
+      instanceUuid: instance.uuid,
+      networkInfo: vifs,
+      securityGroups: vifs.length ? await this.#groupNames(instance) : undefined,
+    })
     return vifs
   }
 
@@ -133,13 +144,9 @@ export class NetworkManager {
    * them from Neutron: none on a network without port security, the new
    * ones after a port update.
    */
-  async #recordGroups(instance: InstanceRef): Promise<void> {
+  async #groupNames(instance: InstanceRef): Promise<string[]> {
     const groups = await this.#plugin.api.instanceSecurityGroups(instance)
-    await setInstanceSecurityGroups(
-      this.#db.kysely,
-      instance.uuid,
-      groups.map((g) => g.name as string),
-    )
+    return groups.map((g) => g.name as string)
   }
 
   /**
@@ -149,13 +156,11 @@ export class NetworkManager {
    */
   async portsChanged(portIds: readonly string[]): Promise<void> {
     const uuids = await this.#plugin.api.instancesOfPorts(portIds)
-    for (const instance of await instancesByUuids(this.#db.kysely, uuids)) {
-      await this.refresh({ uuid: instance.uuid, projectId: instance.projectId })
+    if (uuids.length === 0) return
+    const ctx = adminContext()
+    for (const instance of await this.#caches.instanceProjects(ctx, uuids)) {
+      await this.refresh(ctx, instance)
     }
-  }
-
-  async #cached(instanceUuid: string): Promise<Vif[]> {
-    return (await networkInfoOf(this.#db.kysely, [instanceUuid])).get(instanceUuid) ?? []
   }
 }
 

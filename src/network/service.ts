@@ -17,6 +17,7 @@ import { NetworkPlugin } from './plugin.ts'
 import { hostAgents } from './agents.ts'
 import { settingsFrom } from './settings.ts'
 import { authMiddleware } from '../identity/middleware.ts'
+import { ConductorRpcApi } from '../conductor/rpcapi.ts'
 import { logger } from '../common/log.ts'
 import type { RpcServer } from '../rpc/index.ts'
 
@@ -166,7 +167,8 @@ export function createNetworkService(rt: Runtime): NetworkService {
   const agent = net.dataplane ? dataplaneAgentFor(rt.config, plugin) : undefined
   plugin.agents.reportAs(rt.config.host, hostAgents(net))
   const notifier = new AgentNotifier(rt.transport, rt.config.host, agent)
-  const manager = new NetworkManager(rt.db, plugin)
+  // The info caches are compute's: the network service reaches them through the conductor's door.
+  const manager = new NetworkManager(plugin, new ConductorRpcApi(rt.transport))
   const rpc = networkRpcServer(rt.transport, rt.config.host, manager)
   return new NetworkService(rt.config, server, plugin, agent, notifier, manager, rpc, rt.options)
 }
