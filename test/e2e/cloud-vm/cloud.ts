@@ -34,6 +34,9 @@ export const EXT = { cidr: '203.0.113.0/24', gateway: '203.0.113.1' } as const
 const execFileAsync = promisify(execFile)
 
 export class VmCloud {
+  /** `extraConfig`: options on top of the VM cloud's (e.g. `libvirt.virt_type`). */
+  constructor(private readonly extraConfig: Readonly<Record<string, string>> = {}) {}
+
   readonly topo = new RootTopology()
   readonly instancesPath = `/var/lib/nimbus/test-cloud-vm-${process.pid}`
   readonly keysDir = tempDir('nimbus-cloud-vm-keys-')
@@ -57,6 +60,7 @@ export class VmCloud {
         'network.dataplane': 'true',
         'network.nft_table': NFT_TABLE,
         'metadata.metadata_proxy_shared_secret': SECRET,
+        ...this.extraConfig,
       },
     })
     // The metadata service listens on a free port in tests: point the relay at it.

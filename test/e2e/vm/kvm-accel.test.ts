@@ -12,7 +12,7 @@
  *   same spawn succeeds under TCG: the guest boots to its banner.
  */
 import assert from 'node:assert/strict'
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../../src/guest-image/exec.ts'
@@ -34,17 +34,14 @@ import {
   consoleOnlyInstance,
   guestImage,
   IMAGE_BUILD_TIMEOUT_MS,
+  simulateKvmEmulationFailure,
   waitFor,
 } from './support.ts'
 
 const URI = 'qemu:///system'
 /** The probe guest under TCG on a loaded 2-core host: about 5-15 s to its /init; generous. */
 const TCG_PROBE_TIMEOUT_MS = 120_000
-/** How often the simulated KVM failure looks for the guest's domain. */
-const SABOTEUR_POLL_MS = 50
 const SUITE_TIMEOUT_MS = IMAGE_BUILD_TIMEOUT_MS + 10 * 60_000
-/** What QEMU writes to the domain's log when KVM cannot emulate an instruction (the 2026-12-07 host). */
-const EMULATION_FAILURE = 'KVM internal error. Suberror: 1\nemulation failure\n'
 
 const stateDir = process.env.NIMBUS_DEFAULT__STATE_DIR ?? DEFAULT_STATE_DIR
 
@@ -122,7 +119,7 @@ describe('KVM probe and fallback on real domains', { timeout: SUITE_TIMEOUT_MS }
       assert.equal(driver.virtType, 'kvm', 'forced to KVM to begin with')
       const inst = consoleOnlyInstance('vm-kvm-fallback')
       const domain = driver.domainName(inst.uuid)
-      sabotage = simulateEmulationFailure(domain)
+      sabotage = simulateKvmEmulationFailure((name) => name === domain)
       const started = Date.now()
       await driver.spawn({ instance: inst, image, nics: [], configDrive: false })
       const how = await sabotage.stop()
@@ -158,39 +155,3 @@ describe('KVM probe and fallback on real domains', { timeout: SUITE_TIMEOUT_MS }
     })
   })
 })
-
-/**
- * Watches for `domain`; if it comes up running under KVM, does to it what a
- * KVM emulation failure does: QEMU stops the guest (libvirt: "paused
- * (unknown)") and writes the error to the domain's QEMU log. On a host
- * whose QEMU cannot start under KVM at all, it never acts: the failure
- * there is real. `stop` says which happened.
- */
-function simulateEmulationFailure(domain: string): { stop: () => Promise<string> } {
-  let done = false
-  let acted = false
-  const loop = (async () => {
-    while (!done) {
-      const r = await run(['virsh', '-c', URI, 'domstate', domain], { timeoutMs: 30_000, okCodes: [0, 1] })
-      if (r.code === 0 && r.stdout.trim() === 'running') {
-        const xml = (await run(['virsh', '-c', URI, 'dumpxml', domain], { timeoutMs: 30_000 })).stdout
-        if (xml.includes("<domain type='kvm'")) {
-          await run(['virsh', '-c', URI, 'qemu-monitor-command', '--hmp', domain, 'stop'], {
-            timeoutMs: 30_000,
-          })
-          appendFileSync(join(QEMU_LOG_DIR, `${domain}.log`), EMULATION_FAILURE)
-          acted = true
-        }
-        return
-      }
-      await new Promise((r) => setTimeout(r, SABOTEUR_POLL_MS))
-    }
-  })()
-  return {
-    stop: async () => {
-      done = true
-      await loop
-      return acted ? 'simulated (KVM started the guest here)' : 'real (QEMU refused the guest under KVM here)'
-    },
-  }
-}

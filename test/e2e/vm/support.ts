@@ -6,7 +6,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  createReadStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_STATE_DIR } from '../../../src/common/config.ts'
@@ -375,4 +383,51 @@ export async function guestImageDriver(
   })
   await driver.initHost(host)
   return { driver, image: { id: imageId, diskFormat: 'qcow2', sizeBytes: 0, properties: {} } }
+}
+
+/** How often the simulated KVM failure looks for the guest's domain. */
+const SABOTEUR_POLL_MS = 50
+/** What QEMU writes to a domain's log when KVM cannot emulate an instruction (the 2026-12-07 host). */
+const EMULATION_FAILURE_LOG = 'KVM internal error. Suberror: 1\nemulation failure\n'
+
+/**
+ * Watches for the first running domain that `match`es; if it runs under
+ * KVM, does to it what a KVM emulation failure does: QEMU stops the guest
+ * (libvirt then shows "paused (unknown)") and its error is in the domain's
+ * QEMU log. On a host whose QEMU cannot start a guest under KVM at all, it
+ * never acts: the failure there is real. `stop` says which happened.
+ */
+export function simulateKvmEmulationFailure(match: (domain: string, xml: string) => boolean): {
+  stop: () => Promise<string>
+} {
+  const uri = 'qemu:///system'
+  const virsh = (args: readonly string[]) =>
+    run(['virsh', '-q', '-c', uri, ...args], { timeoutMs: COMMAND_TIMEOUT_MS, okCodes: [0, 1] })
+  let done = false
+  let acted = false
+  const loop = (async () => {
+    while (!done) {
+      for (const name of (await virsh(['list', '--name'])).stdout.split('\n').map((l) => l.trim())) {
+        if (!name) continue
+        const xml = (await virsh(['dumpxml', name])).stdout
+        if (!match(name, xml)) continue
+        if (xml.includes("<domain type='kvm'")) {
+          // Held paused for its ports (spawn's vif wait): it must be running, as a failing guest is.
+          if ((await virsh(['domstate', name])).stdout.trim() !== 'running') continue
+          await virsh(['qemu-monitor-command', '--hmp', name, 'stop'])
+          appendFileSync(join('/var/log/libvirt/qemu', `${name}.log`), EMULATION_FAILURE_LOG)
+          acted = true
+        }
+        return
+      }
+      await new Promise((r) => setTimeout(r, SABOTEUR_POLL_MS))
+    }
+  })()
+  return {
+    stop: async () => {
+      done = true
+      await loop
+      return acted ? 'simulated (KVM started the guest here)' : 'real (QEMU refused the guest under KVM here)'
+    },
+  }
 }
