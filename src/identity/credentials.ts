@@ -361,7 +361,7 @@ export class ApplicationCredentialManager {
     const accessRules = await this.#resolveAccessRules(input.userId, input.accessRules ?? [])
     await orConflict(
       () =>
-        this.#db.kysely.transaction().execute(async (tx) => {
+        this.#db.transaction(async (tx) => {
           await tx.insertInto('application_credentials').values(row).execute()
           for (const rule of accessRules) {
             if (rule.isNew) {

@@ -222,7 +222,7 @@ export class DomainConfigManager {
   }
 
   async #upsert(domainId: string, config: DomainConfig): Promise<void> {
-    await this.#db.kysely.transaction().execute(async (tx) => {
+    await this.#db.transaction(async (tx) => {
       for (const [group, options] of Object.entries(config)) {
         for (const [option, value] of Object.entries(options)) {
           await tx

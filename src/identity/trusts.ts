@@ -123,7 +123,7 @@ export class TrustManager {
     }
 
     const id = newKeystoneId()
-    await this.#db.kysely.transaction().execute(async (tx) => {
+    await this.#db.transaction(async (tx) => {
       await tx
         .insertInto('trusts')
         .values({
