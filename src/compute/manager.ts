@@ -214,6 +214,7 @@ export class ComputeManager {
       updates: { taskState: TaskState.SPAWNING, rootDeviceName: ROOT_DEVICE_NAME },
       expectedTaskState: [TaskState.BLOCK_DEVICE_MAPPING],
     })
+    const driverSteps: { step: string; elapsedMs: number }[] = []
     await build.run(spawnFailure, async () => {
       await this.#d.driver.spawn({
         instance: virtInstance(instance),
@@ -235,7 +236,9 @@ export class ComputeManager {
             ctx,
             nics.map((n) => n.portId),
           ),
+        onStep: (step, elapsedMs) => driverSteps.push({ step, elapsedMs }),
       })
+      build.detail(JSON.stringify({ driverSteps }))
       revert.add('destroy guest', () => this.#d.driver.destroy(virtInstance(instance)))
     })
     return build.end({
@@ -569,6 +572,7 @@ class BuildSteps {
   readonly #host: string
   readonly #pending: EventOp[]
   #current: string | undefined
+  #detail: string | undefined
 
   constructor(conductor: ConductorRpcApi, ctx: RequestContext, uuid: string, host: string) {
     this.#conductor = conductor
@@ -593,8 +597,21 @@ class BuildSteps {
   /** The current step succeeded (reported with the next transition). */
   done(): void {
     if (this.#current === undefined) return
-    this.#pending.push({ op: 'finish', event: this.#current, result: 'Success', at: now() })
+    const details = this.#detail
+    this.#pending.push({
+      op: 'finish',
+      event: this.#current,
+      result: 'Success',
+      at: now(),
+      ...(details ? { details } : {}),
+    })
     this.#current = undefined
+    this.#detail = undefined
+  }
+
+  /** Details for the current step's event when it succeeds (the driver's own steps of a spawn). */
+  detail(text: string): void {
+    this.#detail = text
   }
 
   /** Reports the steps so far, applies `update` (guarded) and starts `step`. */

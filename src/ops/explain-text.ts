@@ -92,6 +92,8 @@ export function explanationText(x: Explanation, colours: boolean, note?: string)
 }
 
 function oneLine(value: unknown): string {
+  const steps = (value as { driverSteps?: { step: string; elapsedMs: number }[] } | null)?.driverSteps
+  if (Array.isArray(steps)) return steps.map((s) => `${s.step} ${millis(s.elapsedMs)}`).join(', ')
   const text = typeof value === 'string' ? value : JSON.stringify(value)
   return text.replace(/\s*\n\s*/g, ' | ')
 }

@@ -78,6 +78,13 @@ export interface SpawnRequest {
    * request finds its port filtered and on the bridge.
    */
   readonly vifsPlugged?: (() => Promise<void>) | undefined
+  /**
+   * Called as each of the driver's own spawn steps ends (`spawn:image`,
+   * `spawn:disk`, `spawn:define`, `spawn:start`, `spawn:running`, ...) with
+   * how long it took: the build records them in its `compute_spawn` event's
+   * details, so an operator sees where the time went. Never throws back.
+   */
+  readonly onStep?: ((step: string, elapsedMs: number) => void) | undefined
 }
 
 /** `rescue`: what to boot instead of the instance's own disk. */

@@ -124,6 +124,15 @@ describe('nimbus explain', { timeout: 300_000 }, () => {
       assert.equal(s.result, 'Success', JSON.stringify(s))
       assert.ok(typeof s.durationMs === 'number' && s.durationMs >= 0, JSON.stringify(s))
     }
+    // The spawn's details: the driver's own steps, each with its duration.
+    const spawn = x.steps.find((s) => s.event === 'compute_spawn')!
+    const driverSteps = (spawn.details as { driverSteps: { step: string; elapsedMs: number }[] }).driverSteps
+    assert.deepEqual(
+      driverSteps.map((d) => d.step),
+      ['spawn:image', 'spawn:disk', 'spawn:vifs', 'spawn:define', 'spawn:start'],
+    )
+    for (const d of driverSteps) assert.ok(d.elapsedMs >= 0)
+    assert.match(text, /compute_spawn +vm-\d +[\d.]+ m?s +Success +spawn:image [\d.]+ m?s, spawn:disk /)
     assert.deepEqual(x.decision!.chosen, [x.server.host])
     assert.ok(x.decision!.topWeighed.length >= 1)
     assert.match(text, /\n {2}chosen: /)

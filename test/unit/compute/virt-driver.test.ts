@@ -100,6 +100,21 @@ for (const dut of DRIVERS) {
       assert.match(await driver.getConsoleOutput(inst), /login:/)
     })
 
+    it("reports each of its spawn steps with its duration (onStep), ending with the guest's start", async () => {
+      const inst = instance()
+      const steps: { step: string; elapsedMs: number }[] = []
+      await driver.spawn({
+        ...spawnRequest(inst),
+        onStep: (step, elapsedMs) => steps.push({ step, elapsedMs }),
+      })
+      assert.ok(steps.length >= 2, JSON.stringify(steps))
+      assert.ok(steps.every((s) => s.step.startsWith('spawn:') && s.elapsedMs >= 0))
+      assert.ok(
+        steps.some((s) => s.step === 'spawn:start'),
+        'the start is one of the steps',
+      )
+    })
+
     it('refuses to spawn the same instance twice', async () => {
       const inst = instance()
       await driver.spawn(spawnRequest(inst))

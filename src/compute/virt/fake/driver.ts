@@ -228,17 +228,22 @@ export class FakeDriver implements VirtDriver {
     if (this.#guests.has(instance.uuid))
       throw new VirtInstanceExists(`Instance ${instance.uuid} already exists.`)
     const revert = new Reverter()
+    const timed = async (step: FakeStep) => {
+      const started = Date.now()
+      await this.#step(step)
+      request.onStep?.(step, Date.now() - started)
+    }
     try {
-      await this.#step('spawn:image')
-      await this.#step('spawn:disk')
+      await timed('spawn:image')
+      await timed('spawn:disk')
       const disk = `disk:${instance.uuid}`
       this.#leftovers.add(disk)
       revert.add('remove disk', () => this.#leftovers.delete(disk))
-      await this.#step('spawn:vifs')
+      await timed('spawn:vifs')
       const vifs = `vifs:${instance.uuid}`
       this.#leftovers.add(vifs)
       revert.add('unplug vifs', () => this.#leftovers.delete(vifs))
-      await this.#step('spawn:define')
+      await timed('spawn:define')
       const guest: FakeGuest = {
         uuid: instance.uuid,
         internalId: randomUUID(),
@@ -255,7 +260,7 @@ export class FakeDriver implements VirtDriver {
         this.#configDrives.set(instance.uuid, configDriveFiles(request))
         revert.add('remove config drive', () => this.#configDrives.delete(instance.uuid))
       }
-      await this.#step('spawn:start')
+      await timed('spawn:start')
       guest.powerState = PowerState.RUNNING
       this.#log(
         guest,

@@ -302,12 +302,19 @@ export class LibvirtDriver implements VirtDriver {
       throw new VirtInstanceExists(`Instance ${instance.uuid} already exists.`)
     const nics = await this.#domainNics(request.nics)
     const revert = new Reverter()
+    const timed = <T>(step: string, fn: () => Promise<T>): Promise<T> =>
+      this.#step(step, async () => {
+        const started = Date.now()
+        const result = await fn()
+        request.onStep?.(step, Date.now() - started)
+        return result
+      })
     try {
-      const base = await this.#step('spawn:image', () => this.#cache.get(request.image))
+      const base = await timed('spawn:image', () => this.#cache.get(request.image))
       const dir = this.instanceDir(instance.uuid)
       mkdirSync(dir, { recursive: true, mode: 0o755 })
       revert.add('remove instance dir', () => rmSync(dir, { recursive: true, force: true }))
-      const disks = await this.#step('spawn:disk', () => this.#createDisks(request, base, dir))
+      const disks = await timed('spawn:disk', () => this.#createDisks(request, base, dir))
       const configDrive = configDriveRequired(request, this.#options.forceConfigDrive ?? false)
         ? join(dir, CONFIG_DRIVE_FILE)
         : undefined
@@ -330,22 +337,24 @@ export class LibvirtDriver implements VirtDriver {
       writeFileSync(join(dir, 'domain.xml'), xml)
       // Undo first: a define or start that times out on our side may still complete in libvirtd.
       revert.add('undefine domain', () => this.#virsh.execIdempotent(['undefine', '--managed-save', domain]))
-      await this.#step('spawn:define', () => this.#virsh.exec(['define', join(dir, 'domain.xml')]))
+      await timed('spawn:define', () => this.#virsh.exec(['define', join(dir, 'domain.xml')]))
       revert.add('destroy domain', () => this.#virsh.execIdempotent(['destroy', domain]))
       // With NICs, the guest is created paused until the network has wired its taps (Nova's vif-plugged wait).
       const vifsPlugged = nics.length > 0 ? request.vifsPlugged : undefined
       await this.#kvmChecked(domain, () =>
-        this.#step('spawn:start', () =>
+        timed('spawn:start', () =>
           this.#virsh.exec(vifsPlugged ? ['start', '--paused', domain] : ['start', domain]),
         ),
       )
       if (vifsPlugged) {
-        await this.#step('spawn:vifs-plugged', vifsPlugged)
+        await timed('spawn:vifs-plugged', vifsPlugged)
         await this.#kvmChecked(domain, () =>
-          this.#step('spawn:resume', () => this.#virsh.exec(['resume', domain])),
+          timed('spawn:resume', () => this.#virsh.exec(['resume', domain])),
         )
       }
+      const booting = Date.now()
       await this.#waitForBoot(instance)
+      request.onStep?.('spawn:running', Date.now() - booting)
       revert.success()
       log.info({ instance: instance.uuid, domain, virtType: this.#virtType }, 'spawned')
     } finally {
