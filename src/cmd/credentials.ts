@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import yaml from 'js-yaml'
@@ -22,6 +22,19 @@ export const DEFAULT_DOMAIN = 'Default'
 export const CLOUD_NAME = 'nimbus'
 const ADMIN_PASSWORD_FILE = 'admin-password'
 const GENERATED_PASSWORD_BYTES = 18
+/** Files holding a password: readable by their owner only. */
+const SECRET_FILE_MODE = 0o600
+
+/**
+ * Writes a file holding a secret, mode 0600. `writeFileSync`'s mode applies
+ * only when it creates the file, so an existing one (a clouds.yaml made
+ * 0644 by another tool) is tightened before the secret goes in.
+ */
+export function writeSecretFile(path: string, content: string): void {
+  if (existsSync(path)) chmodSync(path, SECRET_FILE_MODE)
+  writeFileSync(path, content, { mode: SECRET_FILE_MODE })
+  chmodSync(path, SECRET_FILE_MODE)
+}
 
 /**
  * The admin password: the configured one, else one generated on first start
@@ -30,10 +43,13 @@ const GENERATED_PASSWORD_BYTES = 18
 export function adminPassword(config: Config): string {
   if (config.identity.adminPassword) return config.identity.adminPassword
   const file = join(config.stateDir, ADMIN_PASSWORD_FILE)
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  if (existsSync(file)) {
+    chmodSync(file, SECRET_FILE_MODE)
+    return readFileSync(file, 'utf8').trim()
+  }
   const password = randomBytes(GENERATED_PASSWORD_BYTES).toString('base64url')
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 })
-  writeFileSync(file, `${password}\n`, { mode: 0o600 })
+  writeSecretFile(file, `${password}\n`)
   return password
 }
 
@@ -66,7 +82,7 @@ export function writeCloudsYaml(path: string, creds: AdminCredentials, cloudName
     },
   }
   mkdirSync(dirname(path), { recursive: true })
-  writeFileSync(path, yaml.dump(doc), { mode: 0o600 })
+  writeSecretFile(path, yaml.dump(doc))
 }
 
 /** An openrc for `source`, with the OS_* variables the clients read. */
@@ -83,5 +99,5 @@ export function writeOpenrc(path: string, creds: AdminCredentials): void {
     `export OS_IDENTITY_API_VERSION=3`,
     `export OS_INTERFACE=public`,
   ]
-  writeFileSync(path, `${lines.join('\n')}\n`, { mode: 0o600 })
+  writeSecretFile(path, `${lines.join('\n')}\n`)
 }

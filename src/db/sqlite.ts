@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import BetterSqlite3 from 'better-sqlite3'
 import {
@@ -23,7 +23,7 @@ import { limits } from '../common/limits.ts'
  * as a boolean. Computed expressions have no declared type and stay numbers.
  */
 export function openSqlite(path: string): BetterSqlite3.Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (path !== ':memory:') ownerOnly(path)
   const db = new BetterSqlite3(path, { timeout: limits.dbBusyTimeoutMs })
   try {
     // WAL lets readers run while one writer commits (a no-op for :memory:).
@@ -39,6 +39,22 @@ export function openSqlite(path: string): BetterSqlite3.Database {
     throw err
   }
   return db
+}
+
+/** The database holds password hashes and credentials: readable by its owner only. */
+const DATABASE_FILE_MODE = 0o600
+
+/**
+ * Creates the database file 0600 (or tightens an existing one and its WAL
+ * and shared-memory files) before SQLite opens it: SQLite creates the WAL
+ * and `-shm` files with the database file's permissions, whatever the umask.
+ */
+function ownerOnly(path: string): void {
+  mkdirSync(dirname(path), { recursive: true })
+  if (!existsSync(path)) closeSync(openSync(path, 'a', DATABASE_FILE_MODE))
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) chmodSync(file, DATABASE_FILE_MODE)
+  }
 }
 
 /** The Kysely dialect over an open better-sqlite3 handle. */

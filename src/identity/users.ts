@@ -370,16 +370,18 @@ export class UserManager {
 
   /** A user's own password change; the original must be right (401 otherwise). Revokes their tokens. */
   async changePassword(id: string, original: string, password: string): Promise<void> {
-    const user = await this.getUser(id)
+    // No lookup first: an unknown user id fails exactly as a wrong password (Keystone's
+    // AssertionError 'Invalid user / password'), after the same KDF work, so this
+    // tokenless endpoint does not tell which user ids exist.
     try {
-      await this.authenticate({ id: user.id }, original)
+      await this.authenticate({ id }, original)
     } catch (err) {
       if (err instanceof Unauthorized) {
         throw new Unauthorized('Error when changing user password: Invalid user / password')
       }
       throw err
     }
-    const row = await this.#findForLogin({ id: user.id })
+    const row = await this.#findForLogin({ id })
     await this.#checkHistory(id, row?.password_hash ?? null, password)
     await this.updateUser(id, { password })
   }

@@ -127,6 +127,23 @@ describe('identity users and groups', { timeout: TEST_TIMEOUT_MS }, () => {
       assert.equal(login.status, 201)
     })
 
+    it('POST /v3/users/{id}/password: an unknown user id is the same 401 as a wrong password (issue 17)', async () => {
+      const u = await ks.createUser('pw-probe', 'right-pw')
+      const wrong = await ks.req('POST', `/v3/users/${u.id}/password`, {
+        body: { user: { original_password: 'wrong-pw', password: 'new-pw' } },
+      })
+      const unknown = await ks.req('POST', '/v3/users/0123456789abcdef0123456789abcdef/password', {
+        body: { user: { original_password: 'wrong-pw', password: 'new-pw' } },
+      })
+      assertError(wrong, 401)
+      assertError(unknown, 401)
+      assert.deepEqual(unknown.body, wrong.body)
+      assert.equal(
+        (unknown.body as { error: { message: string } }).error.message,
+        'Error when changing user password: Invalid user / password',
+      )
+    })
+
     it('delete: 204, then 404', async () => {
       const u = await ks.createUser('del-user', 'x')
       await ks.ok('DELETE', `/v3/users/${u.id}`, undefined, 204)

@@ -2,7 +2,6 @@ import {
   copyFileSync,
   createReadStream,
   existsSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -19,6 +18,7 @@ import { limits } from '../../../common/limits.ts'
 import { logger } from '../../../common/log.ts'
 import { run } from '../../../guest-image/exec.ts'
 import { Reverter } from '../../reverter.ts'
+import { makeGuestDir, qemuGroupId } from './guest-dirs.ts'
 import { POWER_STATE_NAMES, PowerState } from '../../states.ts'
 import {
   VirtDriverError,
@@ -213,7 +213,7 @@ export class LibvirtDriver implements VirtDriver {
 
   async initHost(host: string): Promise<void> {
     this.#host = host
-    mkdirSync(this.#cache.dir, { recursive: true, mode: 0o755 })
+    makeGuestDir(this.#cache.dir, qemuGroupId())
     const version = await this.#virsh.exec(['version'])
     this.#hypervisorVersion = versionNumber(/Running hypervisor:\s*\S+\s+(\S+)/.exec(version)?.[1] ?? '')
     const probeDir = join(this.#options.instancesPath, KVM_PROBE_DIR)
@@ -312,7 +312,7 @@ export class LibvirtDriver implements VirtDriver {
     try {
       const base = await timed('spawn:image', () => this.#cache.get(request.image))
       const dir = this.instanceDir(instance.uuid)
-      mkdirSync(dir, { recursive: true, mode: 0o755 })
+      makeGuestDir(dir, qemuGroupId())
       revert.add('remove instance dir', () => rmSync(dir, { recursive: true, force: true }))
       const disks = await timed('spawn:disk', () => this.#createDisks(request, base, dir))
       const configDrive = configDriveRequired(request, this.#options.forceConfigDrive ?? false)

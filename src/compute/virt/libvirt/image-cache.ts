@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import {
   createWriteStream,
   existsSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -18,6 +17,7 @@ import { limits } from '../../../common/limits.ts'
 import { logger } from '../../../common/log.ts'
 import { run } from '../../../guest-image/exec.ts'
 import { VirtDriverError, type VirtImage } from '../driver.ts'
+import { makeGuestDir, qemuGroupId } from './guest-dirs.ts'
 
 const log = logger('virt.libvirt.image-cache')
 
@@ -104,7 +104,7 @@ export class ImageCache {
   }
 
   async #getOrFetch(image: VirtImage): Promise<BaseImage> {
-    mkdirSync(this.#dir, { recursive: true, mode: 0o755 })
+    makeGuestDir(this.#dir, qemuGroupId())
     const path = this.#pathOf(image.id)
     const infoPath = `${path}${INFO_SUFFIX}`
     if (existsSync(path) && existsSync(infoPath)) {
