@@ -238,6 +238,14 @@ export class ApiServer {
     reply.send(req.method === 'HEAD' ? undefined : fault.body)
   }
 
+  /** The routes this server declares (method and path), e.g. for tests that walk every route. */
+  get routes(): readonly { readonly methods: readonly HttpMethod[]; readonly path: string }[] {
+    return this.#opts.routes.map((r) => ({
+      methods: Array.isArray(r.method) ? (r.method as HttpMethod[]) : [r.method as HttpMethod],
+      path: r.path,
+    }))
+  }
+
   /** Listens; port 0 picks a free port. Returns the bound port. */
   async listen(host: string, port: number): Promise<number> {
     await this.app.listen({ host, port })
