@@ -132,8 +132,8 @@ export class CorePlugin {
     ]
     requireAdminFor(caller, 'create_network', body, adminOnly)
     const projectId = projectFor(caller, body)
-    await this.#quotas.check(projectId, 'network', 1)
     return this.#store.transaction(async (store) => {
+      await this.#quotas.checkLocked(store, projectId, 'network', 1)
       const segment = await this.#segment(store, body)
       const doc: Doc = {
         ...baseDoc(projectId),
@@ -346,7 +346,6 @@ export class CorePlugin {
     if (!net || !canSeeNetwork(caller, net)) throw networkNotFound(networkId)
     if (!owns(caller, net)) throw networkNotFound(networkId)
     const projectId = projectFor(caller, body)
-    await this.#quotas.check(projectId, 'subnet', 1)
     const doc = this.#subnetDoc(projectId, net, body)
     if (doc.ip_version === 6 && Number(net.mtu) < IPV6_MIN_MTU) {
       throw badRequest(
@@ -354,6 +353,7 @@ export class CorePlugin {
       )
     }
     const created = await this.#store.transaction(async (store) => {
+      await this.#quotas.checkLocked(store, projectId, 'subnet', 1)
       const siblings = await store.list('subnets', { network_id: networkId })
       const cidr = parseCidr(doc.cidr as string)!
       for (const s of siblings) {
@@ -630,7 +630,6 @@ export class CorePlugin {
     const projectId = projectFor(caller, body)
     this.#requireNetworkOwnerFor(caller, net, 'create_port', body)
     await this.#requireOwnDevice(caller, projectId, body.device_id, body.device_owner)
-    if (!opts.skipQuota) await this.#quotas.check(projectId, 'port', 1)
     const deviceOwner = (body.device_owner as string | undefined) ?? ''
     const portSecurity =
       (body.port_security_enabled as boolean | undefined) ?? (net.port_security_enabled as boolean)
@@ -670,6 +669,7 @@ export class CorePlugin {
     doc.allowed_address_pairs = this.#addressPairs(body.allowed_address_pairs, portSecurity)
     bindingFields(doc)
     const created = await this.#store.transaction(async (store) => {
+      if (!opts.skipQuota) await this.#quotas.checkLocked(store, projectId, 'port', 1)
       doc.mac_address = await this.#mac(store, networkId, body.mac_address as string | undefined)
       await store.insert('ports', doc)
       doc.fixed_ips = await this.#allocate(

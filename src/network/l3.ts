@@ -54,7 +54,6 @@ export class L3Plugin {
   async createRouter(caller: Caller, body: Record<string, unknown>): Promise<Doc> {
     requireAdminFor(caller, 'create_router', body, ['distributed', 'ha'])
     const projectId = projectFor(caller, body)
-    await this.#quotas.check(projectId, 'router', 1)
     const router: Doc = {
       ...baseDoc(projectId),
       name: '',
@@ -70,7 +69,10 @@ export class L3Plugin {
       flavor_id: null,
       ...pick(body, ['name', 'description', 'admin_state_up']),
     }
-    await this.#store.insert('routers', router)
+    await this.#store.transaction(async (store) => {
+      await this.#quotas.checkLocked(store, projectId, 'router', 1)
+      await store.insert('routers', router)
+    })
     // Neutron: gateway info without a network_id (`{}`, `{"enable_snat": ..}`) sets no gateway.
     if (hasGatewayNetwork(body.external_gateway_info)) {
       try {

@@ -37,9 +37,9 @@ export class Quotas {
   }
 
   /** The limits in force for a project: defaults overlaid with its overrides. */
-  async limits(projectId: string): Promise<Record<string, number>> {
+  async limits(projectId: string, store: Store = this.#store): Promise<Record<string, number>> {
     const out: Record<string, number> = { ...QUOTA_DEFAULTS }
-    for (const row of await this.#store.quotaOverrides(projectId)) out[row.resource] = row.hard_limit
+    for (const row of await store.quotaOverrides(projectId)) out[row.resource] = row.hard_limit
     return out
   }
 
@@ -83,13 +83,24 @@ export class Quotas {
   }
 
   /** Throws OverQuota when creating `count` more of `resource` would pass the project's limit. */
-  async check(projectId: string, resource: string, count: number): Promise<void> {
-    const limit = (await this.limits(projectId))[resource] ?? -1
+  async check(projectId: string, resource: string, count: number, store: Store = this.#store): Promise<void> {
+    const limit = (await this.limits(projectId, store))[resource] ?? -1
     if (limit < 0) return
     const kind = RESOURCE_KIND[resource]
     if (!kind) return
-    const used = await this.#store.count(kind, projectId)
+    const used = await store.count(kind, projectId)
     if (used + count > limit) throw overQuota(resource)
+  }
+
+  /**
+   * `check` inside the transaction that inserts the resource, under the
+   * project's quota lock (held until that transaction ends): concurrent
+   * creates, in this process or another, each count the others' rows, so
+   * the limit is never over-admitted.
+   */
+  async checkLocked(store: Store, projectId: string, resource: string, count: number): Promise<void> {
+    await store.lockProjectQuota(projectId)
+    await this.check(projectId, resource, count, store)
   }
 }
 

@@ -217,7 +217,6 @@ export class SecurityGroupPlugin {
     const sg = await this.#store.get('security_groups', groupId)
     if (!sg || !owns(caller, sg)) throw securityGroupNotFound(groupId)
     const projectId = sg.project_id
-    await this.#quotas.check(projectId, 'security_group_rule', 1)
     const fields = await this.#validateRule(caller, body)
     const existing = await this.#store.list('security_group_rules', { security_group_id: groupId })
     const dup = existing.find((r) => sameRule(r, fields))
@@ -225,6 +224,7 @@ export class SecurityGroupPlugin {
       throw conflict('SecurityGroupRuleExists', `Security group rule already exists. Rule id is ${dup.id}.`)
     const rule = ruleDoc(projectId, groupId, fields)
     await this.#store.transaction(async (store) => {
+      await this.#quotas.checkLocked(store, projectId, 'security_group_rule', 1)
       await store.insert('security_group_rules', rule)
       await bumpRevision(store, 'security_groups', groupId)
     })

@@ -1,6 +1,6 @@
-import type { Kysely, Transaction } from 'kysely'
+import { sql, type Kysely, type Transaction } from 'kysely'
 import { Conflict } from '../common/errors.ts'
-import type { Database, Schema } from '../db/index.ts'
+import type { Database, DialectName, Schema } from '../db/index.ts'
 import { fromJsonText, nowIso, toJsonText } from '../db/values.ts'
 
 /**
@@ -41,10 +41,16 @@ type Q = Kysely<any>
 export class Store {
   readonly #q: Q
   readonly #db: Database | undefined
+  readonly #dialect: DialectName | undefined
 
-  constructor(q: Kysely<Schema> | Transaction<Schema>, db?: Database) {
+  constructor(
+    q: Kysely<Schema> | Transaction<Schema>,
+    db?: Database,
+    dialect: DialectName | undefined = db?.dialect,
+  ) {
     this.#q = q as unknown as Q
     this.#db = db
+    this.#dialect = dialect
   }
 
   static of(db: Database): Store {
@@ -54,7 +60,21 @@ export class Store {
   /** Runs `fn` in one transaction (nested calls join the outer one). */
   transaction<T>(fn: (store: Store) => Promise<T>): Promise<T> {
     if (!this.#db) return fn(this)
-    return this.#db.transaction((trx) => fn(new Store(trx)))
+    const dialect = this.#db.dialect
+    return this.#db.transaction((trx) => fn(new Store(trx, undefined, dialect)))
+  }
+
+  /**
+   * Holds the project's quota lock until this transaction ends, so that a
+   * quota check and the insert it admits are atomic against every other
+   * process's: PostgreSQL's transaction-scoped advisory lock; a SQLite
+   * transaction already holds the database's only write lock (`begin
+   * immediate`). Only on a Store of `transaction()`.
+   */
+  async lockProjectQuota(projectId: string): Promise<void> {
+    if (this.#db) throw new Error('lockProjectQuota outside a transaction would not hold the lock')
+    if (this.#dialect !== 'postgres') return
+    await sql`select pg_advisory_xact_lock(hashtext(${`nimbus-network-quota:${projectId}`}))`.execute(this.#q)
   }
 
   async get(kind: Kind, id: string): Promise<Doc | undefined> {
