@@ -32,6 +32,8 @@ describe('libvirt: guest data directories', () => {
     const withGroup = join(dir, 'instances', 'uuid-1')
     makeGuestDir(withGroup, gid)
     assert.equal(mode(withGroup), 0o750)
+    // The parent it made (instances_path) stays traversable for QEMU (a 0700 parent broke every real guest).
+    assert.equal(mode(join(dir, 'instances')), 0o755)
     assert.equal(statSync(withGroup).gid, gid)
     const old = join(dir, 'instances', 'uuid-2')
     mkdirSync(old, { mode: 0o755 })

@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 
 /**
  * Directories holding guest data (instance dirs: disks, config drive with
@@ -12,6 +13,8 @@ import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs'
  */
 export const GUEST_DIR_MODE_WITH_QEMU_GROUP = 0o750
 export const GUEST_DIR_MODE_OWNER_ONLY = 0o700
+/** Parents of guest directories (instances_path): QEMU must traverse them to reach its disks. */
+export const GUEST_PARENT_DIR_MODE = 0o755
 
 /** The group QEMU runs with under libvirt (Debian's default `group` in qemu.conf). */
 const QEMU_GROUP = 'libvirt-qemu'
@@ -36,6 +39,9 @@ export function qemuGroupId(groupFile = '/etc/group', passwdFile = '/etc/passwd'
 
 /** Creates (or tightens) a guest data directory: 0750 with group `gid` (`qemuGroupId()`), or 0700 without (see above). */
 export function makeGuestDir(dir: string, gid: number | undefined): void {
+  // Parents (instances_path itself) stay traversable: a recursive mkdir with the
+  // owner-only mode would make them 0700 too, and QEMU could not reach any disk.
+  mkdirSync(dirname(dir), { recursive: true, mode: GUEST_PARENT_DIR_MODE })
   mkdirSync(dir, { recursive: true, mode: GUEST_DIR_MODE_OWNER_ONLY })
   if (gid === undefined) {
     chmodSync(dir, GUEST_DIR_MODE_OWNER_ONLY)
